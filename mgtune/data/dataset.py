@@ -1,0 +1,202 @@
+"""Load and validate a dataset in MMRec's on-disk format.
+
+A dataset is a folder ``<data_dir>/<name>/`` holding
+
+- ``<name>.inter``: tab-separated, a header with at least ``userID``, ``itemID`` and ``x_label``
+  (0 = train, 1 = valid, 2 = test); other columns are ignored;
+- ``image_feat.npy`` / ``text_feat.npy`` (optional): float32 ``[n_items, d]``, row i = item i.
+
+As in MMRec, ``n_users``/``n_items`` are the largest id + 1 over all splits, and users of the
+valid/test splits who have no training rows are dropped (they could not be scored fairly).
+Every problem found is a `DataFormatError` naming the file and the problem.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from mgtune.errors import DataFormatError
+
+__all__ = ["Split", "Dataset", "load_dataset", "dataset_dir", "AMAZON_DATASETS"]
+
+REQUIRED_COLUMNS = ("userID", "itemID", "x_label")
+FEATURE_FILES = {"image": "image_feat.npy", "text": "text_feat.npy"}
+AMAZON_DATASETS = ("baby", "sports", "clothing", "elec")
+_HOW_TO_GET = (
+    "download the preprocessed Amazon data from the MMRec/Mirror-Gradient Google Drive folder "
+    "(https://drive.google.com/drive/folders/13cBy1EA_saTUuXxVllKgtfci2A09jyaG) or build it with "
+    "the seed's preprocessing notebooks, and put it at {path} ({name}.inter, image_feat.npy, "
+    "text_feat.npy)"
+)
+
+
+@dataclass(frozen=True)
+class Split:
+    """One split's interactions as parallel id arrays (int64)."""
+
+    users: np.ndarray
+    items: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.users)
+
+
+@dataclass(frozen=True, eq=False)
+class Dataset:
+    """A loaded, validated dataset. Arrays live on the CPU; the training layer moves them."""
+
+    name: str
+    path: Path
+    n_users: int
+    n_items: int
+    train: Split
+    valid: Split
+    test: Split
+    image_feat: np.ndarray | None = None
+    text_feat: np.ndarray | None = None
+    fingerprint: str = field(default="")
+
+    def features(self, modality: str) -> np.ndarray:
+        """The feature matrix of ``modality`` ("image" or "text"), or a clear error if absent."""
+        feat = self.image_feat if modality == "image" else self.text_feat
+        if feat is None:
+            raise DataFormatError(
+                f"{self.path / FEATURE_FILES[modality]}: missing, and this model needs {modality} features"
+            )
+        return feat
+
+    def modalities(self) -> dict[str, np.ndarray]:
+        """The feature matrices present, keyed "image"/"text", in that order."""
+        out = {}
+        if self.image_feat is not None:
+            out["image"] = self.image_feat
+        if self.text_feat is not None:
+            out["text"] = self.text_feat
+        return out
+
+
+def dataset_dir(data_dir: str | Path, name: str) -> Path:
+    """The absolute folder of dataset ``name`` (trials run in another working directory)."""
+    return (Path(data_dir) / name).expanduser().resolve()
+
+
+def load_dataset(data_dir: str | Path, name: str) -> Dataset:
+    """Read and validate ``<data_dir>/<name>``; raise `DataFormatError` on any problem."""
+    path = dataset_dir(data_dir, name)
+    if not path.is_dir():
+        hint = _HOW_TO_GET.format(path=path, name=name) if name in AMAZON_DATASETS else (
+            "create it with `mgtune data synth --name NAME` or pass --data-dir"
+        )
+        raise DataFormatError(f"{path}: dataset folder not found; {hint}")
+    inter_file = path / f"{name}.inter"
+    if not inter_file.is_file():
+        raise DataFormatError(f"{inter_file}: interaction file not found")
+    users, items, labels = _read_inter(inter_file)
+    n_users, n_items = int(users.max()) + 1, int(items.max()) + 1
+
+    splits = []
+    train_users = None
+    for label, split_name in enumerate(("train", "valid", "test")):
+        mask = labels == label
+        u, i = users[mask], items[mask]
+        if train_users is not None:  # drop cold-start users, as MMRec does
+            keep = train_users[u]
+            u, i = u[keep], i[keep]
+        if len(u) == 0:
+            raise DataFormatError(f"{inter_file}: the {split_name} split (x_label={label}) is empty")
+        if train_users is None:
+            train_users = np.zeros(n_users, dtype=bool)
+            train_users[u] = True
+        splits.append(Split(u, i))
+
+    feats = {m: _read_features(path / f, n_items) for m, f in FEATURE_FILES.items()}
+    return Dataset(
+        name=name,
+        path=path,
+        n_users=n_users,
+        n_items=n_items,
+        train=splits[0],
+        valid=splits[1],
+        test=splits[2],
+        image_feat=feats["image"],
+        text_feat=feats["text"],
+        fingerprint=fingerprint(path, name),
+    )
+
+
+def fingerprint(path: Path, name: str) -> str:
+    """A hash of the dataset's files' contents: caches keyed by it are never stale."""
+    h = hashlib.blake2b(digest_size=16)
+    for fname in (f"{name}.inter", *FEATURE_FILES.values()):
+        f = path / fname
+        h.update(fname.encode())
+        if f.is_file():
+            with f.open("rb") as fh:
+                while chunk := fh.read(1 << 24):
+                    h.update(chunk)
+    return h.hexdigest()
+
+
+def _read_inter(inter_file: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    import pandas as pd  # load-time only; never in a batch loop
+
+    try:
+        header = pd.read_csv(inter_file, sep="\t", nrows=0).columns
+    except Exception as exc:  # empty file, binary junk, ...
+        raise DataFormatError(f"{inter_file}: cannot read as tab-separated text ({exc})") from None
+    missing = [c for c in REQUIRED_COLUMNS if c not in header]
+    if missing:
+        raise DataFormatError(
+            f"{inter_file}: missing column(s) {', '.join(missing)} (header has {', '.join(map(str, header))})"
+        )
+    try:
+        df = pd.read_csv(inter_file, sep="\t", usecols=list(REQUIRED_COLUMNS), dtype=str)
+    except Exception as exc:
+        raise DataFormatError(f"{inter_file}: cannot parse ({exc})") from None
+    if len(df) == 0:
+        raise DataFormatError(f"{inter_file}: no interactions")
+    cols = []
+    for col in REQUIRED_COLUMNS:
+        values = pd.to_numeric(df[col].str.strip(), errors="coerce")
+        bad = values.isna() | (values != values.round())
+        if bad.any():
+            row = int(np.flatnonzero(bad.to_numpy())[0])
+            raise DataFormatError(
+                f"{inter_file}: column {col} must hold integers, got {df[col].iloc[row]!r} on data row {row + 1}"
+            )
+        arr = values.to_numpy(dtype=np.int64)
+        if (arr < 0).any():
+            row = int(np.flatnonzero(arr < 0)[0])
+            raise DataFormatError(f"{inter_file}: column {col} has negative id {arr[row]} on data row {row + 1}")
+        cols.append(arr)
+    labels = cols[2]
+    bad_label = ~np.isin(labels, (0, 1, 2))
+    if bad_label.any():
+        row = int(np.flatnonzero(bad_label)[0])
+        raise DataFormatError(
+            f"{inter_file}: x_label must be 0, 1 or 2 (train/valid/test), got {labels[row]} on data row {row + 1}"
+        )
+    return cols[0], cols[1], labels
+
+
+def _read_features(feat_file: Path, n_items: int) -> np.ndarray | None:
+    if not feat_file.exists():
+        return None
+    try:
+        feat = np.load(feat_file, allow_pickle=False)
+    except Exception as exc:
+        raise DataFormatError(f"{feat_file}: unreadable .npy file ({type(exc).__name__}: {exc})") from None
+    if feat.ndim != 2 or not np.issubdtype(feat.dtype, np.number):
+        raise DataFormatError(f"{feat_file}: expected a 2-d numeric array [n_items, d], got shape {feat.shape}")
+    if feat.shape[0] < n_items:
+        raise DataFormatError(
+            f"{feat_file}: {feat.shape[0]} feature rows but the interactions name {n_items} items"
+        )
+    feat = np.ascontiguousarray(feat[:n_items], dtype=np.float32)
+    if not np.isfinite(feat).all():
+        raise DataFormatError(f"{feat_file}: contains NaN or infinite values")
+    return feat

@@ -1,0 +1,1 @@
+"""Math that more than one model needs, written once."""

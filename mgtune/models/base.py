@@ -1,0 +1,132 @@
+"""The model interface every recommender implements, and typed per-model configs."""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar, TypeVar
+
+import torch
+from torch import Tensor, nn
+
+from mgtune.data import Batch, Dataset
+from mgtune.errors import ConfigError
+
+__all__ = ["ModelConfig", "Recommender", "parse_config"]
+
+C = TypeVar("C", bound="ModelConfig")
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Base of every ``<Model>Config``: a frozen dataclass of the model's own hyperparameters."""
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def parse_config(cls: type[C], overrides: Mapping[str, Any]) -> C:
+    """Build ``cls`` from defaults plus ``overrides`` (strings from ``--set`` are converted).
+
+    Unknown keys and values of the wrong type raise `ConfigError` naming the key and the choices.
+    """
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    hints = typing.get_type_hints(cls)
+    values = {}
+    for key, raw in overrides.items():
+        if key not in fields:
+            raise ConfigError(
+                f"unknown hyperparameter {key!r} for {cls.__name__}; valid: {', '.join(sorted(fields)) or 'none'}"
+            )
+        values[key] = _convert(key, raw, hints[key])
+    try:
+        return cls(**values)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{cls.__name__}: {exc}") from None
+
+
+def _convert(key: str, raw: Any, hint: Any) -> Any:
+    origin = typing.get_origin(hint)
+    try:
+        if origin is tuple:
+            inner = typing.get_args(hint)[0]
+            items = raw.strip("[]() ").split(",") if isinstance(raw, str) else list(raw)
+            return tuple(_convert(key, x, inner) for x in items if str(x).strip() != "")
+        if hint is bool:
+            if isinstance(raw, str):
+                if raw.lower() in ("true", "1", "yes"):
+                    return True
+                if raw.lower() in ("false", "0", "no"):
+                    return False
+                raise ValueError(raw)
+            return bool(raw)
+        if hint is int:
+            value = float(raw)
+            if value != int(value):
+                raise ValueError(raw)
+            return int(value)
+        if hint is float:
+            return float(raw)
+        if hint is str:
+            return str(raw)
+    except (TypeError, ValueError):
+        raise ConfigError(f"hyperparameter {key!r} expects {getattr(hint, '__name__', hint)}, got {raw!r}") from None
+    return raw
+
+
+class Recommender(nn.Module):
+    """A multimodal recommender: a loss on training batches and full-ranking scores for users.
+
+    Subclasses set ``config_cls``, build everything they precompute (graphs, kNN structures)
+    once in ``__init__``, and end it with ``reset_parameters()``.
+    """
+
+    config_cls: ClassVar[type[ModelConfig]] = ModelConfig
+    needs_negatives: ClassVar[bool] = True
+    """False for models trained on (user, positive) pairs only (BM3, SELFCFED_LGN)."""
+    trainable: ClassVar[bool] = True
+    """False for models evaluated without training (ItemKNNCBF)."""
+
+    def __init__(self, data: Dataset, cfg: ModelConfig, device: torch.device) -> None:
+        super().__init__()
+        self.n_users = data.n_users
+        self.n_items = data.n_items
+        self.cfg = cfg
+        self.device = device
+        self._eval_cache: dict[str, Any] = {}
+
+    @classmethod
+    def from_dataset(cls, data: Dataset, cfg: ModelConfig | None = None, device: str | torch.device = "cpu") -> Recommender:
+        """Build the model for ``data`` on ``device`` (parameters moved there too)."""
+        dev = torch.device(device)
+        model = cls(data, cfg if cfg is not None else cls.config_cls(), dev)
+        return model.to(dev)
+
+    def reset_parameters(self) -> None:
+        """Initialise parameters as the reference does. Default: nothing to do."""
+
+    def loss(self, batch: Batch) -> Tensor:
+        """The training loss of one batch, a 0-dim tensor."""
+        raise NotImplementedError
+
+    def score(self, users: Tensor) -> Tensor:
+        """Scores of every item for ``users``: shape ``(len(users), n_items)``, not masked."""
+        raise NotImplementedError
+
+    def pre_epoch(self, epoch: int) -> None:
+        """Called before each training epoch (edge pruning, graph resampling...). Default no-op."""
+
+    def cached(self, key: str, build: Callable[[], T]) -> T:
+        """Memoise ``build()`` while in eval mode, so full-graph propagation runs once per evaluation."""
+        if self.training:
+            return build()
+        if key not in self._eval_cache:
+            self._eval_cache[key] = build()
+        return self._eval_cache[key]
+
+    def train(self, mode: bool = True) -> Recommender:
+        self._eval_cache = {}  # parameters may change between evaluations
+        return super().train(mode)

@@ -1,0 +1,43 @@
+"""One registry of models, keyed by lower-case name."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+from mgtune.errors import ConfigError
+from mgtune.models.base import Recommender
+
+__all__ = ["register", "get_model", "model_names"]
+
+_REGISTRY: dict[str, type[Recommender]] = {}
+R = TypeVar("R", bound=type[Recommender])
+
+
+def register(name: str) -> Callable[[R], R]:
+    """Class decorator: make a model available as ``name`` (lower case)."""
+
+    def deco(cls: R) -> R:
+        key = name.lower()
+        assert key not in _REGISTRY, f"model {key} registered twice"
+        _REGISTRY[key] = cls
+        cls.name = key  # type: ignore[attr-defined]
+        return cls
+
+    return deco
+
+
+def get_model(name: str) -> type[Recommender]:
+    """The model class registered as ``name``; unknown names list the valid ones."""
+    import mgtune.models  # noqa: F401  (registers every model)
+
+    key = name.lower()
+    if key not in _REGISTRY:
+        raise ConfigError(f"unknown model {name!r}; choose one of {', '.join(model_names())}")
+    return _REGISTRY[key]
+
+
+def model_names() -> list[str]:
+    import mgtune.models  # noqa: F401
+
+    return sorted(_REGISTRY)

@@ -1,0 +1,13 @@
+"""Training layer: config, the Mirror Gradient step, the loop, full-ranking evaluation, checkpoints."""
+
+from mgtune.training.checkpoint import load_checkpoint, save_checkpoint
+from mgtune.training.config import METRICS, MGConfig, TrainConfig, metric_names
+from mgtune.training.evaluate import Evaluator, ranking_metrics
+from mgtune.training.loop import EpochReport, TrainResult, build_model, load_data, resolve_device, train
+from mgtune.training.mg import is_flip_batch, mirror_gradient_step
+
+__all__ = [
+    "load_checkpoint", "save_checkpoint", "METRICS", "MGConfig", "TrainConfig", "metric_names",
+    "Evaluator", "ranking_metrics", "EpochReport", "TrainResult", "build_model", "load_data",
+    "resolve_device", "train", "is_flip_batch", "mirror_gradient_step",
+]
