@@ -63,12 +63,13 @@ def _train_config(args: argparse.Namespace) -> Any:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from mgtune.training import save_checkpoint, train
+    from mgtune.training import load_data, save_checkpoint, train
 
     cfg = _train_config(args)
+    data = load_data(cfg)  # validates the dataset before anything is printed or written
     out = Path(args.out or f"runs/train/{cfg.model}-{cfg.dataset}-{time.strftime('%Y%m%d-%H%M%S')}")
     _log(f"training {cfg.model} on {cfg.dataset} ({'MG' if cfg.mg.enabled else 'no MG'}), output in {out}")
-    result = train(cfg, log=_log)
+    result = train(cfg, data=data, log=_log)
     summary = result.summary()
     save_checkpoint(out / "checkpoint.pt", cfg, result.best_state, result.best_epoch)
     _write_json(out / "metrics.json", summary)

@@ -1,4 +1,4 @@
-"""FREEDOM: Freezing and Denoising graph structures for multimodal recommendation.
+r"""FREEDOM: Freezing and Denoising graph structures for multimodal recommendation.
 
 Zhou & Shen, "A Tale of Two Graphs: Freezing and Denoising Graph Structures for Multimodal
 Recommendation", ACM MM 2023, https://arxiv.org/abs/2211.06924.

@@ -15,7 +15,7 @@ warnings.filterwarnings("ignore", message="Sparse invariant checks are implicitl
 
 def sparse_matrix(rows: Tensor, cols: Tensor, values: Tensor, shape: tuple[int, int]) -> Tensor:
     """A CSR matrix from coordinate lists (duplicates summed)."""
-    coo = torch.sparse_coo_tensor(torch.stack([rows, cols]), values, shape).coalesce()
+    coo = torch.sparse_coo_tensor(torch.stack([rows, cols]), values, shape, check_invariants=False).coalesce()
     return coo.to_sparse_csr()
 
 

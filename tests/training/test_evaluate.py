@@ -1,0 +1,68 @@
+"""The evaluator ranks all items, masks training items only, and averages over the split's users."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import Tensor
+
+from mgtune.data import Dataset, Split
+from mgtune.models.base import ModelConfig, Recommender
+from mgtune.training.evaluate import Evaluator
+
+
+class FixedScores(Recommender):
+    """Scores every user's items by a fixed table (not registered)."""
+
+    def __init__(self, data: Dataset, table: Tensor) -> None:
+        super().__init__(data, ModelConfig(), torch.device("cpu"))
+        self.table = table
+
+    def score(self, users: Tensor) -> Tensor:
+        return self.table[users].clone()
+
+
+def _dataset() -> Dataset:
+    # user 0 trained on items 0, 1; valid item 2; test item 3.  user 1 trained on 4; valid 0; test 1, 2.
+    s = lambda u, i: Split(np.array(u), np.array(i))  # noqa: E731
+    return Dataset("hand", Path("."), 2, 6, s([0, 0, 1], [0, 1, 4]), s([0, 1], [2, 0]), s([0, 1, 1], [3, 1, 2]))
+
+
+def test_training_items_are_masked_and_other_splits_stay_rankable() -> None:
+    data = _dataset()
+    # user 0 likes its training items most, then test item 3, then valid item 2
+    table = torch.tensor([[9.0, 8.0, 5.0, 6.0, 0.0, 0.0], [0.0, 3.0, 2.0, 0.0, 9.0, 0.0]])
+    ev = Evaluator(data, torch.device("cpu"), topk=(1, 2))
+    m = ev.evaluate(FixedScores(data, table))
+    # user 0 valid: ranking after masking 0,1 is [3, 2, ...] -> valid item 2 at rank 2
+    # user 1 valid: ranking after masking 4 is [1, 2, 0, ...] -> valid item 0 at rank 3
+    assert m["valid"]["recall@1"] == pytest.approx(0.0)
+    assert m["valid"]["recall@2"] == pytest.approx((1.0 + 0.0) / 2)
+    # test: user 0 item 3 at rank 1; user 1 items 1, 2 at ranks 1, 2
+    assert m["test"]["recall@1"] == pytest.approx((1.0 + 0.5) / 2)
+    assert m["test"]["precision@2"] == pytest.approx((0.5 + 1.0) / 2)
+    assert m["test"]["ndcg@2"] == pytest.approx(1.0)
+
+
+def test_masking_never_ranks_a_training_item(tiny_dataset: Dataset) -> None:
+    ev = Evaluator(tiny_dataset, torch.device("cpu"), topk=(5,))
+    scores = torch.rand(tiny_dataset.n_users, tiny_dataset.n_items)
+    scores[tiny_dataset.train.users, tiny_dataset.train.items] = 1e6  # training items look best
+    users = torch.arange(tiny_dataset.n_users)
+    ev._mask_training_items(scores, users)
+    top = scores.topk(5, dim=1).indices
+    trained = set(zip(tiny_dataset.train.users.tolist(), tiny_dataset.train.items.tolist()))
+    assert not any((u, i) in trained for u in range(len(top)) for i in top[u].tolist())
+
+
+def test_batched_evaluation_equals_one_batch(tiny_dataset: Dataset) -> None:
+    table = torch.randn(tiny_dataset.n_users, tiny_dataset.n_items, generator=torch.Generator().manual_seed(0))
+    model = FixedScores(tiny_dataset, table)
+    one = Evaluator(tiny_dataset, torch.device("cpu"), batch_size=10_000).evaluate(model)
+    many = Evaluator(tiny_dataset, torch.device("cpu"), batch_size=7).evaluate(model)
+    for split in ("valid", "test"):
+        for key, value in one[split].items():
+            assert many[split][key] == pytest.approx(value)

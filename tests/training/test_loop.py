@@ -1,0 +1,74 @@
+"""The training function: reproducible on CPU, MG step counts at loop level, divergence, early stopping."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+from torch.optim.optimizer import register_optimizer_step_post_hook
+
+from mgtune.data import load_dataset
+from mgtune.errors import DivergedError
+from mgtune.training import MGConfig, TrainConfig, train
+
+
+def _cfg(tiny_dir: Path, **kw: object) -> TrainConfig:
+    base = dict(model="vbpr", dataset="tiny", data_dir=str(tiny_dir), epochs=2, batch_size=512, device="cpu")
+    base.update(kw)
+    return TrainConfig(**base)  # type: ignore[arg-type]
+
+
+def test_same_seed_same_metrics(tiny_dir: Path) -> None:
+    a = train(_cfg(tiny_dir, model="freedom", seed=7))
+    b = train(_cfg(tiny_dir, model="freedom", seed=7))
+    assert a.valid == b.valid and a.test == b.test
+    c = train(_cfg(tiny_dir, model="freedom", seed=8))
+    assert c.valid != a.valid
+
+
+@pytest.mark.parametrize("mg_on", [True, False])
+def test_optimizer_steps_per_epoch(tiny_dir: Path, mg_on: bool) -> None:
+    steps = []
+    handle = register_optimizer_step_post_hook(lambda *a: steps.append(1))
+    try:
+        cfg = _cfg(tiny_dir, epochs=1, batch_size=256, mg=MGConfig(enabled=mg_on, flip_interval=3))
+        train(cfg)
+    finally:
+        handle.remove()
+    n_batches = -(-len(load_dataset(tiny_dir, "tiny").train) // 256)
+    flips = len(range(0, n_batches, 3)) if mg_on else 0
+    assert len(steps) == n_batches + flips
+
+
+def test_callback_reports_every_epoch_and_best_is_by_validation(tiny_dir: Path) -> None:
+    seen = []
+    result = train(_cfg(tiny_dir, epochs=4), callback=seen.append)
+    assert [r.epoch for r in seen] == [0, 1, 2, 3]
+    best = max(seen, key=lambda r: r.valid["recall@20"])
+    assert result.best_epoch == best.epoch and result.test == best.test
+    for r in seen:
+        assert all(0.0 <= v <= 1.0 for v in (*r.valid.values(), *r.test.values()))
+
+
+def test_early_stopping_patience(tiny_dir: Path) -> None:
+    result = train(_cfg(tiny_dir, epochs=50, patience=0, learning_rate=1e-6))
+    assert result.epochs_run < 50
+    assert result.epochs_run == result.best_epoch + 2  # one epoch more than patience without improvement
+
+
+def test_nan_loss_raises_diverged(tiny_dir: Path) -> None:
+    with pytest.raises(DivergedError):
+        train(_cfg(tiny_dir, learning_rate=1e30, epochs=3, model_params={"reg_weight": 1e30}))
+
+
+def test_resume_continues_identically(tiny_dir: Path) -> None:
+    cfg = _cfg(tiny_dir, epochs=3, model="freedom")
+    full = []
+    train(cfg, callback=full.append)
+    snap = {}
+    train(dataclasses.replace(cfg, epochs=2), callback=lambda r: snap.update(r.state()))
+    rest = []
+    train(cfg, callback=rest.append, resume=snap)
+    assert [r.epoch for r in rest] == [2]
+    assert rest[0].valid == full[2].valid

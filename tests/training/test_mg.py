@@ -1,0 +1,48 @@
+"""Mirror Gradient: two optimiser steps on every flip_interval-th batch, one otherwise."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from mgtune.training import MGConfig, mirror_gradient_step
+
+
+class CountingSGD(torch.optim.SGD):
+    def __init__(self, params, lr: float) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(params, lr=lr)
+        self.steps = 0
+
+    def step(self, closure=None):  # type: ignore[no-untyped-def, override]
+        self.steps += 1
+        return super().step(closure)
+
+
+@pytest.mark.parametrize("interval", [1, 3, 4])
+def test_step_counts(interval: int) -> None:
+    w = torch.nn.Parameter(torch.ones(2))
+    opt = CountingSGD([w], lr=0.1)
+    mg = MGConfig(flip_interval=interval)
+    for batch_idx in range(12):
+        before = opt.steps
+        mirror_gradient_step(lambda: (w**2).sum(), opt, mg, batch_idx)
+        expected = 2 if batch_idx % interval == 0 else 1
+        assert opt.steps - before == expected, batch_idx
+
+
+def test_no_mg_is_always_one_step() -> None:
+    w = torch.nn.Parameter(torch.ones(2))
+    opt = CountingSGD([w], lr=0.1)
+    for batch_idx in range(9):
+        mirror_gradient_step(lambda: (w**2).sum(), opt, MGConfig(enabled=False), batch_idx)
+    assert opt.steps == 9
+
+
+def test_flip_batch_math() -> None:
+    # loss = w^2, SGD lr: first step w1 = w0 - lr * alpha1 * 2 w0; second w2 = w1 + lr * r * 2 w1
+    w = torch.nn.Parameter(torch.tensor([1.0]))
+    opt = torch.optim.SGD([w], lr=0.1)
+    loss = mirror_gradient_step(lambda: (w**2).sum(), opt, MGConfig(alpha1=1.0, flip_ratio=0.5), 0)
+    w1 = 1.0 - 0.1 * 2.0
+    assert loss.item() == pytest.approx(1.0)
+    assert w.item() == pytest.approx(w1 + 0.1 * 0.5 * 2 * w1)
