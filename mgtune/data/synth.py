@@ -38,8 +38,8 @@ class Preset:
     text_dim: int
     rank: int = 16
     n_clusters: int = 12
-    pop_skew: float = 0.8
-    temp: float = 0.35
+    pop_skew: float = 0.5  # popularity logit = -pop_skew * log(popularity rank)
+    temp: float = 0.2  # taste logit = cos(user, item) / temp
     feat_noise: float = 1.0
 
 
