@@ -41,6 +41,7 @@ from torch import Tensor, nn
 
 from mgtune.data import Batch, Dataset
 from mgtune.models._blocks.bootstrap import dropout_target, neg_cosine
+from mgtune.models._blocks.interactions import require_modalities, train_edges
 from mgtune.models._blocks.losses import emb_norm_loss
 from mgtune.models._blocks.propagation import bipartite_norm_adj, layer_mean
 from mgtune.models.base import ModelConfig, Recommender
@@ -72,12 +73,8 @@ class BM3(Recommender):
 
     def __init__(self, data: Dataset, cfg: BM3Config, device: torch.device) -> None:
         super().__init__(data, cfg, device)
-        feats = data.modalities()
-        if not feats:
-            data.features("image")  # raises: this model needs at least one modality
-        users = torch.as_tensor(data.train.users, device=device)
-        items = torch.as_tensor(data.train.items, device=device)
-        self.norm_adj = bipartite_norm_adj(users, items, self.n_users, self.n_items)
+        feats = require_modalities(data)
+        self.norm_adj = bipartite_norm_adj(*train_edges(data, device), self.n_users, self.n_items)
 
         d = cfg.embedding_size
         self.user_embedding = nn.Embedding(self.n_users, d)
@@ -93,7 +90,7 @@ class BM3(Recommender):
     def reset_parameters(self) -> None:
         nn.init.xavier_uniform_(self.user_embedding.weight)
         nn.init.xavier_uniform_(self.item_id_embedding.weight)
-        for lin in (self.predictor, *self.feat_proj.values()):
+        for lin in [m for m in self.modules() if isinstance(m, nn.Linear)]:  # predictor, projections
             lin.reset_parameters()  # bias keeps PyTorch's default init, as in MMRec
             nn.init.xavier_normal_(lin.weight)
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-__all__ = ["pruned_edge_ids", "sparse_dropout"]
+from mgtune.models._blocks.propagation import bipartite_edge_weights, bipartite_norm_adj
+
+__all__ = ["PrunableGraph", "pruned_edge_ids", "sparse_dropout"]
 
 
 def pruned_edge_ids(weights: Tensor, dropout: float, degree_sensitive: bool = True) -> Tensor:
@@ -14,7 +16,7 @@ def pruned_edge_ids(weights: Tensor, dropout: float, degree_sensitive: bool = Tr
     ``degree_sensitive`` samples without replacement with probability ∝ ``weights`` (FREEDOM's and
     LayerGCN's degree-sensitive pruning, with ``weights`` = ``1/sqrt(d_u d_i)``, so edges between
     high-degree nodes go first); otherwise the kept edges are a uniform random subset.
-    Uses torch's global RNG (seeded and checkpointed by the training loop).
+    Uses torch's global RNG on ``weights``' device (seeded by the training loop).
 
     Shapes: ``weights`` ``(n_edges,)`` → ``(n_keep,)`` long.
     """
@@ -22,6 +24,28 @@ def pruned_edge_ids(weights: Tensor, dropout: float, degree_sensitive: bool = Tr
     if degree_sensitive:
         return torch.multinomial(weights, n_keep, replacement=False)
     return torch.randperm(len(weights), device=weights.device)[:n_keep]
+
+
+class PrunableGraph:
+    """The training user-item graph, ready for per-epoch edge pruning (FREEDOM, LayerGCN).
+
+    Holds the distinct edges, their weights ``1/sqrt(d_u d_i)`` and the full normalised adjacency
+    ``norm_adj`` (used at evaluation). Pass each (user, item) pair once (`interactions.train_edges`).
+    Shapes: ``users``, ``items`` ``(n_edges,)``.
+    """
+
+    def __init__(self, users: Tensor, items: Tensor, n_users: int, n_items: int) -> None:
+        self.users, self.items = users, items
+        self.n_users, self.n_items = n_users, n_items
+        self.weights = bipartite_edge_weights(users, items, n_users, n_items)
+        self.norm_adj = bipartite_norm_adj(users, items, n_users, n_items)
+
+    def pruned(self, dropout: float, degree_sensitive: bool = True) -> Tensor:
+        """``norm_adj`` rebuilt from the edges kept by `pruned_edge_ids` (itself when ``dropout`` <= 0)."""
+        if dropout <= 0.0:
+            return self.norm_adj
+        keep = pruned_edge_ids(self.weights, dropout, degree_sensitive)
+        return bipartite_norm_adj(self.users[keep], self.items[keep], self.n_users, self.n_items)
 
 
 def sparse_dropout(adj: Tensor, keep_prob: float) -> Tensor:
