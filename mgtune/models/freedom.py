@@ -34,7 +34,9 @@ from mgtune.data import Batch, Dataset
 from mgtune.models._blocks.cache import cached_tensors
 from mgtune.models._blocks.knn import knn_indices, sym_norm_knn_adj
 from mgtune.models._blocks.losses import bpr_loss
-from mgtune.models._blocks.propagation import bipartite_edge_weights, bipartite_norm_adj, layer_mean
+from mgtune.models._blocks.edge_dropout import PrunableGraph
+from mgtune.models._blocks.interactions import require_modalities, train_edges
+from mgtune.models._blocks.propagation import layer_mean
 from mgtune.models._blocks.sparse import sparse_matrix, spmm
 from mgtune.models.base import ModelConfig, Recommender
 from mgtune.models.registry import register
@@ -67,16 +69,9 @@ class Freedom(Recommender):
 
     def __init__(self, data: Dataset, cfg: FreedomConfig, device: torch.device) -> None:
         super().__init__(data, cfg, device)
-        feats = data.modalities()
-        if not feats:
-            data.features("image")  # raises: this model needs at least one modality
-        users = torch.as_tensor(data.train.users, device=device)
-        items = torch.as_tensor(data.train.items, device=device)
-        key = torch.unique(users * self.n_items + items)
-        self.edge_users, self.edge_items = key // self.n_items, key % self.n_items
-        self.edge_weights = bipartite_edge_weights(self.edge_users, self.edge_items, self.n_users, self.n_items)
-        self.norm_adj = bipartite_norm_adj(self.edge_users, self.edge_items, self.n_users, self.n_items)
-        self.masked_adj = self.norm_adj
+        feats = require_modalities(data)
+        self.graph = PrunableGraph(*train_edges(data, device), self.n_users, self.n_items)
+        self.masked_adj = self.graph.norm_adj
         self.mm_adj = self._item_graph(data, feats)
 
         self.user_embedding = nn.Embedding(self.n_users, cfg.embedding_size)
@@ -115,19 +110,14 @@ class Freedom(Recommender):
 
     def pre_epoch(self, epoch: int) -> None:
         """Degree-sensitive edge pruning: keep ``1 - dropout`` of the edges, re-normalised."""
-        if self.cfg.dropout <= 0.0:
-            self.masked_adj = self.norm_adj
-            return
-        n_keep = int(len(self.edge_weights) * (1.0 - self.cfg.dropout))
-        keep = torch.multinomial(self.edge_weights, n_keep, replacement=False)
-        self.masked_adj = bipartite_norm_adj(self.edge_users[keep], self.edge_items[keep], self.n_users, self.n_items)
+        self.masked_adj = self.graph.pruned(self.cfg.dropout)
 
     def _embeddings(self, adj: Tensor) -> tuple[Tensor, Tensor]:
         h = self.item_id_embedding.weight
         for _ in range(self.cfg.n_mm_layers):
             h = spmm(self.mm_adj, h)
         ego = torch.cat([self.user_embedding.weight, self.item_id_embedding.weight])
-        all_emb = layer_mean(adj, ego, self.cfg.n_ui_layers)
+        all_emb = layer_mean(adj, ego, self.cfg.n_ui_layers, symmetric=True)
         user_emb, item_emb = all_emb.split([self.n_users, self.n_items])
         return user_emb, item_emb + h
 
@@ -145,5 +135,5 @@ class Freedom(Recommender):
         return loss
 
     def score(self, users: Tensor) -> Tensor:
-        user_emb, item_emb = self.cached("emb", lambda: self._embeddings(self.norm_adj))
+        user_emb, item_emb = self.cached("emb", lambda: self._embeddings(self.graph.norm_adj))
         return user_emb[users] @ item_emb.T

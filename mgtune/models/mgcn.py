@@ -122,7 +122,7 @@ class MGCN(Recommender):
     def _views(self) -> tuple[Tensor, Tensor]:
         """The user-item view ``C`` and the side view ``S``, both ``(n_users + n_items, d)``."""
         ids = self.item_id_embedding.weight
-        content = layer_mean(self.norm_adj, torch.cat([self.user_embedding.weight, ids]), self.cfg.n_ui_layers)
+        content = layer_mean(self.norm_adj, torch.cat([self.user_embedding.weight, ids]), self.cfg.n_ui_layers, symmetric=True)
         modal = []
         for m in _MODALITIES:
             h = ids * self.purifier[m](self.feat_proj[m](self.feat_tables[m]))

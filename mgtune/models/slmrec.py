@@ -136,7 +136,7 @@ class SLMRec(Recommender):
         item_sources = [self.item_embedding.weight]
         item_sources += [self.feat_proj[m](getattr(self, f"{m}_feat")) for m in self.modalities]
         ego = torch.cat([user.repeat(1, len(item_sources)), torch.cat(item_sources, 1)])
-        out = layer_mean(self.norm_adj, ego, self.cfg.n_layers)  # one pass for all sources
+        out = layer_mean(self.norm_adj, ego, self.cfg.n_layers, symmetric=True)  # one pass for all sources
         user_src, item_src = out.split([self.n_users, self.n_items])
         return user_src, item_src
 

@@ -23,6 +23,7 @@ import torch
 from torch import Tensor, nn
 
 from mgtune.data import Batch, Dataset
+from mgtune.models._blocks.interactions import require_modalities
 from mgtune.models._blocks.losses import bpr_loss_eps, emb_norm_loss
 from mgtune.models.base import ModelConfig, Recommender
 from mgtune.models.registry import register
@@ -43,9 +44,7 @@ class VBPR(Recommender):
 
     def __init__(self, data: Dataset, cfg: VBPRConfig, device: torch.device) -> None:
         super().__init__(data, cfg, device)
-        feats = list(data.modalities().values())[::-1]  # text first, then image, as MMRec concatenates
-        if not feats:
-            data.features("image")
+        feats = list(require_modalities(data).values())[::-1]  # text first, then image, as MMRec concatenates
         raw = np.concatenate(feats, axis=1) if len(feats) > 1 else feats[0]
         self.register_buffer("item_raw", torch.as_tensor(raw, device=device))
         d = cfg.embedding_size

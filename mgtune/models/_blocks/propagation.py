@@ -6,6 +6,7 @@ import torch
 from torch import Tensor
 
 from mgtune.models._blocks.sparse import sparse_matrix, spmm
+from mgtune.models._blocks.symmetric_spmm import symmetric_spmm
 
 __all__ = ["bipartite_norm_adj", "bipartite_edge_weights", "layer_mean"]
 
@@ -33,11 +34,16 @@ def bipartite_norm_adj(users: Tensor, items: Tensor, n_users: int, n_items: int)
     return sparse_matrix(rows, cols, torch.cat([w, w]), (n, n))
 
 
-def layer_mean(adj: Tensor, ego: Tensor, n_layers: int) -> Tensor:
-    """LightGCN: the mean of ``ego, A ego, ..., A^L ego`` (layer 0 included)."""
+def layer_mean(adj: Tensor, ego: Tensor, n_layers: int, symmetric: bool = False) -> Tensor:
+    """LightGCN: the mean of ``ego, A ego, ..., A^L ego`` (layer 0 included).
+
+    ``symmetric=True`` (the caller guarantees ``A = A^T``, as for `bipartite_norm_adj`) lets the
+    backward pass reuse ``A`` instead of building its transpose, halving the cost on CPU.
+    """
+    product = symmetric_spmm if symmetric else spmm
     total = ego
     h = ego
     for _ in range(n_layers):
-        h = spmm(adj, h)
+        h = product(adj, h)
         total = total + h
     return total / (n_layers + 1)

@@ -239,7 +239,7 @@ class UserGraphAggregation(nn.Module):
         self.graph = graph
         self.register_buffer("neighbours", torch.zeros_like(graph.neighbours, device=device))
         self.register_buffer("weights", torch.zeros_like(graph.counts, device=device))
-        self.register_load_state_dict_post_hook(lambda module, _keys: module._rebuild())
+        self.register_load_state_dict_post_hook(_rebuild_after_load)
         self.resample()
 
     def resample(self) -> None:
@@ -257,6 +257,10 @@ class UserGraphAggregation(nn.Module):
         if self._adj.device != x.device:  # the module was moved after the last rebuild
             self._rebuild()
         return _SpmmWithTranspose.apply(self._adj, self._adj_t, x)
+
+
+def _rebuild_after_load(module: UserGraphAggregation, _keys: Any) -> None:
+    module._rebuild()
 
 
 class _SpmmWithTranspose(torch.autograd.Function):
