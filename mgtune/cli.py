@@ -102,6 +102,78 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------- run
+def _cmd_run(args: argparse.Namespace) -> int:
+    from mgtune.study import StudySettings, run_study
+    from mgtune.study.confirm import ConfirmSettings, run_confirm
+
+    confirm = None if args.confirm is None else ConfirmSettings(  # a bad --confirm fails before the study
+        study_dir="", seeds=args.confirm, cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,
+        address=args.address)
+    settings = StudySettings(
+        model=args.model, dataset=args.dataset, data_dir=args.data_dir, trials=args.trials,
+        max_epochs=args.max_epochs, grace_epochs=args.grace_epochs, reduction_factor=args.reduction_factor,
+        metric=args.metric, cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,
+        concurrency=args.concurrency, address=args.address, storage=args.storage, name=args.name,
+        mg=not args.no_mg, seed=args.seed, search_space=args.search_space, resume=args.resume,
+        checkpoint_every=args.checkpoint_every,
+    )
+    outcome = run_study(settings, log=_log)
+    if not outcome.finished:
+        return 130
+    _log(f"results: {outcome.study_dir / 'results.csv'}")
+    best = outcome.best
+    if best is None:
+        _log("no trial completed (all stopped early or failed): no best configuration")
+    else:  # chosen by the validation metric; test is only reported
+        print(json.dumps({
+            "study": str(outcome.study_dir), "best_trial": best["trial_id"], "trial_dir": best["trial_dir"],
+            "params": {k.removeprefix("param_"): v for k, v in best.items() if k.startswith("param_")},
+            f"valid_{args.metric}": best[f"valid_{args.metric}"], f"test_{args.metric}": best[f"test_{args.metric}"],
+        }, default=float))
+        if confirm is not None:
+            import dataclasses
+
+            confirmed = run_confirm(dataclasses.replace(confirm, study_dir=str(outcome.study_dir)), log=_log)
+            if not confirmed.finished:
+                return 130
+            print(json.dumps(confirmed.summary()))
+    try:
+        from mgtune.report import build_report
+    except ImportError:
+        return 0
+    try:
+        files = build_report([outcome.study_dir], outcome.study_dir / "report")
+        _log(f"report: {', '.join(map(str, files))}")
+    except MgtuneError as exc:
+        _log(f"report not written: {exc}")
+    return 0
+
+
+# ---------------------------------------------------------------- confirm
+def _cmd_confirm(args: argparse.Namespace) -> int:
+    from mgtune.study.confirm import ConfirmSettings, run_confirm
+
+    outcome = run_confirm(ConfirmSettings(
+        study_dir=args.run_dir, seeds=args.seeds, top=args.top, cpus_per_trial=args.cpus_per_trial,
+        gpus_per_trial=args.gpus_per_trial, address=args.address, resume=args.resume, out=args.out,
+    ), log=_log)
+    if not outcome.finished:
+        return 130
+    print(json.dumps(outcome.summary()))
+    return 0
+
+
+# ---------------------------------------------------------------- report
+def _cmd_report(args: argparse.Namespace) -> int:
+    from mgtune.report import build_report, find_studies, parse_cutoffs
+
+    dirs = [Path(d) for d in args.run_dirs] or find_studies(args.storage)
+    for path in build_report(dirs, Path(args.out), metric=args.metric, ks=parse_cutoffs(args.k)):
+        print(path)
+    return 0
+
+
 # ---------------------------------------------------------------- parser
 def _add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", required=True, help="model name, e.g. freedom")
@@ -143,6 +215,53 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--data-dir", help="defaults to the checkpoint's data dir")
     ev.add_argument("--device", default="auto")
     ev.set_defaults(func=_cmd_eval)
+
+    run = sub.add_parser("run", help="a hyperparameter study: Ray Tune trials, OptunaSearch (TPE), ASHA")
+    run.add_argument("--model", help="model name, e.g. freedom (read from the study with --resume)")
+    run.add_argument("--dataset", help="dataset folder name under --data-dir ('demo' is built in)")
+    run.add_argument("--data-dir", default="datasets")
+    run.add_argument("--trials", type=int, default=32)
+    run.add_argument("--max-epochs", type=int, default=100, help="ASHA's max_t; also each trial's epoch limit")
+    run.add_argument("--grace-epochs", type=int, default=10, help="ASHA: epochs before a trial can be stopped")
+    run.add_argument("--reduction-factor", type=int, default=3, help="ASHA's reduction factor")
+    run.add_argument("--metric", default="recall@20", help="validation metric that search and ASHA maximise")
+    run.add_argument("--cpus-per-trial", type=float, default=1.0)
+    run.add_argument("--gpus-per-trial", type=float, default=None,
+                     help="fractions allowed (default: 0.25 if the cluster has GPUs, else 0)")
+    run.add_argument("--concurrency", type=int, help="trials at a time (default: as many as the resources hold)")
+    run.add_argument("--address", help="attach to a running Ray cluster (auto or HOST:PORT; default $RAY_ADDRESS, "
+                                       "else a local Ray started for the study)")
+    run.add_argument("--storage", default="runs", help="folder of study folders (shared by all nodes of a cluster)")
+    run.add_argument("--name", help="study folder name (default MODEL-DATASET[-nomg]-TIMESTAMP)")
+    run.add_argument("--no-mg", action="store_true", help="train without Mirror Gradient; MG settings not searched")
+    run.add_argument("--seed", type=int, default=0, help="seed of the TPE sampler and of every trial")
+    run.add_argument("--search-space", help="search-space YAML (default search_spaces/MODEL.yaml)")
+    run.add_argument("--resume", action="store_true", help="continue the interrupted study --name")
+    run.add_argument("--checkpoint-every", type=int, default=5, help="epochs between trial checkpoints")
+    run.add_argument("--confirm", type=int, metavar="N", help="afterwards, confirm the best configuration over N "
+                                                               "seeds, MG vs no MG (as mgtune confirm --seeds N)")
+    run.set_defaults(func=_cmd_run)
+
+    con = sub.add_parser("confirm", help="re-train a study's best configurations over seeds, MG vs no MG; "
+                                         "paired statistics and a reproduction card")
+    con.add_argument("run_dir", metavar="RUN_DIR", help="the study folder")
+    con.add_argument("--seeds", type=int, default=5, help="seeds per configuration and arm: study seed + 0..N-1")
+    con.add_argument("--top", type=int, default=1, help="how many of the best completed trials (by validation)")
+    con.add_argument("--cpus-per-trial", type=float, default=1.0)
+    con.add_argument("--gpus-per-trial", type=float, default=None,
+                     help="fractions allowed (default: 0.25 if the cluster has GPUs, else 0)")
+    con.add_argument("--address", help="attach to a running Ray cluster (default $RAY_ADDRESS, else a local Ray)")
+    con.add_argument("--out", default="reports", help="writes <out>/<model>-<dataset>-card.md and .json")
+    con.add_argument("--resume", action="store_true", help="continue interrupted runs from their checkpoints")
+    con.set_defaults(func=_cmd_confirm)
+
+    rep = sub.add_parser("report", help="best configurations, MG vs no-MG and plots from study folders")
+    rep.add_argument("run_dirs", nargs="*", metavar="RUN_DIR", help="study folders (default: all under --storage)")
+    rep.add_argument("--storage", default="runs", help="where to look for study folders when none are given")
+    rep.add_argument("--out", default="reports", help="writes <out>/<dataset>.md, .csv and .html")
+    rep.add_argument("--metric", default="recall@20", help="validation metric that picks the best trial")
+    rep.add_argument("--k", default="5,10,20", help="cutoffs of the test metrics shown, comma-separated")
+    rep.set_defaults(func=_cmd_report)
     return parser
 
 

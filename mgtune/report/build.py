@@ -1,0 +1,77 @@
+"""`build_report`: study folders in, ``<out>/<dataset>.{md,csv,html}`` out, replaced atomically."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from mgtune.errors import ConfigError
+from mgtune.report.html import render_html
+from mgtune.report.load import Study, load_study, parse_metric
+from mgtune.report.tables import compare, group_studies, render_csv, render_markdown
+
+__all__ = ["build_report"]
+
+
+def build_report(study_dirs: Sequence[Path], out_dir: Path, metric: str = "recall@20",
+                 ks: Sequence[int] = (5, 10, 20)) -> list[Path]:
+    """Write one Markdown, CSV and HTML report per dataset found in ``study_dirs``; return their paths.
+
+    Every page is rendered in memory first, so bad input (a `ConfigError` or `DataFormatError`)
+    leaves ``out_dir`` exactly as it was; the files then replace any old ones atomically.
+    """
+    out_dir = Path(out_dir)
+    parse_metric(metric)
+    ks = tuple(dict.fromkeys(ks))
+    if not ks or any(k < 1 for k in ks):
+        raise ConfigError(f"cutoffs must be positive integers, got {list(ks)}")
+    if not study_dirs:
+        raise ConfigError("no study folders given")
+    unique: dict[Path, Path] = {}  # each folder once, as the caller spelled it first
+    for d in study_dirs:
+        unique.setdefault(Path(d).resolve(), Path(d))
+    studies = [load_study(d, metric, ks) for d in unique.values()]
+
+    by_dataset: dict[str, list[Study]] = {}
+    for study in studies:
+        by_dataset.setdefault(study.dataset, []).append(study)
+    pages: dict[Path, str] = {}
+    for dataset, members in sorted(by_dataset.items()):
+        groups = group_studies(members, metric, ks)
+        comparisons = compare(groups)
+        stem = _safe_name(dataset)
+        pages[out_dir / f"{stem}.md"] = render_markdown(dataset, groups, comparisons, metric, ks)
+        pages[out_dir / f"{stem}.csv"] = render_csv(groups, comparisons, metric, ks)
+        pages[out_dir / f"{stem}.html"] = render_html(dataset, groups, comparisons, metric, ks)
+    _replace_all(pages)
+    return list(pages)
+
+
+def _safe_name(dataset: str) -> str:
+    if not dataset or dataset in (".", "..") or any(c in dataset for c in "/\\\0"):
+        raise ConfigError(f"dataset name {dataset!r} cannot name a report file")
+    return dataset
+
+
+def _replace_all(pages: dict[Path, str]) -> None:
+    """Stage every page as a temp file beside its target, then ``os.replace`` them all.
+
+    A failure while staging removes the temp files and leaves every existing report as it was.
+    """
+    staged: list[tuple[Path, Path]] = []
+    try:
+        for target, text in pages.items():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+            staged.append((Path(name), target))
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(text)
+            os.chmod(name, 0o644)  # mkstemp makes 0600; reports are meant to be shared
+    except BaseException:
+        for tmp, _ in staged:
+            tmp.unlink(missing_ok=True)
+        raise
+    for tmp, target in staged:
+        os.replace(tmp, target)

@@ -1,0 +1,194 @@
+"""Read and validate study folders (the format is fixed in the study contract shared with `mgtune run`).
+
+A study folder holds ``study.json``, ``results.csv`` (one row per trial), ``optuna.db`` and one
+folder per trial with ``progress.csv``. Everything here only reads; each problem becomes one line
+naming the file and what is wrong with it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mgtune.errors import ConfigError, DataFormatError
+
+__all__ = [
+    "METRIC_ABBREV", "STATUSES", "FINISHED", "Study", "load_study", "find_studies", "parse_metric",
+    "parse_cutoffs",
+]
+
+# Display names of the ranking metrics, in the seed's column order (REC, PREC, MAP, NDCG).
+METRIC_ABBREV = {"recall": "REC", "precision": "PREC", "map": "MAP", "ndcg": "NDCG"}
+STATUSES = ("completed", "early_stopped", "diverged", "errored")
+FINISHED = ("completed", "early_stopped")  # trials that produced metrics
+_FIXED_COLUMNS = ("trial_id", "trial_dir", "status", "epochs_run", "best_epoch", "seconds")
+_METRIC_RE = re.compile(r"^([a-z]+)@(\d+)$")
+
+
+def parse_metric(metric: str) -> tuple[str, int]:
+    """``"recall@20"`` -> ``("recall", 20)``; anything else is a `ConfigError`."""
+    match = _METRIC_RE.match(metric)
+    if not match or match.group(1) not in METRIC_ABBREV or int(match.group(2)) < 1:
+        raise ConfigError(
+            f"metric must look like recall@20 with one of {', '.join(METRIC_ABBREV)}, got {metric!r}"
+        )
+    return match.group(1), int(match.group(2))
+
+
+def parse_cutoffs(text: str) -> tuple[int, ...]:
+    """``"5,10,20"`` -> ``(5, 10, 20)``: distinct positive integers, in the given order."""
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    if not parts or not all(p.isdigit() and int(p) > 0 for p in parts):
+        raise ConfigError(f"cutoffs must be comma-separated positive integers such as 5,10,20, got {text!r}")
+    return tuple(dict.fromkeys(int(p) for p in parts))
+
+
+@dataclass(frozen=True, eq=False)
+class Study:
+    """One validated study folder. ``trials`` is results.csv with numeric columns as numbers."""
+
+    path: Path
+    model: str
+    dataset: str
+    mg: bool
+    metric: str  # the metric the study itself optimised (Optuna's objective)
+    max_epochs: int
+    finished: str | None  # ISO time, or None while the study is running or was interrupted
+    trials: pd.DataFrame = field(repr=False)
+    params: tuple[str, ...] = ()  # sampled parameter names, without the ``param_`` prefix
+
+    @property
+    def name(self) -> str:
+        return self.path.resolve().name  # also for "." or "runs/x/.."
+
+    @property
+    def optuna_db(self) -> Path:
+        return self.path / "optuna.db"
+
+    def progress(self, trial_dir: str, metric: str) -> pd.DataFrame:
+        """Per-epoch rows of one trial: at least ``epoch`` and ``valid_<metric>``, sorted by epoch."""
+        path = self.path / trial_dir / "progress.csv"
+        frame = _read_csv(path)
+        _require_columns(path, frame, ["epoch", f"valid_{metric}"])
+        for col in ("epoch", f"valid_{metric}"):
+            frame[col] = _numeric(path, frame, col, frame[col].notna())
+        # a resumed trial re-reports the epochs after its last checkpoint: the later rows count
+        return frame.drop_duplicates("epoch", keep="last").sort_values("epoch")
+
+
+def find_studies(storage: str | Path) -> list[Path]:
+    """Every study folder (one holding ``study.json``) directly under ``storage``, sorted by name."""
+    root = Path(storage)
+    found = sorted(p.parent for p in root.glob("*/study.json")) if root.is_dir() else []
+    if not found:
+        raise ConfigError(f"{root}: no study folders here (a study folder holds a study.json)")
+    return found
+
+
+def load_study(path: str | Path, metric: str, ks: Sequence[int]) -> Study:
+    """Read and check ``path``; the columns needed for ``metric`` and cutoffs ``ks`` must exist."""
+    path = Path(path)
+    if not path.is_dir():
+        raise ConfigError(f"{path}: no such study folder")
+    if not (path / "study.json").is_file():
+        raise ConfigError(f"{path}: not a study folder (no study.json)")
+    info = _read_study_json(path / "study.json")
+    results = path / "results.csv"
+    if not results.is_file():
+        raise DataFormatError(f"{results}: missing; the study has not recorded any trial yet")
+    if not (path / "optuna.db").is_file():
+        raise DataFormatError(f"{path / 'optuna.db'}: missing; every study folder keeps its Optuna storage")
+    needed = [f"valid_{metric}"] + [f"test_{m}@{k}" for k in ks for m in METRIC_ABBREV]
+    trials = _read_results(results, needed)
+    params = tuple(c.removeprefix("param_") for c in trials.columns if c.startswith("param_"))
+    return Study(path, info["model"], info["dataset"], info["mg"], info["metric"], info["max_epochs"],
+                 info["finished"], trials, params)
+
+
+def _read_study_json(path: Path) -> dict[str, Any]:
+    try:
+        info = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataFormatError(f"{path}: cannot read ({exc})") from None
+    except json.JSONDecodeError as exc:
+        raise DataFormatError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(info, dict):
+        raise DataFormatError(f"{path}: expected a JSON object, got {type(info).__name__}")
+    expected: dict[str, type | tuple[type, ...]] = {
+        "model": str, "dataset": str, "mg": bool, "metric": str, "max_epochs": int,
+    }
+    for key, kind in expected.items():
+        if key not in info:
+            raise DataFormatError(f"{path}: missing key {key!r}")
+        value = info[key]
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise DataFormatError(f"{path}: key {key!r} expects {getattr(kind, '__name__', kind)}, got {value!r}")
+    finished = info.get("finished")
+    return {**{k: info[k] for k in expected}, "finished": finished if isinstance(finished, str) else None}
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    if not path.is_file():
+        raise DataFormatError(f"{path}: missing")
+    try:
+        frame = pd.read_csv(path, dtype={"trial_id": str, "trial_dir": str, "status": str})
+    except pd.errors.EmptyDataError:
+        raise DataFormatError(f"{path}: empty file") from None
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DataFormatError(f"{path}: not a readable CSV ({first})") from None
+    return frame
+
+
+def _require_columns(path: Path, frame: pd.DataFrame, columns: Iterable[str]) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise DataFormatError(f"{path}: missing column(s) {', '.join(missing)}")
+
+
+def _numeric(path: Path, frame: pd.DataFrame, col: str, required: pd.Series | None = None) -> pd.Series:
+    """``frame[col]`` as floats; a non-number, or an empty cell where ``required``, is an error."""
+    values = pd.to_numeric(frame[col], errors="coerce").astype(float)
+    present = frame[col].notna() if required is None else frame[col].notna() | required
+    bad = (values.isna() & present) | np.isinf(values)
+    if bad.any():
+        row = int(bad.to_numpy().nonzero()[0][0])
+        raise DataFormatError(f"{path}: column {col} needs a finite number in data row {row + 1}, "
+                              f"got {frame[col].iloc[row]!r}")
+    return values
+
+
+def _read_results(path: Path, needed: Sequence[str]) -> pd.DataFrame:
+    frame = _read_csv(path)
+    if tuple(frame.columns[: len(_FIXED_COLUMNS)]) != _FIXED_COLUMNS:
+        raise DataFormatError(
+            f"{path}: the first columns must be {', '.join(_FIXED_COLUMNS)}; got {', '.join(frame.columns[:6])}"
+        )
+    _require_columns(path, frame, needed)
+    if frame.empty:
+        raise DataFormatError(f"{path}: no trials")
+    unknown = sorted(set(frame["status"].fillna("<empty>")) - set(STATUSES))
+    if unknown:
+        raise DataFormatError(f"{path}: unknown status {unknown[0]!r}; expected one of {', '.join(STATUSES)}")
+    if frame["trial_id"].isna().any() or frame["trial_id"].duplicated().any():
+        raise DataFormatError(f"{path}: trial_id must be present and unique in every row")
+    finished = frame["status"].isin(FINISHED)
+    if not finished.any():
+        raise DataFormatError(f"{path}: no finished trial (all {len(frame)} diverged or errored)")
+    completed = frame["status"] == "completed"
+    if frame.loc[finished, "trial_dir"].isna().any():
+        raise DataFormatError(f"{path}: a finished trial has an empty trial_dir")
+    # Failed trials may leave counters and metrics empty; finished ones may not.
+    frame["epochs_run"] = _numeric(path, frame, "epochs_run", finished).fillna(0)
+    frame["seconds"] = _numeric(path, frame, "seconds").fillna(0.0)  # informative only: may be empty
+    frame["best_epoch"] = _numeric(path, frame, "best_epoch", finished)
+    for col in needed:
+        frame[col] = _numeric(path, frame, col, completed if col.startswith("test_") else finished)
+    return frame

@@ -1,0 +1,100 @@
+"""Subclasses of Ray Tune classes. Importing this module imports Ray, so only `runner` does, lazily."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any
+
+from ray.air.constants import TRAINING_ITERATION
+from ray.tune import Callback
+from ray.tune.search.optuna import OptunaSearch
+
+from mgtune.study.trainable import FINAL, score_key
+
+
+class PrunedAwareOptunaSearch(OptunaSearch):
+    """`OptunaSearch` that tells Optuna a trial ASHA stopped early was *pruned*.
+
+    Ray hands a trial that its scheduler stopped to ``on_trial_complete`` with its last, partial
+    result, and the base class tells Optuna ``COMPLETE`` with that score, so TPE would learn from
+    scores after 2 epochs as if they were final. A result without the trainable's ``final`` flag is
+    passed on as no result, which the base class tells Optuna as ``PRUNED``; Optuna then keeps the
+    trial's last intermediate value, and TPE ranks pruned trials below the completed ones.
+    """
+
+    def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False) -> None:
+        if result is not None and not error and not result.get(FINAL, False):
+            ot_trial = self._ot_trials.get(trial_id)
+            if ot_trial is not None and trial_id not in self._completed_trials and self.metric in result:
+                # Ray passes the stopping result here instead of to on_trial_result: record it as the
+                # trial's last intermediate value, which Optuna then keeps as the pruned trial's value
+                ot_trial.report(result[self.metric], result[TRAINING_ITERATION])
+            result = None
+        super().on_trial_complete(trial_id, result=result, error=error)
+
+
+class ProgressLines(Callback):
+    """One line per trial event on stderr, instead of Ray's periodic trial table."""
+
+    def __init__(self, metric: str, n_trials: int) -> None:
+        self.metric, self.n_trials = metric, n_trials
+        self.finished: set[str] = set()
+        self.created: dict[str, float] = {}
+        self.startup_seconds: dict[str, float] = {}
+        """Per trial: from its creation to its first epoch beginning (scheduling, worker, imports, data, model)."""
+
+    def on_step_end(self, iteration: int, trials: list[Any], **info: Any) -> None:
+        now = time.monotonic()
+        for t in trials:
+            self.created.setdefault(t.trial_id, now)
+
+    def _done(self, trials: list[Any], finished: str | None = None) -> str:
+        if finished is not None:
+            self.finished.add(finished)
+        done = self.finished | {t.trial_id for t in trials if t.status in ("TERMINATED", "ERROR")}
+        return f"[{len(done)}/{self.n_trials} done]"
+
+    def on_trial_start(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+        self.created.setdefault(trial.trial_id, time.monotonic())
+        params = "  ".join(f"{k}={_fmt(v)}" for k, v in trial.config.items())
+        _print(f"{trial.trial_id}  started   {params}")
+
+    def on_trial_result(self, iteration: int, trials: list[Any], trial: Any, result: dict[str, Any], **info: Any) -> None:
+        if "epoch" not in result:
+            return
+        if trial.trial_id in self.created and trial.trial_id not in self.startup_seconds:
+            first_epoch = result.get("train_seconds", 0.0) + result.get("eval_seconds", 0.0)
+            self.startup_seconds[trial.trial_id] = time.monotonic() - self.created[trial.trial_id] - first_epoch
+        _print(f"{trial.trial_id}  epoch {result['epoch']:3d}  loss {result['train_loss']:.4f}  "
+               f"valid {self.metric} {result[f'valid_{self.metric}']:.4f}  "
+               f"best {result[score_key(self.metric)]:.4f}  {self._done(trials)}")
+
+    def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+        last = trial.last_result or {}
+        how = "completed" if last.get(FINAL) else "stopped by ASHA"
+        best = last.get(score_key(self.metric))
+        best_s = f"  best valid {self.metric} {best:.4f} (epoch {last.get('best_epoch')})" if best is not None else ""
+        epochs = last.get("training_iteration", 0)
+        _print(f"{trial.trial_id}  {how} after {epochs} epoch(s){best_s}  {self._done(trials, trial.trial_id)}")
+
+    def on_trial_error(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+        _print(f"{trial.trial_id}  failed ({_first_line(trial)}); details in {trial.error_file}  "
+               f"{self._done(trials, trial.trial_id)}")
+
+
+def _first_line(trial: Any) -> str:
+    try:
+        with open(trial.error_file) as fh:
+            lines = [ln.strip() for ln in fh.read().strip().splitlines() if ln.strip()]
+        return lines[-1] if lines else "error"
+    except (OSError, TypeError):
+        return "error"
+
+
+def _fmt(v: Any) -> str:
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
+def _print(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)

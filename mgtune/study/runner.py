@@ -1,0 +1,378 @@
+"""A study: Ray Tune trials of the shared training function, OptunaSearch (TPE) and ASHA.
+
+Folder layout (``<storage>/<name>/``, shared with `mgtune.report`): ``study.json``, ``optuna.db``
+(the Optuna study ``mgtune``), ``results.csv`` and one ``trial_<id>/`` per trial with Ray's
+``params.json``/``progress.csv``/``result.json``, checkpoints and the trial's TensorBoard events.
+Ray runs locally (started for the study, stopped after it) unless ``address`` attaches to a
+running cluster, which is left running.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import math
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mgtune import __version__
+from mgtune.data import Dataset
+from mgtune.errors import ConfigError
+from mgtune.models import get_model
+from mgtune.study.results import TrialRecord, best_row, write_results
+from mgtune.study.search_space import SearchSpace, find_search_space, load_search_space, space_from_dict
+from mgtune.study.trainable import TrialSetup, run_trial, score_key, trial_dirname
+from mgtune.training import MGConfig, TrainConfig, load_data
+
+__all__ = ["StudySettings", "StudyOutcome", "run_study", "default_name", "STUDY_FILE", "RESULTS_FILE"]
+
+STUDY_FILE = "study.json"
+RESULTS_FILE = "results.csv"
+OPTUNA_FILE = "optuna.db"
+OPTUNA_STUDY = "mgtune"
+DEFAULT_GPU_FRACTION = 0.25
+
+
+@dataclass(frozen=True)
+class StudySettings:
+    """The options of ``mgtune run`` (defaults as in the CLI)."""
+
+    model: str | None = None  # may be None only with resume (then read from study.json)
+    dataset: str | None = None
+    data_dir: str = "datasets"
+    trials: int = 32
+    max_epochs: int = 100
+    grace_epochs: int = 10
+    reduction_factor: int = 3
+    metric: str = "recall@20"
+    cpus_per_trial: float = 1.0
+    gpus_per_trial: float | None = None  # None: DEFAULT_GPU_FRACTION if the cluster has GPUs, else 0
+    concurrency: int | None = None  # None: as many trials as the cluster's resources hold
+    address: str | None = None  # None: $RAY_ADDRESS, else a local Ray started for the study
+    storage: str = "runs"
+    name: str | None = None
+    mg: bool = True
+    seed: int = 0
+    search_space: str | None = None
+    resume: bool = False
+    checkpoint_every: int = 5
+
+
+@dataclass
+class StudyOutcome:
+    study_dir: Path
+    finished: bool  # False when interrupted; resume with --resume
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    best: dict[str, Any] | None = None
+    startup_seconds: dict[str, float] = field(default_factory=dict)
+    """Per trial, in creation order: seconds from its creation to its first epoch (`benchmarks/study_speed.py`)."""
+
+
+def default_name(model: str, dataset: str, mg: bool) -> str:
+    return f"{model}-{dataset}{'' if mg else '-nomg'}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def run_study(s: StudySettings, log: Callable[[str], None] | None = None) -> StudyOutcome:
+    """Run (or with ``s.resume`` continue) a study; `ConfigError` for any bad setting."""
+    log = log or _log
+    if "://" in s.storage:
+        raise ConfigError(
+            f"--storage {s.storage}: URIs are not supported; pass a folder every node can read and write "
+            "(an NFS mount, or a bucket mounted with gcsfuse / mountpoint-s3)"
+        )
+    if s.resume:
+        study_dir, meta, space = _load_study(s)
+    else:
+        study_dir, meta, space = _new_study(s)
+    # fail on a bad dataset here, once, not in every trial; trials get this copy from the object store
+    data = load_data(_train_config(meta, space))
+
+    import ray
+
+    _start_ray(s.address, log)
+    try:
+        gpus, concurrency = _resources(s if not s.resume else _with_meta_resources(s, meta), meta["trials"], log)
+        meta.update(gpus_per_trial=gpus, max_concurrent_trials=concurrency,
+                    ray_address=ray.get_runtime_context().gcs_address)
+        study_dir.mkdir(parents=True, exist_ok=True)  # only now: a setting refused above leaves no folder
+        _write_json(study_dir / STUDY_FILE, meta)
+        from mgtune.study._ray_parts import ProgressLines
+
+        setup = _setup(meta, space, study_dir)
+        trainable = _trainable(setup, data)
+        progress = ProgressLines(meta["metric"], meta["trials"])  # a resumed study prints with its saved copy
+        if s.resume:
+            from ray import tune
+
+            if not tune.Tuner.can_restore(str(study_dir)):
+                raise ConfigError(f"{study_dir}: no Ray experiment state to resume (the study never started "
+                                  "its trials); start it again under a new --name")
+            log(f"resuming study {study_dir}")
+            tuner = tune.Tuner.restore(str(study_dir), trainable=trainable, resume_unfinished=True,
+                                       resume_errored=False, restart_errored=False)
+        else:
+            log(f"study {study_dir}: {meta['trials']} trials of {meta['model']} on {meta['dataset']} "
+                f"({'MG' if meta['mg'] else 'no MG'}), {concurrency} at a time, {setup.cpus_per_trial:g} CPU "
+                f"+ {gpus:g} GPU each; searching {', '.join(space.names) or 'nothing'}")
+            tuner = _new_tuner(meta, space, trainable, study_dir, concurrency, progress)
+        with contextlib.redirect_stdout(sys.stderr):  # stdout carries only the CLI's result
+            grid = tuner.fit()
+    finally:
+        ray.shutdown()  # only disconnects from an attached cluster; stops a local one
+
+    # Ray's trial statuses after a Ctrl-C do not say which trials were cut short; the Optuna study does:
+    # every trial that ended was told to it (COMPLETE, PRUNED or FAIL), an interrupted one is still RUNNING
+    finished = _ended_trials(study_dir) >= meta["trials"]
+    if not finished:
+        log(f"study interrupted; continue it with: mgtune run --resume --name {study_dir.name} "
+            f"--storage {study_dir.parent}")
+        return StudyOutcome(study_dir, False)
+    records = [_record(r, study_dir) for r in grid]
+    rows = write_results(study_dir / RESULTS_FILE, records, space.names, meta["topk"])
+    meta["finished"] = _now()
+    _write_json(study_dir / STUDY_FILE, meta)
+    if progress.startup_seconds:
+        log(f"trial start-up (created -> first epoch): median {statistics.median(progress.startup_seconds.values()):.1f}s")
+    startup = {t: progress.startup_seconds[t] for t in progress.created if t in progress.startup_seconds}
+    return StudyOutcome(study_dir, True, rows, best_row(rows, meta["metric"]), startup)
+
+
+# ---------------------------------------------------------------- study folder
+def _new_study(s: StudySettings) -> tuple[Path, dict[str, Any], SearchSpace]:
+    if not s.model or not s.dataset:
+        raise ConfigError("--model and --dataset are required (unless --resume)")
+    cls = get_model(s.model)
+    model = s.model.lower()
+    _check_numbers(s)
+    TrainConfig(model=model, dataset=s.dataset, valid_metric=s.metric)  # validates the metric name
+    path = Path(s.search_space) if s.search_space else find_search_space(model)
+    space = load_search_space(path, model)
+    mg = s.mg and cls.trainable
+    if not mg:
+        space = space.without_mg()
+    name = s.name or default_name(model, s.dataset, mg)
+    study_dir = (Path(s.storage) / name).expanduser().resolve()
+    if (study_dir / STUDY_FILE).exists():
+        raise ConfigError(f"{study_dir}: a study of this name exists; continue it with --resume or pick another --name")
+    meta: dict[str, Any] = {
+        "model": model, "dataset": s.dataset, "mg": mg, "metric": s.metric, "mode": "max",
+        "max_epochs": s.max_epochs, "grace_epochs": s.grace_epochs, "reduction_factor": s.reduction_factor,
+        "trials": s.trials, "seed": s.seed, "search_space": space.as_dict(), "search_space_file": space.source,
+        "created": _now(), "finished": None, "mgtune_version": __version__,
+        # beyond the shared contract: what --resume needs to rebuild the trainable
+        "data_dir": str(Path(s.data_dir).expanduser().resolve()), "cpus_per_trial": s.cpus_per_trial,
+        "gpus_per_trial": s.gpus_per_trial, "checkpoint_every": s.checkpoint_every, "topk": [5, 10, 20, 50],
+    }
+    return study_dir, meta, space
+
+
+def _load_study(s: StudySettings) -> tuple[Path, dict[str, Any], SearchSpace]:
+    if not s.name:
+        raise ConfigError("--resume needs --name NAME (the study folder under --storage)")
+    study_dir = (Path(s.storage) / s.name).expanduser().resolve()
+    meta_file = study_dir / STUDY_FILE
+    if not meta_file.is_file():
+        raise ConfigError(f"{meta_file}: not found; nothing to resume")
+    try:
+        meta = json.loads(meta_file.read_text())
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{meta_file}: not valid JSON ({exc})") from None
+    for key, given in (("model", s.model), ("dataset", s.dataset)):
+        if given and given.lower() != str(meta.get(key)).lower():
+            raise ConfigError(f"{meta_file}: the study is for {key} {meta.get(key)!r}, not {given!r}")
+    space = space_from_dict(meta["model"], meta["search_space"], str(meta_file))
+    return study_dir, meta, space
+
+
+def _check_numbers(s: StudySettings) -> None:
+    checks = [
+        (s.trials >= 1, f"--trials must be >= 1, got {s.trials}"),
+        (s.max_epochs >= 1, f"--max-epochs must be >= 1, got {s.max_epochs}"),
+        (1 <= s.grace_epochs <= s.max_epochs,
+         f"--grace-epochs must be between 1 and --max-epochs ({s.max_epochs}), got {s.grace_epochs}"),
+        (s.reduction_factor >= 2, f"--reduction-factor must be >= 2, got {s.reduction_factor}"),
+        (s.cpus_per_trial > 0, f"--cpus-per-trial must be > 0, got {s.cpus_per_trial}"),
+        (s.gpus_per_trial is None or s.gpus_per_trial >= 0, f"--gpus-per-trial must be >= 0, got {s.gpus_per_trial}"),
+        (s.gpus_per_trial is None or s.gpus_per_trial <= 1 or float(s.gpus_per_trial).is_integer(),
+         f"--gpus-per-trial above 1 must be a whole number, got {s.gpus_per_trial}"),
+        (s.concurrency is None or s.concurrency >= 1, f"--concurrency must be >= 1, got {s.concurrency}"),
+        (s.checkpoint_every >= 1, f"--checkpoint-every must be >= 1, got {s.checkpoint_every}"),
+    ]
+    for ok, msg in checks:
+        if not ok:
+            raise ConfigError(msg)
+
+
+def _with_meta_resources(s: StudySettings, meta: dict[str, Any]) -> StudySettings:
+    import dataclasses
+
+    return dataclasses.replace(s, cpus_per_trial=meta["cpus_per_trial"], gpus_per_trial=meta["gpus_per_trial"],
+                               concurrency=meta.get("max_concurrent_trials"))
+
+
+def _train_config(meta: dict[str, Any], space: SearchSpace) -> TrainConfig:
+    return TrainConfig(model=meta["model"], dataset=meta["dataset"], data_dir=meta["data_dir"],
+                       mg=MGConfig(enabled=meta["mg"]), valid_metric=meta["metric"], topk=tuple(meta["topk"]))
+
+
+def _setup(meta: dict[str, Any], space: SearchSpace, study_dir: Path) -> TrialSetup:
+    return TrialSetup(
+        space=space, model=meta["model"], dataset=meta["dataset"], data_dir=meta["data_dir"], mg=meta["mg"],
+        metric=meta["metric"], max_epochs=meta["max_epochs"], seed=meta["seed"],
+        cpus_per_trial=meta["cpus_per_trial"], gpus_per_trial=meta["gpus_per_trial"],
+        checkpoint_every=meta["checkpoint_every"], study_dir=str(study_dir), topk=tuple(meta["topk"]),
+    )
+
+
+# ---------------------------------------------------------------- Ray
+def _ray_env() -> None:
+    # Our trials write their own TensorBoard events; Ray's automatic TBX logger would duplicate them
+    # under other names. This switch also drops the JSON/CSV loggers, which _new_tuner adds back.
+    os.environ["TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"] = "1"
+    # keeping only the best + latest checkpoint forces a state snapshot per checkpoint; cheap on a local disk
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+    # Ray's classic progress output is silent at verbose=0; the newer one still prints a banner
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+
+
+def _start_ray(address: str | None, log: Callable[[str], None]) -> None:
+    """Attach to ``address`` (else $RAY_ADDRESS), or start a local runtime; `ray.shutdown` ends either."""
+    import ray
+
+    _ray_env()
+    address = address or os.environ.get("RAY_ADDRESS") or None
+    if address:
+        _attach(address)
+        log(f"attached to the Ray cluster at {address}")
+    else:
+        # a private runtime bound to the loopback interface, no dashboard; stopped when the study ends
+        ray.init(address="local", include_dashboard=False, _node_ip_address="127.0.0.1",
+                 logging_level=logging.WARNING)
+
+
+def _attach(address: str) -> None:
+    import ray
+
+    try:
+        ray.init(address=address, logging_level=logging.WARNING)
+    except (ConnectionError, RuntimeError, ray.exceptions.RayError) as exc:
+        cause = f"{exc} {exc.__cause__ or ''}"
+        hint = ("; the cluster uses token authentication: export RAY_AUTH_MODE=token, with the head's token in "
+                "~/.ray/auth_token or $RAY_AUTH_TOKEN" if "Authentication" in cause else "")
+        raise ConfigError(f"cannot attach to the Ray cluster at {address}: {str(exc).splitlines()[0]}{hint}") from None
+
+
+def _resources(s: StudySettings, n_trials: int, log: Callable[[str], None]) -> tuple[float, int]:
+    """GPUs per trial and concurrent trials for this cluster; never a setting that would pend forever."""
+    import ray
+
+    nodes = [n["Resources"] for n in ray.nodes() if n.get("Alive")]
+    max_cpus = max((n.get("CPU", 0.0) for n in nodes), default=0.0)
+    max_gpus = max((n.get("GPU", 0.0) for n in nodes), default=0.0)
+    if s.cpus_per_trial > max_cpus:
+        raise ConfigError(f"--cpus-per-trial {s.cpus_per_trial:g}: the largest node of the Ray cluster has "
+                          f"{max_cpus:g} CPUs, so no trial could start")
+    if s.gpus_per_trial is None:
+        gpus = DEFAULT_GPU_FRACTION if max_gpus > 0 else 0.0
+        if gpus == 0:
+            log("no GPU in the Ray cluster: trials run on CPU")
+    else:
+        gpus = float(s.gpus_per_trial)
+        if gpus > max_gpus:
+            raise ConfigError(f"--gpus-per-trial {gpus:g}: the largest node of the Ray cluster has {max_gpus:g} "
+                              "GPUs, so no trial could start; pass --gpus-per-trial 0 to train on CPU")
+    fits = 0
+    for n in nodes:
+        per_node = math.floor(n.get("CPU", 0.0) / s.cpus_per_trial + 1e-9)
+        if gpus > 0:
+            per_node = min(per_node, math.floor(n.get("GPU", 0.0) / gpus + 1e-9))
+        fits += per_node
+    concurrency = s.concurrency or max(1, min(n_trials, fits))
+    return gpus, concurrency
+
+
+def _trainable(setup: TrialSetup, data: Dataset) -> Any:
+    from ray import tune
+
+    resources = {"cpu": setup.cpus_per_trial, "gpu": setup.gpus_per_trial}
+    # with_parameters puts the dataset into the object store once; trials read it from there
+    return tune.with_resources(tune.with_parameters(run_trial, setup=setup, data=data), resources)
+
+
+def _new_tuner(meta: dict[str, Any], space: SearchSpace, trainable: Any, study_dir: Path, concurrency: int,
+               progress: Any) -> Any:
+    import optuna
+    from ray import tune
+    from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
+    from ray.tune.schedulers import ASHAScheduler
+
+    from mgtune.study._ray_parts import PrunedAwareOptunaSearch
+
+    score = score_key(meta["metric"])
+    search = PrunedAwareOptunaSearch(
+        space=space.define_by_run(), metric=score, mode="max",
+        sampler=optuna.samplers.TPESampler(seed=meta["seed"]), study_name=OPTUNA_STUDY,
+        storage=optuna.storages.RDBStorage(f"sqlite:///{study_dir / OPTUNA_FILE}"),
+    )
+    asha = ASHAScheduler(time_attr="training_iteration", metric=score, mode="max", max_t=meta["max_epochs"],
+                         grace_period=meta["grace_epochs"], reduction_factor=meta["reduction_factor"])
+    return tune.Tuner(
+        trainable,
+        tune_config=tune.TuneConfig(
+            search_alg=search, scheduler=asha, num_samples=meta["trials"], max_concurrent_trials=concurrency,
+            trial_dirname_creator=trial_dirname, reuse_actors=True,  # skips worker start-up between trials
+        ),
+        run_config=tune.RunConfig(
+            name=study_dir.name, storage_path=str(study_dir.parent), verbose=0,
+            callbacks=[JsonLoggerCallback(), CSVLoggerCallback(), progress],
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=1, checkpoint_score_attribute=score,
+                                                    checkpoint_score_order="max"),  # the best + the latest
+            failure_config=tune.FailureConfig(max_failures=0),  # a failed trial is recorded, the study goes on
+        ),
+    )
+
+
+def _ended_trials(study_dir: Path) -> int:
+    import optuna
+
+    storage = optuna.storages.RDBStorage(f"sqlite:///{study_dir / OPTUNA_FILE}")
+    ended = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.FAIL)
+    study = optuna.load_study(study_name=OPTUNA_STUDY, storage=storage)
+    return len(study.get_trials(deepcopy=False, states=ended))
+
+
+def _record(result: Any, study_dir: Path) -> TrialRecord:
+    trial_dir = Path(result.path)
+    trial_id = trial_dir.name.removeprefix("trial_")
+    progress = result.metrics_dataframe
+    if progress is None and (trial_dir / "progress.csv").is_file():
+        import pandas as pd
+
+        progress = pd.read_csv(trial_dir / "progress.csv")
+    params = result.config or {}
+    if not params and (trial_dir / "params.json").is_file():
+        params = json.loads((trial_dir / "params.json").read_text())
+    return TrialRecord(trial_id, os.path.relpath(trial_dir, study_dir), params, progress, result.error)
+
+
+# ---------------------------------------------------------------- small helpers
+def _write_json(path: Path, obj: Any) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(obj, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z")
+
+
+def _log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+

@@ -1,0 +1,275 @@
+"""Search spaces: ``search_spaces/<model>.yaml`` -> a validated `SearchSpace` -> Optuna suggestions.
+
+File format (one file per model)::
+
+    model: freedom
+    params:
+      flip_interval: {type: int, low: 1, high: 10}
+      learning_rate: {type: float, low: 1.0e-4, high: 1.0e-2, log: true}
+      dropout: {type: categorical, choices: [0.8, 0.9]}
+
+``type`` is ``int`` / ``float`` (with ``low <= high`` and optional ``log``) or ``categorical``
+(a non-empty list of ``choices``). ``flip_interval`` and ``flip_ratio`` set Mirror Gradient
+(`MGConfig`), ``learning_rate`` the optimiser; every other name must be a field of the model's
+config dataclass. The file is read with a safe loader that, unlike PyYAML's default, reads
+``1e-4`` as a number. Every problem is one `ConfigError` naming the file, the key and the value.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from mgtune.errors import ConfigError
+from mgtune.models import get_model, parse_config
+from mgtune.training import MGConfig, TrainConfig
+
+if TYPE_CHECKING:
+    import optuna
+
+__all__ = [
+    "MG_PARAMS", "TRAIN_PARAMS", "Param", "SearchSpace", "find_search_space", "load_search_space", "space_from_dict",
+]
+
+MG_PARAMS = ("flip_interval", "flip_ratio")
+"""Names that set `MGConfig`; ``--no-mg`` drops them."""
+TRAIN_PARAMS = ("learning_rate",)
+"""Names that set `TrainConfig` (kept by ``--no-mg``)."""
+TYPES = ("int", "float", "categorical")
+SPACES_DIR = "search_spaces"
+
+
+@dataclass(frozen=True)
+class Param:
+    """One searched hyperparameter: a numeric range or a list of choices."""
+
+    name: str
+    type: str
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    choices: tuple[Any, ...] = ()
+
+    def suggest(self, trial: optuna.Trial) -> Any:
+        if self.type == "categorical":
+            return trial.suggest_categorical(self.name, list(self.choices))
+        assert self.low is not None and self.high is not None
+        if self.type == "int":
+            return trial.suggest_int(self.name, int(self.low), int(self.high), log=self.log)
+        return trial.suggest_float(self.name, float(self.low), float(self.high), log=self.log)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The file's form of this parameter (what ``study.json`` records)."""
+        if self.type == "categorical":
+            return {"type": self.type, "choices": list(self.choices)}
+        return {"type": self.type, "low": self.low, "high": self.high, "log": self.log}
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    """A model's validated search space; ``source`` is the file it came from."""
+
+    model: str
+    params: tuple[Param, ...]
+    source: str
+
+    @property
+    def names(self) -> list[str]:
+        return [p.name for p in self.params]
+
+    def without_mg(self) -> SearchSpace:
+        """The space of a ``--no-mg`` study: no MG parameters (``learning_rate`` stays)."""
+        return dataclasses.replace(self, params=tuple(p for p in self.params if p.name not in MG_PARAMS))
+
+    def as_dict(self) -> dict[str, dict[str, Any]]:
+        return {p.name: p.as_dict() for p in self.params}
+
+    def define_by_run(self) -> _DefineByRun:
+        """Optuna define-by-run function for `OptunaSearch` (picklable, so Ray can save it)."""
+        return _DefineByRun(self.params)
+
+    def apply(self, base: TrainConfig, sampled: Mapping[str, Any]) -> TrainConfig:
+        """``base`` with one trial's sampled values put where they belong."""
+        mg = {k: v for k, v in sampled.items() if k in MG_PARAMS}
+        train = {k: v for k, v in sampled.items() if k in TRAIN_PARAMS}
+        model = {k: v for k, v in sampled.items() if k not in MG_PARAMS and k not in TRAIN_PARAMS}
+        return dataclasses.replace(
+            base, mg=dataclasses.replace(base.mg, **mg), model_params={**base.model_params, **model}, **train
+        )
+
+
+class _DefineByRun:
+    def __init__(self, params: tuple[Param, ...]) -> None:
+        self.params = params
+
+    def __call__(self, trial: optuna.Trial) -> None:
+        for p in self.params:
+            p.suggest(trial)
+
+
+def find_search_space(model: str) -> Path:
+    """``search_spaces/<model>.yaml`` in the working directory, else next to the installed package.
+
+    The files live at the repository's top level; an editable or source install finds them in the
+    package's parent directory, so a study started from any folder uses the repository's files.
+    """
+    name = f"{model.lower()}.yaml"
+    candidates = [Path.cwd() / SPACES_DIR / name, Path(__file__).resolve().parents[2] / SPACES_DIR / name]
+    for path in candidates:
+        if path.is_file():
+            return path
+    raise ConfigError(
+        f"no search space for model {model!r}: looked for {' and '.join(map(str, candidates))}; "
+        "pass one with --search-space PATH"
+    )
+
+
+def load_search_space(path: str | Path, model: str | None = None) -> SearchSpace:
+    """Read and validate ``path``; ``model`` (if given) must match the file's ``model``."""
+    path = Path(path)
+    where = str(path)
+    if not path.is_file():
+        raise ConfigError(f"{where}: search-space file not found")
+    try:
+        doc = yaml.load(path.read_text(), Loader=_Loader)  # noqa: S506  (a SafeLoader subclass)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" at line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{where}: not valid YAML{at}: {problem}") from None
+    if not isinstance(doc, dict):
+        raise ConfigError(f"{where}: expected a mapping with keys model and params, got {type(doc).__name__}")
+    unknown = set(doc) - {"model", "params"}
+    if unknown:
+        raise ConfigError(f"{where}: unknown top-level key(s) {', '.join(sorted(map(str, unknown)))}; "
+                          "expected model and params")
+    if not isinstance(doc.get("model"), str):
+        raise ConfigError(f"{where}: 'model' must name the model, got {doc.get('model')!r}")
+    if model is not None and doc["model"].lower() != model.lower():
+        raise ConfigError(f"{where}: the file is for model {doc['model'].lower()!r}, but the study is for {model.lower()!r}")
+    if not isinstance(doc.get("params"), dict) or not doc["params"]:
+        raise ConfigError(f"{where}: 'params' must be a non-empty mapping of parameter -> spec, got {doc.get('params')!r}")
+    return space_from_dict(doc["model"], doc["params"], str(path.resolve()))
+
+
+def space_from_dict(model: str, raw: Any, source: str) -> SearchSpace:
+    """Validate a ``params`` mapping (a file's, or the one a study recorded in ``study.json``)."""
+    where = source
+    model = model.lower()
+    cls = get_model(model)  # unknown model names list the valid ones
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: 'params' must be a mapping of parameter -> spec, got {raw!r}")
+    fields = {f.name for f in dataclasses.fields(cls.config_cls)}
+    hints = typing.get_type_hints(cls.config_cls)
+    params = []
+    for name, spec in raw.items():
+        name = str(name)
+        where_p = f"{where}: parameter {name!r}"
+        if name in MG_PARAMS or name in TRAIN_PARAMS:
+            if not cls.trainable:
+                raise ConfigError(f"{where_p}: model {model} is not trained, so {name} has no effect; remove it")
+            hint = int if name == "flip_interval" else float
+        elif name in fields:
+            hint = hints[name]
+        else:
+            valid = [*MG_PARAMS, *TRAIN_PARAMS] if cls.trainable else []
+            raise ConfigError(f"{where_p}: unknown parameter; valid: {', '.join(valid + sorted(fields))}")
+        param = _parse_param(where_p, name, spec, hint)
+        _check_values(where_p, cls.config_cls, param)
+        params.append(param)
+    return SearchSpace(model, tuple(params), source)
+
+
+def _parse_param(where: str, name: str, spec: Any, hint: Any) -> Param:
+    if not isinstance(spec, dict):
+        raise ConfigError(f"{where}: expected a mapping like {{type: float, low: 0.1, high: 1.0}}, got {spec!r}")
+    kind = spec.get("type")
+    if kind not in TYPES:
+        raise ConfigError(f"{where}: unknown type {kind!r}; use one of {', '.join(TYPES)}")
+    allowed = {"type", "choices"} if kind == "categorical" else {"type", "low", "high", "log"}
+    unknown = set(spec) - allowed
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {', '.join(sorted(map(str, unknown)))} for type {kind}; "
+                          f"allowed: {', '.join(sorted(allowed))}")
+    if kind == "categorical":
+        choices = spec.get("choices")
+        if not isinstance(choices, list) or not choices:
+            raise ConfigError(f"{where}: 'choices' must be a non-empty list, got {choices!r}")
+        for c in choices:
+            if not isinstance(c, (bool, int, float, str)):
+                raise ConfigError(f"{where}: choices must be numbers, strings or booleans, got {c!r}")
+        if len(set(map(repr, choices))) != len(choices):
+            raise ConfigError(f"{where}: 'choices' has duplicates: {choices!r}")
+        return Param(name, kind, choices=tuple(choices))
+
+    if kind == "float" and hint is int:
+        raise ConfigError(f"{where}: is an integer hyperparameter; use type int")
+    if kind == "int" and hint not in (int, float):
+        raise ConfigError(f"{where}: is not numeric; use type categorical")
+    bounds = []
+    for key in ("low", "high"):
+        value = spec.get(key)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ConfigError(f"{where}: '{key}' must be a finite number, got {value!r}")
+        if kind == "int" and value != int(value):
+            raise ConfigError(f"{where}: '{key}' must be an integer for type int, got {value!r}")
+        bounds.append(int(value) if kind == "int" else float(value))
+    low, high = bounds
+    if low > high:
+        raise ConfigError(f"{where}: low <= high must hold, got low={low}, high={high}")
+    log = spec.get("log", False)
+    if not isinstance(log, bool):
+        raise ConfigError(f"{where}: 'log' must be true or false, got {log!r}")
+    if log and low <= 0:
+        raise ConfigError(f"{where}: a log range needs low > 0, got low={low}")
+    return Param(name, kind, low=low, high=high, log=log)
+
+
+def _check_values(where: str, config_cls: type, param: Param) -> None:
+    """Every end of a range and every choice must be a valid setting (e.g. ``dropout < 1``)."""
+    values = list(param.choices) if param.type == "categorical" else [param.low, param.high]
+    for value in values:
+        try:
+            if param.name in MG_PARAMS:
+                MGConfig(**{param.name: value})
+            elif param.name in TRAIN_PARAMS:
+                TrainConfig(model="m", dataset="d", **{param.name: value})
+            else:
+                parse_config(config_cls, {param.name: value})
+        except ConfigError as exc:
+            raise ConfigError(f"{where}: value {value!r} is invalid ({exc})") from None
+
+
+# PyYAML follows YAML 1.1, where a float needs a dot ("1.0e-4"); "1e-4" would be a string.
+_FLOAT = re.compile(
+    r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+    |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+    |\.[0-9_]+(?:[eE][-+]?[0-9]+)?
+    |[-+]?\.(?:inf|Inf|INF)
+    |\.(?:nan|NaN|NAN))$""",
+    re.X,
+)
+
+
+class _Loader(yaml.SafeLoader):
+    """Safe loader that reads ``1e-4`` as a float and rejects duplicate keys."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+_Loader.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT, list("-+0123456789."))

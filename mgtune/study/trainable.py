@@ -1,0 +1,206 @@
+"""One study trial: the Ray Tune function trainable around `mgtune.training.train`.
+
+The trial builds a `TrainConfig` from its sampled parameters and calls the shared training
+function unchanged. Per epoch the callback writes TensorBoard scalars into the trial folder and
+reports flat metrics to Ray (which writes ``progress.csv``); every ``checkpoint_every`` epochs the
+report carries a checkpoint holding the loop's resume state.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+from mgtune.data import Dataset, Split
+from mgtune.models import get_model
+from mgtune.study.search_space import SearchSpace
+from mgtune.training import METRICS, EpochReport, MGConfig, TrainConfig, train
+
+if TYPE_CHECKING:
+    from torch.utils.tensorboard import SummaryWriter
+
+__all__ = ["TrialSetup", "run_trial", "trial_dirname", "FINAL", "TRIAL_SECONDS", "score_key"]
+
+FINAL = "final"
+"""Reported key: true on the trial's last epoch (max_epochs reached or its own early stopping)."""
+TRIAL_SECONDS = "trial_seconds"
+"""Reported key: the trial's wall time so far, start-up included (and time before a resume)."""
+STATE_FILE = "state.pt"
+
+
+def score_key(metric: str) -> str:
+    """The key Ray, ASHA and Optuna optimise: the best validation ``metric`` so far."""
+    return f"best_valid_{metric}"
+
+
+def trial_dirname(trial: Any) -> str:
+    """Short trial folder names (Ray's default repeats every parameter)."""
+    return _dirname(trial.trial_id)
+
+
+def _dirname(trial_id: str) -> str:
+    return f"trial_{trial_id}"
+
+
+@dataclass(frozen=True)
+class TrialSetup:
+    """What every trial of a study shares; travels to the workers with the trainable."""
+
+    space: SearchSpace
+    model: str
+    dataset: str
+    data_dir: str
+    mg: bool
+    metric: str
+    max_epochs: int
+    seed: int
+    cpus_per_trial: float
+    gpus_per_trial: float
+    checkpoint_every: int
+    study_dir: str  # absolute; each trial writes its TensorBoard events into study_dir/<trial folder>
+    topk: tuple[int, ...] = (5, 10, 20, 50)
+
+    def train_config(self, sampled: dict[str, Any]) -> TrainConfig:
+        base = TrainConfig(
+            model=self.model, dataset=self.dataset, data_dir=self.data_dir, mg=MGConfig(enabled=self.mg),
+            epochs=self.max_epochs, valid_metric=self.metric, topk=self.topk, seed=self.seed,
+            # from the trial's resources: Ray 2.60 leaves CUDA_VISIBLE_DEVICES alone for 0-GPU trials
+            device="cuda" if self.gpus_per_trial > 0 else "cpu",
+        )
+        return self.space.apply(base, sampled)
+
+
+def run_trial(config: dict[str, Any], setup: TrialSetup, data: Dataset) -> None:
+    """The Ray function trainable; ``config`` holds the sampled parameters only."""
+    from ray import tune
+
+    started = time.perf_counter()
+    logging.getLogger("ray.train").setLevel(logging.WARNING)  # one "checkpoint created" line per save is noise
+    torch.set_num_threads(max(1, int(setup.cpus_per_trial)))
+    if 0 < setup.gpus_per_trial < 1 and torch.cuda.is_available():
+        # Ray only books fractions; cap this process so trials sharing the GPU cannot starve each other
+        torch.cuda.set_per_process_memory_fraction(setup.gpus_per_trial)
+    cfg = setup.train_config(config)
+    resume, seconds_before = _load_state(tune.get_checkpoint())
+    trial_dir = Path(setup.study_dir) / _dirname(tune.get_context().get_trial_id())
+    writer = _writer(trial_dir, config, setup, resume)
+
+    def clock() -> float:
+        return seconds_before + time.perf_counter() - started
+
+    try:
+        train(cfg, _Reporter(setup, cfg, writer, clock), data=_writable(data), resume=resume)
+    finally:
+        writer.close()
+
+
+class _Reporter:
+    """The training loop's callback: TensorBoard scalars, then one `ray.tune.report` per epoch."""
+
+    def __init__(self, setup: TrialSetup, cfg: TrainConfig, writer: _TrialWriter, clock: Callable[[], float]) -> None:
+        self.setup, self.cfg, self.writer, self.clock = setup, cfg, writer, clock
+        self.trainable = get_model(cfg.model).trainable
+
+    def __call__(self, rep: EpochReport) -> None:
+        from ray import tune
+
+        self.writer.epoch(rep)
+        # the loop's own stopping rules (its bad_epochs is always epoch - best_epoch)
+        final = (not self.trainable or rep.epoch + 1 >= self.cfg.epochs
+                 or rep.epoch - rep.best_epoch > self.cfg.patience)
+        metrics: dict[str, Any] = {
+            "epoch": rep.epoch, "train_loss": rep.train_loss, "lr": rep.lr,
+            **{f"valid_{k}": v for k, v in rep.valid.items()}, **{f"test_{k}": v for k, v in rep.test.items()},
+            "best_epoch": rep.best_epoch, score_key(self.cfg.valid_metric): rep.best_valid[self.cfg.valid_metric],
+            "train_seconds": rep.train_seconds, "eval_seconds": rep.eval_seconds, FINAL: final,
+            TRIAL_SECONDS: self.clock(),
+        }
+        if final:
+            # before reporting: Ray may end the trial inside this report (ASHA stops it at max_t too)
+            self.writer.session_end()
+        if final or (rep.epoch + 1) % self.setup.checkpoint_every != 0:
+            tune.report(metrics)  # a finished trial is never resumed: no checkpoint needed
+            return
+        with tempfile.TemporaryDirectory(prefix="mgtune-ckpt-") as tmp:
+            torch.save({"loop": rep.state(), TRIAL_SECONDS: metrics[TRIAL_SECONDS]}, Path(tmp) / STATE_FILE)
+            tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(tmp))
+
+
+class _TrialWriter:
+    """TensorBoard events of one trial: per-epoch scalars and an HParams session.
+
+    The HParams summary is written at the start (parameters are known then) and the ``best/valid/*``
+    scalars after every epoch, so a trial that ASHA stops still shows its best metrics in the tab.
+    """
+
+    def __init__(self, writer: SummaryWriter, params: dict[str, Any], setup: TrialSetup) -> None:
+        from torch.utils.tensorboard.summary import hparams
+
+        self.w = writer
+        metrics = {f"best/valid/{m}@{k}": 0.0 for m in METRICS for k in setup.topk}
+        discrete = {p.name: list(p.choices) for p in setup.space.params if p.type == "categorical"}
+        hp = {**params, "mg": setup.mg}
+        self.exp, self.ssi, self.sei = hparams(hp, metrics, discrete)
+        file_writer = writer.file_writer
+        file_writer.add_summary(self.exp)
+        file_writer.add_summary(self.ssi)
+        writer.flush()
+
+    def epoch(self, rep: EpochReport) -> None:
+        step = rep.epoch
+        self.w.add_scalar("train/loss", rep.train_loss, step)
+        self.w.add_scalar("lr", rep.lr, step)
+        for split, values in (("valid", rep.valid), ("test", rep.test)):
+            for name, value in values.items():
+                self.w.add_scalar(f"{split}/{name}", value, step)
+        for name, value in rep.best_valid.items():
+            self.w.add_scalar(f"best/valid/{name}", value, step)
+        self.w.flush()  # Ray may end the trial at the next report: nothing may wait in a buffer
+
+    def session_end(self) -> None:
+        self.w.file_writer.add_summary(self.sei)
+        self.w.flush()
+
+    def close(self) -> None:
+        self.w.close()
+
+
+def _writer(logdir: Path, params: dict[str, Any], setup: TrialSetup, resume: dict[str, Any] | None) -> _TrialWriter:
+    from torch.utils.tensorboard import SummaryWriter
+
+    # a resumed trial replays the epochs after its checkpoint: hide the first run's copies of them
+    purge = resume["epoch"] + 1 if resume is not None else None
+    return _TrialWriter(SummaryWriter(str(logdir), purge_step=purge), params, setup)
+
+
+def _load_state(checkpoint: Any) -> tuple[dict[str, Any] | None, float]:
+    """The loop's resume state and the trial's seconds so far, from a Ray checkpoint (or none)."""
+    if checkpoint is None:
+        return None, 0.0
+    with checkpoint.as_directory() as folder:
+        saved = torch.load(Path(folder) / STATE_FILE, map_location="cpu", weights_only=True)
+    return saved["loop"], float(saved[TRIAL_SECONDS])
+
+
+def _writable(data: Dataset) -> Dataset:
+    """Copies of arrays that came read-only from Ray's object store (torch warns on those)."""
+    import dataclasses
+
+    def copy(a: np.ndarray | None) -> np.ndarray | None:
+        return a if a is None or a.flags.writeable else np.array(a)
+
+    def split(s: Split) -> Split:
+        return Split(copy(s.users), copy(s.items))  # type: ignore[arg-type]
+
+    return dataclasses.replace(
+        data, train=split(data.train), valid=split(data.valid), test=split(data.test),
+        image_feat=copy(data.image_feat), text_feat=copy(data.text_feat),
+    )
