@@ -39,8 +39,7 @@ from torch import Tensor, nn
 from mgtune.data import Batch, Dataset
 from mgtune.models._blocks.interactions import require_modalities, train_edges
 from mgtune.models._blocks.losses import bpr_loss
-from mgtune.models._blocks.propagation import bipartite_norm_adj
-from mgtune.models._blocks.symmetric_spmm import symmetric_spmm
+from mgtune.models._blocks.propagation import bipartite_norm_adj, layer_mean
 from mgtune.models._blocks.user_graph import UserGraphAggregation, user_graph
 from mgtune.models.base import ModelConfig, Recommender
 
@@ -66,11 +65,7 @@ class ModalityGCN(nn.Module):
     def forward(self, features: Tensor, norm_adj: Tensor) -> Tensor:
         items = self.mlp_out(F.leaky_relu(self.mlp(features)))
         x = F.normalize(torch.cat([self.preference, items]), dim=1)
-        total, h = x, x
-        for _ in range(self.n_layers):
-            h = symmetric_spmm(norm_adj, h)
-            total = total + h
-        return total
+        return layer_mean(norm_adj, x, self.n_layers, symmetric=True) * (self.n_layers + 1)
 
 
 def _log2_bpr_loss(pos: Tensor, neg: Tensor) -> Tensor:
