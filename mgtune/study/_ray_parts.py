@@ -79,7 +79,9 @@ class ProgressLines(Callback):
         _print(f"{trial.trial_id}  {how} after {epochs} epoch(s){best_s}  {self._done(trials, trial.trial_id)}")
 
     def on_trial_error(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
-        _print(f"{trial.trial_id}  failed ({_first_line(trial)}); details in {trial.error_file}  "
+        # trial.error_file is in Ray's session folder, which goes away; the trial folder keeps a copy
+        where = f"{trial.path}/error.txt" if trial.path else trial.error_file
+        _print(f"{trial.trial_id}  failed ({_first_line(trial)}); details in {where}  "
                f"{self._done(trials, trial.trial_id)}")
 
 
