@@ -42,8 +42,9 @@ Deviations from MMRec:
   by the last training forward pass, computed before that batch's optimiser step(s).
 - A repeated training pair is one edge (MMRec would add it twice). Text without image features
   works; MMRec's text-only branch has a typo (``conetent_rep``) and fails.
-- Messages are a gather and an ``index_add`` over the edge list (`edge_list.edge_spmm`) instead of
-  PyG ``MessagePassing`` subclasses; the attention softmax is PyG's ``softmax``, as in MMRec.
+- Attention logits and messages are sparse CSR kernels (`edge_list.EdgeGraph`: a sampled dense
+  product and CSR products) instead of PyG ``MessagePassing`` subclasses, which gather an
+  ``(n_edges, d)`` tensor per step; the attention softmax is PyG's ``softmax``, as in MMRec.
 
 Shapes: ids ``E`` ``(n_users + n_items, embedding_size)``, preferences ``P^m`` ``(n_users,
 latent_embedding)``, features ``(n_items, d_m)``, confidences ``(n_users + n_items, n_modalities)``,
@@ -60,7 +61,7 @@ from torch import Tensor, nn
 from torch_geometric.utils import softmax as edge_softmax
 
 from mgtune.data import Batch, Dataset
-from mgtune.models._blocks.edge_list import edge_spmm
+from mgtune.models._blocks.edge_list import EdgeGraph
 from mgtune.models._blocks.interactions import require_modalities, train_edges
 from mgtune.models._blocks.losses import bpr_loss
 from mgtune.models.base import ModelConfig, Recommender
@@ -87,10 +88,11 @@ class GRCN(Recommender):
         self.modalities = list(feats)  # image first, then text, as MMRec concatenates them
         users, items = train_edges(data, device)
         user_nodes, item_nodes = users, items + self.n_users
-        # edges j -> i: first every user -> item, then every item -> user
-        self.src = torch.cat([user_nodes, item_nodes])
-        self.dst = torch.cat([item_nodes, user_nodes])
         self.n_nodes = self.n_users + self.n_items
+        # the edge j -> i is entry (i, j): rows receive, columns send; both directions of each pair
+        self.graph, _ = EdgeGraph.from_edges(
+            torch.cat([item_nodes, user_nodes]), torch.cat([user_nodes, item_nodes]), self.n_nodes, self.n_nodes
+        )
 
         for m, f in feats.items():
             # data, not state: kept out of checkpoints
@@ -115,15 +117,15 @@ class GRCN(Recommender):
         """Modality ``m``'s node representation ``r^m`` and edge attention ``alpha^m``."""
         features = F.leaky_relu(self.feat_mlp[m](getattr(self, f"feat_{m}")))
         x = torch.cat([F.normalize(self.preference[m], dim=1), F.normalize(features, dim=1)])
-        alpha = edge_softmax((x[self.src] * x[self.dst]).sum(1), self.dst, num_nodes=self.n_nodes)
-        return x + edge_spmm(self.dst, self.src, alpha, x, self.n_nodes), alpha
+        alpha = edge_softmax(self.graph.sddmm(x, x), self.graph.rows, num_nodes=self.n_nodes)
+        return x + self.graph.spmm(alpha, x), alpha
 
     def _representation(self) -> Tensor:
         content, alphas = zip(*(self._content(m) for m in self.modalities))
-        weight = (torch.stack(alphas, dim=1) * self.confidence[self.src]).max(dim=1).values.relu()
+        weight = (torch.stack(alphas, dim=1) * self.confidence[self.graph.cols]).max(dim=1).values.relu()
         x = F.normalize(self.id_embedding, dim=1)
-        h1 = edge_spmm(self.dst, self.src, weight, x, self.n_nodes)
-        h2 = edge_spmm(self.dst, self.src, weight, h1, self.n_nodes)
+        h1 = self.graph.spmm(weight, x)
+        h2 = self.graph.spmm(weight, h1)
         return torch.cat([x + h1 + h2, *content], dim=1)
 
     def loss(self, batch: Batch) -> Tensor:

@@ -60,12 +60,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from mgtune.data import Batch, Dataset
-from mgtune.models._blocks.edge_list import edge_spmm, sym_norm_edge_values
+from mgtune.models._blocks.edge_list import EdgeGraph, sym_norm_edge_values
 from mgtune.models._blocks.interactions import require_modalities, train_edges
 from mgtune.models._blocks.losses import bpr_loss, l2_loss
 from mgtune.models._blocks.mean_aggregation import bipartite_mean_adj, mean_aggregate
 from mgtune.models._blocks.similarity_graph import cosine_knn_edges, similarity_knn_adj
-from mgtune.models._blocks.sparse import sparse_matrix, spmm
 from mgtune.models.base import ModelConfig, Recommender
 from mgtune.models.registry import register
 
@@ -135,7 +134,7 @@ class Lattice(Recommender):
             self.bi_linear = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
             self.mess_dropout = nn.ModuleList(nn.Dropout(p) for p in cfg.mess_dropout)
         self._graph_stale = True  # rebuild the learned graph on the next training batch
-        self._item_adj: Tensor | None = None  # this epoch's item graph, detached, CSR
+        self._item_adj: tuple[EdgeGraph, Tensor] | None = None  # this epoch's item graph, detached
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -179,17 +178,18 @@ class Lattice(Recommender):
 
     def _item_graph_view(self) -> Tensor:
         """``h = S^{L_i} E^{id}``; on an epoch's first training batch ``S`` carries gradients."""
-        h = self.item_id_embedding.weight
         if self.training and not self._graph_stale and self._item_adj is not None:
-            for _ in range(self.cfg.n_layers):
-                h = spmm(self._item_adj, h)
-            return h
-        rows, cols, vals = self._item_graph_edges()
+            graph, values = self._item_adj
+        else:
+            rows, cols, vals = self._item_graph_edges()
+            graph, slot = EdgeGraph.from_edges(rows, cols, self.n_items, self.n_items)
+            values = vals.new_zeros(graph.nnz).index_add(0, slot, vals)
+            if self.training:
+                self._item_adj = (graph, values.detach())
+                self._graph_stale = False
+        h = self.item_id_embedding.weight
         for _ in range(self.cfg.n_layers):
-            h = edge_spmm(rows, cols, vals, h, self.n_items)
-        if self.training:
-            self._item_adj = sparse_matrix(rows, cols, vals.detach(), (self.n_items, self.n_items))
-            self._graph_stale = False
+            h = graph.spmm(values, h)
         return h
 
     def _cf_embeddings(self) -> tuple[Tensor, Tensor]:

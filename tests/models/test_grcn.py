@@ -17,14 +17,14 @@ def test_attention_sums_to_one_per_node_and_weights_are_pruned(tiny_dataset: Dat
     assert isinstance(model, GRCN)
     with torch.no_grad():
         _, alpha = model._content("image")
-        sums = torch.zeros(model.n_nodes).index_add_(0, model.dst, alpha)
-        has_edges = torch.bincount(model.dst, minlength=model.n_nodes) > 0
+        sums = torch.zeros(model.n_nodes).index_add_(0, model.graph.rows, alpha)
+        has_edges = torch.bincount(model.graph.rows, minlength=model.n_nodes) > 0
         torch.testing.assert_close(sums[has_edges], torch.ones(int(has_edges.sum())))
         rep = model._representation()
     cfg = model.cfg
     assert rep.shape == (model.n_nodes, cfg.embedding_size + 2 * cfg.latent_embedding)
     # both directions of every training interaction, once each
-    assert len(model.src) == 2 * len({(u, i) for u, i in zip(tiny_dataset.train.users, tiny_dataset.train.items)})
+    assert model.graph.nnz == 2 * len({(u, i) for u, i in zip(tiny_dataset.train.users, tiny_dataset.train.items)})
 
 
 def test_text_only_dataset(tmp_path: Path) -> None:
@@ -40,3 +40,20 @@ def test_text_only_dataset(tmp_path: Path) -> None:
     assert torch.isfinite(loss) and loss.dim() == 0
     model.eval()
     assert model.score(torch.arange(4)).shape == (4, data.n_items)
+
+
+def test_edge_graph_gradients() -> None:
+    """GRCN's sparse kernels (`edge_list.EdgeGraph`) differentiate like their dense versions."""
+    from mgtune.models._blocks.edge_list import EdgeGraph
+
+    torch.manual_seed(0)
+    graph, slot = EdgeGraph.from_edges(torch.tensor([0, 2, 1, 0, 2]), torch.tensor([1, 0, 3, 1, 2]), 3, 4)
+    assert graph.nnz == 4 and slot.tolist() == [0, 2, 1, 0, 3]
+    values = torch.rand(graph.nnz, dtype=torch.float64, requires_grad=True)
+    x = torch.randn(4, 5, dtype=torch.float64, requires_grad=True)
+    a = torch.randn(3, 5, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(graph.spmm, (values, x))
+    assert torch.autograd.gradcheck(graph.sddmm, (a, x))
+    dense = torch.zeros(3, 4, dtype=torch.float64).index_put((graph.rows, graph.cols), values)
+    torch.testing.assert_close(graph.spmm(values, x), dense @ x)
+    torch.testing.assert_close(graph.sddmm(a, x), (a @ x.T)[graph.rows, graph.cols])
