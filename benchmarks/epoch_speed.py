@@ -1,23 +1,28 @@
-"""Seconds per training epoch (MG on/off) and per full evaluation (valid + test) at baby scale.
+"""Seconds per training epoch (MG on/off), per full evaluation (valid + test) and peak memory at baby scale.
 
-Usage: python benchmarks/epoch_speed.py [--models freedom,vbpr] [--repeats 3] [--device auto]
-                                        [--data-dir datasets] [--baseline/--no-baseline]
+Usage: python benchmarks/epoch_speed.py [--models freedom,vbpr | all] [--repeats 3] [--device auto]
+                                        [--data-dir datasets] [--threads N] [--markdown PATH]
+                                        [--no-baseline]
 
 Generates the synthetic ``baby`` preset (19,445 users, 7,050 items, 160,792 interactions, 4096-d
-image and 384-d text features) once as ``<data-dir>/bench-baby``. Each figure is the median of
-``--repeats`` runs. The baseline, measured in the same run on the same data, is the reference
-toolbox's way of doing the non-model work: per-row Python rejection sampling of negatives and a
-Python hit-counting loop over the top-k lists (MMRec's ``TopKEvaluator``); the ratios printed are
-baseline / ours. For scale, the reference fork on a 2-core CPU: FREEDOM ~30 s/epoch with MG
-(~21 s without), VBPR ~7 s, ~6 s per evaluation; on an H100 ~1.1 s per FREEDOM epoch, ~4.5 s per
-evaluation.
+image and 384-d text features) once as ``<data-dir>/bench-baby``. Each model runs in its own
+process (so its peak memory is its own) with the optimizer and epoch function of `mgtune.training`,
+with its default settings; each figure is the median of ``--repeats`` runs after one warm-up epoch.
+The baseline, measured in the same run on the same data, is the reference toolbox's way of doing
+the non-model work: per-row Python rejection sampling of negatives and a Python hit-counting loop
+over the top-k lists (MMRec's ``TopKEvaluator``); the ratios printed are baseline / ours. For
+scale, the reference fork on a 2-core CPU: FREEDOM ~30 s/epoch with MG (~21 s without), VBPR ~7 s,
+~6 s per evaluation; on an H100 ~1.1 s per FREEDOM epoch, ~4.5 s per evaluation.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
+import json
 import random
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -28,8 +33,11 @@ import torch
 
 from mgtune.data import Dataset, TrainSampler, load_dataset
 from mgtune.data.synth import make_synthetic
-from mgtune.training import Evaluator, MGConfig, TrainConfig, build_model, mirror_gradient_step, resolve_device
+from mgtune.models import model_names
+from mgtune.training import (Evaluator, MGConfig, TrainConfig, build_model, build_optimizer, peak_memory_mb,
+                             resolve_device, train_epoch)
 
+DATASET = "bench-baby"
 REFERENCE_CPU = {"freedom": {"mg": 30.0, "nomg": 21.0, "eval": 6.0}, "vbpr": {"mg": 7.0, "nomg": 7.0, "eval": 6.0}}
 
 
@@ -47,24 +55,6 @@ def _median_time(fn: Callable[[], object], repeats: int, device: torch.device) -
         _sync(device)
         times.append(time.perf_counter() - t)
     return statistics.median(times)
-
-
-def _peak_mb(device: torch.device) -> float:
-    if device.type == "cuda":
-        return torch.cuda.max_memory_allocated(device) / 2**20
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def run_epoch(model: torch.nn.Module, sampler: TrainSampler, opt: torch.optim.Optimizer, mg: MGConfig,
-              gen: torch.Generator) -> None:
-    model.train()
-    model.pre_epoch(0)
-    total = torch.zeros((), device=sampler.device)
-    for i, batch in enumerate(sampler.epoch(gen)):
-        total += mirror_gradient_step(lambda b=batch: model.loss(b), opt, mg, i)
-    float(total)
 
 
 def baseline_negatives(data: Dataset) -> float:
@@ -93,62 +83,104 @@ def baseline_hit_counting(data: Dataset, top: np.ndarray, split_users: np.ndarra
     return time.perf_counter() - t
 
 
+def measure(model_name: str, data: Dataset, device: torch.device, repeats: int) -> dict[str, float]:
+    """One model's row: median seconds per epoch with and without MG, per evaluation, and peak MiB."""
+    cfg = TrainConfig(model=model_name, dataset=DATASET, device=str(device))
+    torch.manual_seed(0)
+    model = build_model(cfg, data, device)
+    evaluator = Evaluator(data, device, cfg.topk, cfg.eval_batch_size)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    row = {"mg": 0.0, "nomg": 0.0}
+    if model.trainable:
+        sampler = TrainSampler(data.train, data.n_items, cfg.batch_size, device, model.needs_negatives)
+        opt = build_optimizer(model, cfg)
+        gen = torch.Generator().manual_seed(0)
+        epoch = itertools.count()
+
+        def run(mg: MGConfig) -> Callable[[], float]:
+            return lambda: train_epoch(model, sampler, opt, mg, next(epoch), gen)
+
+        run(cfg.mg)()  # warm-up (allocator, caches)
+        row["mg"] = _median_time(run(cfg.mg), repeats, device)
+        row["nomg"] = _median_time(run(MGConfig(enabled=False)), repeats, device)
+    evaluator.evaluate(model)
+    row["eval"] = _median_time(lambda: evaluator.evaluate(model), repeats, device)
+    row["peak_mb"] = peak_memory_mb(device)
+    return row
+
+
+def _row_text(name: str, row: dict[str, float]) -> str:
+    ref = REFERENCE_CPU.get(name)
+    ratios = "" if ref is None else f"{ref['mg'] / row['mg']:5.1f}x {ref['nomg'] / row['nomg']:5.1f}x {ref['eval'] / row['eval']:5.1f}x"
+    epochs = f"{row['mg']:10.2f} {row['nomg']:12.2f}" if row["mg"] else f"{'-':>10} {'-':>12}"
+    return f"{name:<12} {epochs} {row['eval']:7.2f} {row['peak_mb']:8.0f}  {ratios:>26}"
+
+
+def _markdown(rows: dict[str, dict[str, float]], device_text: str) -> str:
+    lines = [f"Baby-scale synthetic data, {device_text}, default settings; seconds (median), peak MiB of the "
+             "model's own process (resident set on CPU, allocated on CUDA).", "",
+             "| model | epoch, MG (s) | epoch, no MG (s) | evaluation (s) | peak memory (MiB) |",
+             "|---|---:|---:|---:|---:|"]
+    for name, r in rows.items():
+        mg, nomg = (f"{r['mg']:.2f}", f"{r['nomg']:.2f}") if r["mg"] else ("not trained", "not trained")
+        lines.append(f"| {name} | {mg} | {nomg} | {r['eval']:.2f} | {r['peak_mb']:.0f} |")
+    return "\n".join(lines) + "\n"
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--models", default="freedom,vbpr")
+    p.add_argument("--models", default="freedom,vbpr", help="comma-separated, or 'all'")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--device", default="auto")
     p.add_argument("--data-dir", default="datasets")
+    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's own choice)")
+    p.add_argument("--markdown", type=Path, help="also write the table as markdown to this file")
     p.add_argument("--no-baseline", action="store_true")
+    p.add_argument("--one", help=argparse.SUPPRESS)  # internal: measure one model, print its row as JSON
     args = p.parse_args()
-
+    if args.threads:
+        torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
-    name = "bench-baby"
-    if not (Path(args.data_dir) / name / f"{name}.inter").exists():
-        print(f"generating the baby preset into {args.data_dir}/{name} ...", file=sys.stderr)
-        make_synthetic(args.data_dir, name, "baby", seed=0)
-    data = load_dataset(args.data_dir, name)
-    print(f"device: {device} ({torch.cuda.get_device_name(device) if device.type == 'cuda' else f'{torch.get_num_threads()} CPU threads'})")
+    if not (Path(args.data_dir) / DATASET / f"{DATASET}.inter").exists():
+        print(f"generating the baby preset into {args.data_dir}/{DATASET} ...", file=sys.stderr)
+        make_synthetic(args.data_dir, DATASET, "baby", seed=0)
+    data = load_dataset(args.data_dir, DATASET)
+    if args.one:
+        print(json.dumps(measure(args.one, data, device, args.repeats)))
+        return 0
+
+    device_text = (torch.cuda.get_device_name(device) if device.type == "cuda"
+                   else f"CPU, {torch.get_num_threads()} torch threads")
+    print(f"device: {device} ({device_text})")
     print(f"data: {data.n_users} users, {data.n_items} items, {len(data.train)} train interactions")
+    print(f"\n{'model':<12} {'epoch MG s':>10} {'epoch noMG s':>12} {'eval s':>7} {'peak MB':>8}  "
+          f"{'vs ref CPU (MG/noMG/eval)':>26}", flush=True)
+    names = model_names() if args.models == "all" else args.models.split(",")
+    rows: dict[str, dict[str, float]] = {}
+    for name in names:
+        child = [sys.executable, __file__, "--one", name, "--repeats", str(args.repeats), "--device", args.device,
+                 "--data-dir", args.data_dir] + (["--threads", str(args.threads)] if args.threads else [])
+        out = subprocess.run(child, capture_output=True, text=True)
+        if out.returncode != 0:
+            print(f"{name:<12} failed: {out.stderr.strip().splitlines()[-1] if out.stderr.strip() else out.returncode}")
+            continue
+        rows[name] = json.loads(out.stdout.strip().splitlines()[-1])
+        print(_row_text(name, rows[name]), flush=True)
+    if args.markdown:
+        args.markdown.write_text(_markdown(rows, device_text))
+        print(f"table: {args.markdown}")
 
-    print(f"\n{'model':<8} {'epoch MG s':>10} {'epoch noMG s':>12} {'eval s':>7} {'peak MB':>8}  "
-          f"{'vs ref CPU (MG/noMG/eval)':>26}")
-    top_for_baseline = None
-    for model_name in args.models.split(","):
-        cfg = TrainConfig(model=model_name, dataset=name, data_dir=args.data_dir, device=str(device))
-        torch.manual_seed(0)
-        model = build_model(cfg, data, device)
-        sampler = TrainSampler(data.train, data.n_items, cfg.batch_size, device, model.needs_negatives)
-        opt = torch.optim.Adam([q for q in model.parameters() if q.requires_grad], lr=cfg.learning_rate)
-        gen = torch.Generator().manual_seed(0)
-        evaluator = Evaluator(data, device, cfg.topk, cfg.eval_batch_size)
-        if device.type == "cuda":
-            torch.cuda.reset_peak_memory_stats(device)
-        run_epoch(model, sampler, opt, MGConfig(), gen)  # warm-up (allocator, caches)
-        t_mg = _median_time(lambda: run_epoch(model, sampler, opt, MGConfig(), gen), args.repeats, device)
-        t_nomg = _median_time(lambda: run_epoch(model, sampler, opt, MGConfig(enabled=False), gen), args.repeats, device)
-        evaluator.evaluate(model)
-        t_eval = _median_time(lambda: evaluator.evaluate(model), args.repeats, device)
-        ref = REFERENCE_CPU[model_name] if model_name in REFERENCE_CPU else None
-        ratios = f"{ref['mg'] / t_mg:5.1f}x {ref['nomg'] / t_nomg:5.1f}x {ref['eval'] / t_eval:5.1f}x" if ref else ""
-        print(f"{model_name:<8} {t_mg:10.2f} {t_nomg:12.2f} {t_eval:7.2f} {_peak_mb(device):8.0f}  {ratios:>26}")
-        if top_for_baseline is None:
-            with torch.no_grad():
-                model.eval()
-                users = torch.as_tensor(np.unique(data.test.users), device=device)
-                scores = torch.cat([model.score(users[s:s + 4096]) for s in range(0, len(users), 4096)])
-                top_for_baseline = scores.topk(50, dim=1).indices.cpu().numpy()
-        del model, opt
-
-    if not args.no_baseline and top_for_baseline is not None:
+    if not args.no_baseline:
         print("\nnon-model work, reference style (Python per row) vs ours, same data, same run:")
         t_neg_ref = baseline_negatives(data)
         sampler = TrainSampler(data.train, data.n_items, 2048, device)
-        users_all = sampler.users
-        t_neg = _median_time(lambda: sampler.sample_negatives(users_all, torch.Generator().manual_seed(1)),
+        t_neg = _median_time(lambda: sampler.sample_negatives(sampler.users, torch.Generator().manual_seed(1)),
                              args.repeats, device)
         print(f"  negatives for one epoch: baseline {t_neg_ref:.3f} s, ours {t_neg:.4f} s ({t_neg_ref / t_neg:.0f}x)")
-        t_hits_ref = baseline_hit_counting(data, top_for_baseline, data.test.users, data.test.items)
+        counts = np.bincount(data.train.items, minlength=data.n_items)
+        top = np.tile(np.argsort(-counts)[:50], (len(np.unique(data.test.users)), 1))  # any top-50 lists will do
+        t_hits_ref = baseline_hit_counting(data, top, data.test.users, data.test.items)
         print(f"  hit counting, test split (one of two per evaluation): baseline {t_hits_ref:.3f} s "
               f"(ours is inside the eval figure above)")
     return 0

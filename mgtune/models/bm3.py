@@ -113,7 +113,7 @@ class BM3(Recommender):
         uniq, inverse = torch.unique(items, return_inverse=True)
         align = torch.zeros((), device=user_emb.device)
         for m, table in self.feat_tables.items():
-            feat = self.feat_proj[m](table[uniq])
+            feat = self.feat_proj[m](table.index_select(0, uniq))  # backward: index_add, fast on CPU
             feat_target = dropout_target(feat, cfg.dropout)[inverse]
             feat_pred = self.predictor(feat)[inverse]
             align = align + (1 + neg_cosine(feat_pred, item_target)) + (1 + neg_cosine(feat_pred, feat_target))

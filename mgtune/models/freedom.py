@@ -17,7 +17,7 @@ which (as in MMRec) is trainable.
 
 Deviations from MMRec, none changing what is computed: graphs are CSR tensors built once (the kNN
 from chunked similarities, cached on disk keyed by the dataset's content); the feature projection
-is applied only to the batch's rows instead of every item; when ``reg_weight == 0`` the feature
+is applied only to the batch's distinct rows instead of every item (`project_rows`); when ``reg_weight == 0`` the feature
 branch is skipped, since its parameters would receive zero gradients and Adam would never move them.
 
 Shapes: ``E^u`` is ``(n_users, d)``, ``E^{id}`` is ``(n_items, d)``, image/text features ``(n_items, d_m)``.
@@ -31,13 +31,13 @@ import torch
 from torch import Tensor, nn
 
 from mgtune.data import Batch, Dataset
-from mgtune.models._blocks.cache import cached_tensors
-from mgtune.models._blocks.knn import knn_indices, sym_norm_knn_adj
 from mgtune.models._blocks.losses import bpr_loss
 from mgtune.models._blocks.edge_dropout import PrunableGraph
+from mgtune.models._blocks.feature_rows import project_rows
 from mgtune.models._blocks.interactions import require_modalities, train_edges
+from mgtune.models._blocks.mixed_knn_graph import mixed_knn_adj
 from mgtune.models._blocks.propagation import layer_mean
-from mgtune.models._blocks.sparse import sparse_matrix, spmm
+from mgtune.models._blocks.sparse import spmm
 from mgtune.models.base import ModelConfig, Recommender
 from mgtune.models.registry import register
 
@@ -72,7 +72,7 @@ class Freedom(Recommender):
         feats = require_modalities(data)
         self.graph = PrunableGraph(*train_edges(data, device), self.n_users, self.n_items)
         self.masked_adj = self.graph.norm_adj
-        self.mm_adj = self._item_graph(data, feats)
+        self.mm_adj = mixed_knn_adj(data, cfg.knn_k, cfg.mm_image_weight, device)
 
         self.user_embedding = nn.Embedding(self.n_users, cfg.embedding_size)
         self.item_id_embedding = nn.Embedding(self.n_items, cfg.embedding_size)
@@ -82,25 +82,6 @@ class Freedom(Recommender):
         )
         self.feat_proj = nn.ModuleDict({m: nn.Linear(f.shape[1], cfg.feat_embed_dim) for m, f in feats.items()})
         self.reset_parameters()
-
-    def _item_graph(self, data: Dataset, feats: dict[str, "object"]) -> Tensor:
-        cfg = self.cfg
-        weights = {"image": cfg.mm_image_weight, "text": 1.0 - cfg.mm_image_weight}
-        if len(feats) == 1:
-            weights = {m: 1.0 for m in feats}
-
-        def build() -> dict[str, Tensor]:
-            parts = []
-            for m, f in feats.items():
-                knn = knn_indices(torch.as_tensor(f, device=self.device), cfg.knn_k)
-                adj = sym_norm_knn_adj(knn, self.n_items).to_sparse_coo()
-                parts.append((adj.indices(), adj.values() * weights[m]))
-            return {"indices": torch.cat([p[0] for p in parts], 1), "values": torch.cat([p[1] for p in parts])}
-
-        key = {"data": data.fingerprint, "knn_k": cfg.knn_k, "weights": weights, "v": 1}
-        t = cached_tensors(data.path, "freedom-mm-adj", key, build) if data.fingerprint else build()
-        idx, val = t["indices"].to(self.device), t["values"].to(self.device)
-        return sparse_matrix(idx[0], idx[1], val, (self.n_items, self.n_items))
 
     def reset_parameters(self) -> None:
         nn.init.xavier_uniform_(self.user_embedding.weight)
@@ -130,7 +111,7 @@ class Freedom(Recommender):
             n = len(batch.pos_items)
             rows = torch.cat([batch.pos_items, batch.neg_items])
             for m, table in self.feat_tables.items():
-                f = self.feat_proj[m](table[rows])
+                f = project_rows(self.feat_proj[m], table, rows)
                 loss = loss + self.cfg.reg_weight * bpr_loss((u * f[:n]).sum(1), (u * f[n:]).sum(1))
         return loss
 

@@ -9,7 +9,7 @@ https://arxiv.org/abs/1510.01784, in MMRec's version: an item is ``[e_i ; W f_i 
 (MMRec's ``BPRLoss`` with ``gamma = 1e-10`` and ``EmbLoss``).
 
 Deviation from MMRec, not changing what is computed: the feature projection runs only on the
-batch's items during training rather than on every item.
+batch's distinct items during training rather than on every item (`project_rows`).
 
 Shapes: users ``(n_users, 2d)``, item ids ``(n_items, d)``, features ``(n_items, d_text + d_image)``.
 """
@@ -23,6 +23,7 @@ import torch
 from torch import Tensor, nn
 
 from mgtune.data import Batch, Dataset
+from mgtune.models._blocks.feature_rows import project_rows
 from mgtune.models._blocks.interactions import require_modalities
 from mgtune.models._blocks.losses import bpr_loss_eps, emb_norm_loss
 from mgtune.models.base import ModelConfig, Recommender
@@ -62,7 +63,7 @@ class VBPR(Recommender):
     def _items(self, items: Tensor | None = None) -> Tensor:
         if items is None:
             return torch.cat([self.item_emb, self.item_linear(self.item_raw)], 1)
-        return torch.cat([self.item_emb[items], self.item_linear(self.item_raw[items])], 1)
+        return torch.cat([self.item_emb[items], project_rows(self.item_linear, self.item_raw, items)], 1)
 
     def loss(self, batch: Batch) -> Tensor:
         assert batch.neg_items is not None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import platform
-import resource
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -11,6 +10,7 @@ from typing import Any
 import torch
 
 from mgtune import __version__
+from mgtune.training import peak_memory_mb
 
 __all__ = ["environment", "device_name", "peak_memory_mb"]
 
@@ -27,17 +27,6 @@ def device_name(device: torch.device) -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine() or "unknown CPU"
-
-
-def peak_memory_mb(device: torch.device) -> float:
-    """Peak memory of this process so far, in MiB: allocated GPU memory on CUDA, else the resident set.
-
-    The same measure as `TrainResult.peak_memory_mb`; on CPU it covers the whole process, so it is
-    one run's peak only in a process that ran nothing else (a Ray trial without actor reuse).
-    """
-    if device.type == "cuda":
-        return torch.cuda.max_memory_allocated(device) / 2**20
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
 def environment() -> dict[str, Any]:
