@@ -55,8 +55,8 @@ def _train_config(args: argparse.Namespace) -> Any:
     parse_config(get_model(args.model).config_cls, params)  # fail fast on unknown keys, before any data work
     mg = MGConfig(enabled=not args.no_mg, alpha1=args.alpha1, flip_ratio=args.flip_ratio,
                   flip_interval=args.flip_interval)
-    return TrainConfig(
-        model=args.model.lower(), dataset=args.dataset, data_dir=str(Path(args.data_dir).resolve()),
+    return TrainConfig.for_model(
+        args.model.lower(), args.dataset, data_dir=str(Path(args.data_dir).resolve()),
         model_params=params, mg=mg, epochs=args.epochs, learning_rate=args.lr, seed=args.seed,
         device=args.device, patience=args.patience, valid_metric=args.metric,
     )
@@ -183,7 +183,7 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--flip-interval", type=int, default=3, help="MG: every K-th batch is mirrored")
     p.add_argument("--flip-ratio", type=float, default=0.2, help="MG: weight of the mirrored step")
     p.add_argument("--alpha1", type=float, default=1.0, help="MG: weight of the normal step on a flip batch")
-    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--lr", type=float, help="learning rate (default: 1e-3, or the model's own)")
     p.add_argument("--no-mg", action="store_true", help="train without Mirror Gradient")
     p.add_argument("--seed", type=int, default=999)
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
@@ -222,7 +222,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--data-dir", default="datasets")
     run.add_argument("--trials", type=int, default=32)
     run.add_argument("--max-epochs", type=int, default=100, help="ASHA's max_t; also each trial's epoch limit")
-    run.add_argument("--grace-epochs", type=int, default=10, help="ASHA: epochs before a trial can be stopped")
+    run.add_argument("--grace-epochs", type=int,
+                     help="ASHA: epochs before a trial can be stopped (default: 10, or --max-epochs if fewer)")
     run.add_argument("--reduction-factor", type=int, default=3, help="ASHA's reduction factor")
     run.add_argument("--metric", default="recall@20", help="validation metric that search and ASHA maximise")
     run.add_argument("--cpus-per-trial", type=float, default=1.0)

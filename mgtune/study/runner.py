@@ -38,6 +38,7 @@ RESULTS_FILE = "results.csv"
 OPTUNA_FILE = "optuna.db"
 OPTUNA_STUDY = "mgtune"
 DEFAULT_GPU_FRACTION = 0.25
+DEFAULT_GRACE_EPOCHS = 10
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,7 @@ class StudySettings:
     data_dir: str = "datasets"
     trials: int = 32
     max_epochs: int = 100
-    grace_epochs: int = 10
+    grace_epochs: int | None = None  # None: DEFAULT_GRACE_EPOCHS, or max_epochs if that is fewer
     reduction_factor: int = 3
     metric: str = "recall@20"
     cpus_per_trial: float = 1.0
@@ -163,7 +164,7 @@ def _new_study(s: StudySettings) -> tuple[Path, dict[str, Any], SearchSpace]:
         raise ConfigError(f"{study_dir}: a study of this name exists; continue it with --resume or pick another --name")
     meta: dict[str, Any] = {
         "model": model, "dataset": s.dataset, "mg": mg, "metric": s.metric, "mode": "max",
-        "max_epochs": s.max_epochs, "grace_epochs": s.grace_epochs, "reduction_factor": s.reduction_factor,
+        "max_epochs": s.max_epochs, "grace_epochs": _grace_epochs(s), "reduction_factor": s.reduction_factor,
         "trials": s.trials, "seed": s.seed, "search_space": space.as_dict(), "search_space_file": space.source,
         "created": _now(), "finished": None, "mgtune_version": __version__,
         # beyond the shared contract: what --resume needs to rebuild the trainable
@@ -191,11 +192,16 @@ def _load_study(s: StudySettings) -> tuple[Path, dict[str, Any], SearchSpace]:
     return study_dir, meta, space
 
 
+def _grace_epochs(s: StudySettings) -> int:
+    """The explicit ``--grace-epochs``, else 10 capped at ``--max-epochs`` (so a short study needs no flag)."""
+    return s.grace_epochs if s.grace_epochs is not None else min(DEFAULT_GRACE_EPOCHS, s.max_epochs)
+
+
 def _check_numbers(s: StudySettings) -> None:
     checks = [
         (s.trials >= 1, f"--trials must be >= 1, got {s.trials}"),
         (s.max_epochs >= 1, f"--max-epochs must be >= 1, got {s.max_epochs}"),
-        (1 <= s.grace_epochs <= s.max_epochs,
+        (1 <= _grace_epochs(s) <= s.max_epochs,
          f"--grace-epochs must be between 1 and --max-epochs ({s.max_epochs}), got {s.grace_epochs}"),
         (s.reduction_factor >= 2, f"--reduction-factor must be >= 2, got {s.reduction_factor}"),
         (s.cpus_per_trial > 0, f"--cpus-per-trial must be > 0, got {s.cpus_per_trial}"),

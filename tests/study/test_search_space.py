@@ -133,3 +133,13 @@ def test_bad_settings_exit_2_before_ray(args: list[str], expected: str, tmp_path
 def test_resume_of_missing_study(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["run", "--resume", "--name", "nothing", "--storage", str(tmp_path)]) == 2
     assert "nothing to resume" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("max_epochs, grace, expected", [(5, None, 5), (100, None, 10), (100, 3, 3)])
+def test_default_grace_period_fits_a_short_study(max_epochs: int, grace: int | None, expected: int,
+                                                 tmp_path: Path) -> None:
+    from mgtune.study.runner import StudySettings, _new_study
+
+    _, meta, _ = _new_study(StudySettings(model="freedom", dataset="demo", max_epochs=max_epochs, grace_epochs=grace,
+                                          storage=str(tmp_path)))
+    assert meta["grace_epochs"] == expected
