@@ -53,7 +53,7 @@ def main() -> int:
     print(f"{'random':<12} test recall@20 {20 / data.n_items:.4f} (expected)")
     ok = True
     for name in args.models.split(","):
-        r = train(TrainConfig(model=name, dataset=args.dataset, data_dir=args.data_dir, epochs=args.epochs,
+        r = train(TrainConfig.for_model(name, args.dataset, data_dir=args.data_dir, epochs=args.epochs,
                               device="cpu"), data=data)
         beats = r.test["recall@20"] > pop
         ok &= beats

@@ -85,7 +85,7 @@ def baseline_hit_counting(data: Dataset, top: np.ndarray, split_users: np.ndarra
 
 def measure(model_name: str, data: Dataset, device: torch.device, repeats: int) -> dict[str, float]:
     """One model's row: median seconds per epoch with and without MG, per evaluation, and peak MiB."""
-    cfg = TrainConfig(model=model_name, dataset=DATASET, device=str(device))
+    cfg = TrainConfig.for_model(model_name, DATASET, device=str(device))
     torch.manual_seed(0)
     model = build_model(cfg, data, device)
     evaluator = Evaluator(data, device, cfg.topk, cfg.eval_batch_size)

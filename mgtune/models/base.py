@@ -89,6 +89,9 @@ class Recommender(nn.Module):
     """False for models trained on (user, positive) pairs only (BM3, SELFCFED_LGN)."""
     trainable: ClassVar[bool] = True
     """False for models evaluated without training (ItemKNNCBF)."""
+    train_defaults: ClassVar[dict[str, Any]] = {}
+    """``TrainConfig`` settings this model's reference YAML sets for itself (e.g. a learning-rate decay);
+    `TrainConfig.for_model` puts them under whatever the user gives."""
 
     def __init__(self, data: Dataset, cfg: ModelConfig, device: torch.device) -> None:
         super().__init__()

@@ -44,8 +44,8 @@ Deviations from MMRec:
   which differs only on an epoch's last, shorter batch.
 - A repeated training pair is one edge of the user-item graph (MMRec's matrix would hold a 2).
 
-MMRec's ``learning_rate_scheduler: [0.96, 50]`` for LATTICE is a training setting
-(``TrainConfig.lr_decay=0.96``, ``lr_decay_every=50``), not part of this config.
+MMRec's ``learning_rate_scheduler: [0.96, 50]`` for LATTICE is a training setting, so it is
+``train_defaults`` (``lr_decay=0.96``, ``lr_decay_every=50``), not part of this config.
 
 Shapes: ``E^u`` ``(n_users, d)``, ``E^{id}`` ``(n_items, d)``, features ``(n_items, d_m)``,
 projections ``(n_items, feat_embed_dim)``.
@@ -108,6 +108,7 @@ class LatticeConfig(ModelConfig):
 @register("lattice")
 class Lattice(Recommender):
     config_cls = LatticeConfig
+    train_defaults = {"lr_decay": 0.96, "lr_decay_every": 50}  # MMRec: learning_rate_scheduler: [0.96, 50]
     cfg: LatticeConfig
 
     def __init__(self, data: Dataset, cfg: LatticeConfig, device: torch.device) -> None:

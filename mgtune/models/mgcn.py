@@ -37,7 +37,7 @@ is one edge of the user-item graph (MMRec's matrix would hold a 2). The referenc
 ``cl_loss`` is ``cl_weight`` here, BM3's name for the same kind of weight.
 
 Both image and text features are required, as in MMRec. MMRec's ``learning_rate_scheduler:
-[0.96, 50]`` for MGCN is a training setting (``TrainConfig.lr_decay=0.96``,
+[0.96, 50]`` for MGCN is a training setting, so it is ``train_defaults`` (``lr_decay=0.96``,
 ``lr_decay_every=50``), not part of this config.
 
 Shapes: ``E^u`` ``(n_users, d)``, ``E^{id}`` ``(n_items, d)``, features ``(n_items, d_m)``,
@@ -87,6 +87,7 @@ def _gate(d: int) -> nn.Sequential:
 @register("mgcn")
 class MGCN(Recommender):
     config_cls = MGCNConfig
+    train_defaults = {"lr_decay": 0.96, "lr_decay_every": 50}  # MMRec: learning_rate_scheduler: [0.96, 50]
     cfg: MGCNConfig
 
     def __init__(self, data: Dataset, cfg: MGCNConfig, device: torch.device) -> None:

@@ -69,8 +69,8 @@ class TrialSetup:
     topk: tuple[int, ...] = (5, 10, 20, 50)
 
     def train_config(self, sampled: dict[str, Any]) -> TrainConfig:
-        base = TrainConfig(
-            model=self.model, dataset=self.dataset, data_dir=self.data_dir, mg=MGConfig(enabled=self.mg),
+        base = TrainConfig.for_model(
+            self.model, self.dataset, data_dir=self.data_dir, mg=MGConfig(enabled=self.mg),
             epochs=self.max_epochs, valid_metric=self.metric, topk=self.topk, seed=self.seed,
             # from the trial's resources: Ray 2.60 leaves CUDA_VISIBLE_DEVICES alone for 0-GPU trials
             device="cuda" if self.gpus_per_trial > 0 else "cpu",

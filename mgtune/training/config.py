@@ -76,6 +76,18 @@ class TrainConfig:
         return d
 
     @classmethod
+    def for_model(cls, model: str, dataset: str, **settings: Any) -> TrainConfig:
+        """A config with ``model``'s own training defaults under ``settings`` (a ``None`` setting is unset).
+
+        As in MMRec, where a model's YAML overrides ``overall.yaml`` (LATTICE's and MGCN's
+        ``learning_rate_scheduler: [0.96, 50]``, for instance): see ``Recommender.train_defaults``.
+        """
+        from mgtune.models import get_model
+
+        given = {k: v for k, v in settings.items() if v is not None}
+        return cls(model=model, dataset=dataset, **{**get_model(model).train_defaults, **given})
+
+    @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
         d = dict(d)
         d["mg"] = MGConfig(**d.get("mg", {}))
