@@ -35,7 +35,10 @@ __all__ = ["VBPRConfig", "VBPR"]
 @dataclass(frozen=True)
 class VBPRConfig(ModelConfig):
     embedding_size: int = 64
-    reg_weight: float = 1e-4  # weight of the embedding-norm regulariser
+    # weight of the embedding-norm regulariser. MMRec gives only a grid (2.0 ... 1e-5); 1.0 had the best
+    # validation recall@20 on both the synthetic `small` set and a steeper-popularity one (with 1e-4
+    # VBPR fell below a popularity ranking on the steep one)
+    reg_weight: float = 1.0
 
 
 @register("vbpr")
