@@ -58,7 +58,6 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch_geometric.utils import softmax as edge_softmax
 
 from mgtune.data import Batch, Dataset
 from mgtune.models._blocks.edge_list import EdgeGraph
@@ -115,6 +114,10 @@ class GRCN(Recommender):
 
     def _content(self, m: str) -> tuple[Tensor, Tensor]:
         """Modality ``m``'s node representation ``r^m`` and edge attention ``alpha^m``."""
+        # imported here: torch_geometric takes seconds to import, and every CLI call and Ray trial
+        # imports all models through the registry
+        from torch_geometric.utils import softmax as edge_softmax
+
         features = F.leaky_relu(self.feat_mlp[m](getattr(self, f"feat_{m}")))
         x = torch.cat([F.normalize(self.preference[m], dim=1), F.normalize(features, dim=1)])
         alpha = edge_softmax(self.graph.sddmm(x, x), self.graph.rows, num_nodes=self.n_nodes)
