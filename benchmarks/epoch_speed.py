@@ -112,7 +112,7 @@ def measure(model_name: str, data: Dataset, device: torch.device, repeats: int) 
 
 def _row_text(name: str, row: dict[str, float]) -> str:
     ref = REFERENCE_CPU.get(name)
-    ratios = "" if ref is None else f"{ref['mg'] / row['mg']:5.1f}x {ref['nomg'] / row['nomg']:5.1f}x {ref['eval'] / row['eval']:5.1f}x"
+    ratios = "" if ref is None else " ".join(f"{ref[k] / row[k]:5.1f}x" for k in ("mg", "nomg", "eval"))
     epochs = f"{row['mg']:10.2f} {row['nomg']:12.2f}" if row["mg"] else f"{'-':>10} {'-':>12}"
     return f"{name:<12} {epochs} {row['eval']:7.2f} {row['peak_mb']:8.0f}  {ratios:>26}"
 

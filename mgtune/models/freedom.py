@@ -17,8 +17,9 @@ which (as in MMRec) is trainable.
 
 Deviations from MMRec, none changing what is computed: graphs are CSR tensors built once (the kNN
 from chunked similarities, cached on disk keyed by the dataset's content); the feature projection
-is applied only to the batch's distinct rows instead of every item (`project_rows`); when ``reg_weight == 0`` the feature
-branch is skipped, since its parameters would receive zero gradients and Adam would never move them.
+is applied only to the batch's distinct rows instead of every item (`project_rows`); when
+``reg_weight == 0`` the feature branch is skipped, since its parameters would receive zero gradients
+and Adam would never move them.
 
 Shapes: ``E^u`` is ``(n_users, d)``, ``E^{id}`` is ``(n_items, d)``, image/text features ``(n_items, d_m)``.
 """

@@ -25,7 +25,10 @@ from mgtune.training.device import peak_memory_mb, resolve_device
 from mgtune.training.evaluate import Evaluator
 from mgtune.training.mg import mirror_gradient_step
 
-__all__ = ["EpochReport", "TrainResult", "train", "build_model", "build_optimizer", "train_epoch", "seed_everything", "load_data"]
+__all__ = [
+    "EpochReport", "TrainResult", "train", "build_model", "build_optimizer", "train_epoch", "seed_everything",
+    "load_data",
+]
 
 
 @dataclass
