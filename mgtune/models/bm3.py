@@ -41,6 +41,7 @@ from torch import Tensor, nn
 
 from mgtune.data import Batch, Dataset
 from mgtune.models._blocks.bootstrap import dropout_target, neg_cosine
+from mgtune.models._blocks.feature_tables import trainable_feature_tables
 from mgtune.models._blocks.interactions import require_modalities, train_edges
 from mgtune.models._blocks.losses import emb_norm_loss
 from mgtune.models._blocks.propagation import bipartite_norm_adj, layer_mean
@@ -80,11 +81,7 @@ class BM3(Recommender):
         self.user_embedding = nn.Embedding(self.n_users, d)
         self.item_id_embedding = nn.Embedding(self.n_items, d)
         self.predictor = nn.Linear(d, d)
-        # raw features are trainable tables, as in MMRec (nn.Embedding.from_pretrained(freeze=False))
-        self.feat_tables = nn.ParameterDict(
-            {m: nn.Parameter(torch.as_tensor(f, device=device).clone()) for m, f in feats.items()}
-        )
-        self.feat_proj = nn.ModuleDict({m: nn.Linear(f.shape[1], d) for m, f in feats.items()})
+        self.feat_tables, self.feat_proj = trainable_feature_tables(feats, d, device)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:

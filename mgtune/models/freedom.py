@@ -34,7 +34,7 @@ from torch import Tensor, nn
 from mgtune.data import Batch, Dataset
 from mgtune.models._blocks.losses import bpr_loss
 from mgtune.models._blocks.edge_dropout import PrunableGraph
-from mgtune.models._blocks.feature_rows import project_rows
+from mgtune.models._blocks.feature_tables import project_rows, trainable_feature_tables
 from mgtune.models._blocks.interactions import require_modalities, train_edges
 from mgtune.models._blocks.mixed_knn_graph import mixed_knn_adj
 from mgtune.models._blocks.propagation import layer_mean
@@ -77,11 +77,7 @@ class Freedom(Recommender):
 
         self.user_embedding = nn.Embedding(self.n_users, cfg.embedding_size)
         self.item_id_embedding = nn.Embedding(self.n_items, cfg.embedding_size)
-        # raw features are trainable tables, as in MMRec
-        self.feat_tables = nn.ParameterDict(
-            {m: nn.Parameter(torch.as_tensor(f, device=device).clone()) for m, f in feats.items()}
-        )
-        self.feat_proj = nn.ModuleDict({m: nn.Linear(f.shape[1], cfg.feat_embed_dim) for m, f in feats.items()})
+        self.feat_tables, self.feat_proj = trainable_feature_tables(feats, cfg.feat_embed_dim, device)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:

@@ -61,6 +61,7 @@ from torch import Tensor, nn
 
 from mgtune.data import Batch, Dataset
 from mgtune.models._blocks.edge_list import EdgeGraph, sym_norm_edge_values
+from mgtune.models._blocks.feature_tables import trainable_feature_tables
 from mgtune.models._blocks.interactions import require_modalities, train_edges
 from mgtune.models._blocks.losses import bpr_loss, l2_loss
 from mgtune.models._blocks.mean_aggregation import bipartite_mean_adj, mean_aggregate
@@ -124,10 +125,7 @@ class Lattice(Recommender):
         d = cfg.embedding_size
         self.user_embedding = nn.Embedding(self.n_users, d)
         self.item_id_embedding = nn.Embedding(self.n_items, d)
-        self.feat_tables = nn.ParameterDict(
-            {m: nn.Parameter(torch.as_tensor(f, device=device).clone()) for m, f in feats.items()}
-        )
-        self.feat_proj = nn.ModuleDict({m: nn.Linear(f.shape[1], cfg.feat_embed_dim) for m, f in feats.items()})
+        self.feat_tables, self.feat_proj = trainable_feature_tables(feats, cfg.feat_embed_dim, device)
         self.modal_weight = nn.Parameter(torch.empty(2))
         if cfg.cf_model == "ngcf":
             sizes = [d, *cfg.weight_size]

@@ -52,6 +52,7 @@ import torch
 from torch import Tensor, nn
 
 from mgtune.data import Batch, Dataset
+from mgtune.models._blocks.feature_tables import trainable_feature_tables
 from mgtune.models._blocks.interactions import train_edges
 from mgtune.models._blocks.losses import bpr_loss, info_nce, l2_loss
 from mgtune.models._blocks.propagation import bipartite_edge_weights, bipartite_norm_adj, layer_mean
@@ -103,10 +104,7 @@ class MGCN(Recommender):
         d = cfg.embedding_size
         self.user_embedding = nn.Embedding(self.n_users, d)
         self.item_id_embedding = nn.Embedding(self.n_items, d)
-        self.feat_tables = nn.ParameterDict(
-            {m: nn.Parameter(torch.as_tensor(f, device=device).clone()) for m, f in feats.items()}
-        )
-        self.feat_proj = nn.ModuleDict({m: nn.Linear(f.shape[1], d) for m, f in feats.items()})
+        self.feat_tables, self.feat_proj = trainable_feature_tables(feats, d, device)
         self.purifier = nn.ModuleDict({m: _gate(d) for m in _MODALITIES})  # behaviour-guided purifier
         self.preference = nn.ModuleDict({m: _gate(d) for m in _MODALITIES})  # user/item preference gates
         self.query_common = nn.Sequential(nn.Linear(d, d), nn.Tanh(), nn.Linear(d, 1, bias=False))

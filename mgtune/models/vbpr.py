@@ -23,7 +23,7 @@ import torch
 from torch import Tensor, nn
 
 from mgtune.data import Batch, Dataset
-from mgtune.models._blocks.feature_rows import project_rows
+from mgtune.models._blocks.feature_tables import project_rows
 from mgtune.models._blocks.interactions import require_modalities
 from mgtune.models._blocks.losses import bpr_loss_eps, emb_norm_loss
 from mgtune.models.base import ModelConfig, Recommender

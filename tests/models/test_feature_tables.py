@@ -2,7 +2,7 @@
 
 import torch
 
-from mgtune.models._blocks.feature_rows import project_rows
+from mgtune.models._blocks.feature_tables import project_rows
 
 
 def test_project_rows_matches_indexing_in_values_and_gradients() -> None:
