@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 import time
 from typing import Any
 
@@ -10,6 +9,7 @@ from ray.air.constants import TRAINING_ITERATION
 from ray.tune import Callback
 from ray.tune.search.optuna import OptunaSearch
 
+from mgtune.study.runner import _log
 from mgtune.study.trainable import FINAL, score_key
 
 
@@ -58,7 +58,7 @@ class ProgressLines(Callback):
     def on_trial_start(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
         self.created.setdefault(trial.trial_id, time.monotonic())
         params = "  ".join(f"{k}={_fmt(v)}" for k, v in trial.config.items())
-        _print(f"{trial.trial_id}  started   {params}")
+        _log(f"{trial.trial_id}  started   {params}")
 
     def on_trial_result(self, iteration: int, trials: list[Any], trial: Any, result: dict[str, Any], **info: Any) -> None:
         if "epoch" not in result:
@@ -66,7 +66,7 @@ class ProgressLines(Callback):
         if trial.trial_id in self.created and trial.trial_id not in self.startup_seconds:
             first_epoch = result.get("train_seconds", 0.0) + result.get("eval_seconds", 0.0)
             self.startup_seconds[trial.trial_id] = time.monotonic() - self.created[trial.trial_id] - first_epoch
-        _print(f"{trial.trial_id}  epoch {result['epoch']:3d}  loss {result['train_loss']:.4f}  "
+        _log(f"{trial.trial_id}  epoch {result['epoch']:3d}  loss {result['train_loss']:.4f}  "
                f"valid {self.metric} {result[f'valid_{self.metric}']:.4f}  "
                f"best {result[score_key(self.metric)]:.4f}  {self._done(trials)}")
 
@@ -75,13 +75,13 @@ class ProgressLines(Callback):
         how = "completed" if last.get(FINAL) else "stopped by ASHA"
         best = last.get(score_key(self.metric))
         best_s = f"  best valid {self.metric} {best:.4f} (epoch {last.get('best_epoch')})" if best is not None else ""
-        epochs = last.get("training_iteration", 0)
-        _print(f"{trial.trial_id}  {how} after {epochs} epoch(s){best_s}  {self._done(trials, trial.trial_id)}")
+        epochs = last.get(TRAINING_ITERATION, 0)
+        _log(f"{trial.trial_id}  {how} after {epochs} epoch(s){best_s}  {self._done(trials, trial.trial_id)}")
 
     def on_trial_error(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
         # trial.error_file is in Ray's session folder, which goes away; the trial folder keeps a copy
         where = f"{trial.path}/error.txt" if trial.path else trial.error_file
-        _print(f"{trial.trial_id}  failed ({_first_line(trial)}); details in {where}  "
+        _log(f"{trial.trial_id}  failed ({_first_line(trial)}); details in {where}  "
                f"{self._done(trials, trial.trial_id)}")
 
 
@@ -96,7 +96,3 @@ def _first_line(trial: Any) -> str:
 
 def _fmt(v: Any) -> str:
     return f"{v:.4g}" if isinstance(v, float) else str(v)
-
-
-def _print(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)

@@ -16,18 +16,16 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from mgtune.data import AMAZON_DATASETS
 from mgtune.errors import ConfigError
-from mgtune.study.confirm import (
-    ARMS, SELECTION, ConfigResult, Confirmation, read_study, write_text,
-)
+from mgtune.study.confirm import ARMS, SELECTION, ConfigResult, Confirmation, read_study
 from mgtune.study.environment import environment
-from mgtune.study.runner import _now, _setup
+from mgtune.study.runner import _now, _setup, write_text
 from mgtune.study.stats import CONFIDENCE, TEST_NAME, ArmStats
 from mgtune.training import METRICS, metric_names
 
 __all__ = ["AMAZON_DATASETS", "build_card", "render_card", "write_card", "published_results", "card_stem"]
 
-AMAZON_DATASETS = ("baby", "sports", "clothing", "elec")
 _ARM_LABEL = {"nomg": "no MG", "mg": "MG"}
 
 

@@ -38,12 +38,13 @@ from mgtune.data import Dataset
 from mgtune.errors import ConfigError, DataFormatError
 from mgtune.study.results import TrialRecord, trial_row
 from mgtune.study.runner import (
-    RESULTS_FILE, STUDY_FILE, StudySettings, _now, _resources, _setup, _start_ray, _train_config, _write_json,
+    RESULTS_FILE, STUDY_FILE, StudySettings, _log, _now, _resources, _setup, _start_ray, _train_config,
+    _trainable, _write_json, write_text,
 )
 from mgtune.study.search_space import SearchSpace, space_from_dict
 from mgtune.study.stats import ArmStats, PairedTest, arm_stats, paired_t_test
 from mgtune.study.trainable import TrialSetup, _dirname, run_trial, trial_dirname
-from mgtune.training import load_data, metric_names, resolve_device
+from mgtune.training import load_data, metric_names, peak_memory_mb, resolve_device
 
 __all__ = [
     "CONFIRM_DIR", "CONFIRM_FILE", "RUN_FILE", "ARMS", "SEED_RULE", "SELECTION", "ConfirmSettings", "Candidate",
@@ -63,10 +64,6 @@ HEAD = ("source_trial", "rank", "seed", "arm", "status", "trial_dir", "epochs_ru
 _INTS = ("rank", "seed", "epochs_run", "best_epoch")
 _DONE = ("completed", "diverged")  # not run again; errored and interrupted runs are
 _PREFERENCE = {"errored": 0, "diverged": 1, "completed": 2}  # which record of a run counts when there are several
-
-
-def _log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
 
 
 @dataclass(frozen=True)
@@ -182,7 +179,7 @@ def run_confirm_trial(config: dict[str, Any], setup: TrialSetup, data: Dataset) 
     """
     from ray import tune
 
-    from mgtune.study.environment import device_name, peak_memory_mb
+    from mgtune.study.environment import device_name
 
     run = config["run"]
     arm_setup = dataclasses.replace(setup, seed=int(run["seed"]), mg=run["arm"] == "mg")
@@ -246,7 +243,7 @@ def run_confirm(s: ConfirmSettings, log: Callable[[str], None] | None = None) ->
     interrupted = False
     pending = _pending(confirm_dir, wanted, meta)
     if pending:
-        data = load_data(_train_config(meta, space))  # a bad dataset fails here, once
+        data = load_data(_train_config(meta))  # a bad dataset fails here, once
         interrupted = _run_ray(s, meta, space, confirm_dir, info, pending, data, wanted, log)
     rows = _collect(confirm_dir, wanted, meta, space.names)
     confirm_dir.mkdir(parents=True, exist_ok=True)
@@ -306,8 +303,7 @@ def _run_ray(s: ConfirmSettings, meta: dict[str, Any], space: SearchSpace, confi
         _write_json(confirm_dir / CONFIRM_FILE, info)
         setup = dataclasses.replace(_setup(meta, space, confirm_dir), cpus_per_trial=s.cpus_per_trial,
                                     gpus_per_trial=gpus)
-        trainable = tune.with_resources(tune.with_parameters(run_confirm_trial, setup=setup, data=data),
-                                        {"cpu": s.cpus_per_trial, "gpu": gpus})
+        trainable = _trainable(setup, data, run_confirm_trial)
         with contextlib.redirect_stdout(sys.stderr):  # stdout carries only the CLI's result
             if s.resume and tune.Tuner.can_restore(str(confirm_dir)):
                 log(f"resuming the interrupted runs in {confirm_dir}")
@@ -368,14 +364,6 @@ def write_confirm_results(path: Path, rows: Sequence[dict[str, Any]], param_name
     writer.writeheader()
     writer.writerows({k: ("" if v is None else v) for k, v in row.items()} for row in rows)
     write_text(path, buf.getvalue())
-
-
-def write_text(path: Path, text: str) -> None:
-    """Replace ``path`` atomically (a temp file beside it, then a rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def _scan(confirm_dir: Path, topk: Sequence[int], param_names: Sequence[str]) -> dict[RunKey, dict[str, Any]]:

@@ -10,9 +10,8 @@ from typing import Any
 import torch
 
 from mgtune import __version__
-from mgtune.training import peak_memory_mb
 
-__all__ = ["environment", "device_name", "peak_memory_mb"]
+__all__ = ["environment", "device_name"]
 
 
 def device_name(device: torch.device) -> str:

@@ -93,7 +93,7 @@ def run_study(s: StudySettings, log: Callable[[str], None] | None = None) -> Stu
     else:
         study_dir, meta, space = _new_study(s)
     # fail on a bad dataset here, once, not in every trial; trials get this copy from the object store
-    data = load_data(_train_config(meta, space))
+    data = load_data(_train_config(meta))
 
     import ray
 
@@ -223,7 +223,7 @@ def _with_meta_resources(s: StudySettings, meta: dict[str, Any]) -> StudySetting
                                concurrency=meta.get("max_concurrent_trials"))
 
 
-def _train_config(meta: dict[str, Any], space: SearchSpace) -> TrainConfig:
+def _train_config(meta: dict[str, Any]) -> TrainConfig:
     return TrainConfig(model=meta["model"], dataset=meta["dataset"], data_dir=meta["data_dir"],
                        mg=MGConfig(enabled=meta["mg"]), valid_metric=meta["metric"], topk=tuple(meta["topk"]))
 
@@ -304,12 +304,13 @@ def _resources(s: StudySettings, n_trials: int, log: Callable[[str], None]) -> t
     return gpus, concurrency
 
 
-def _trainable(setup: TrialSetup, data: Dataset) -> Any:
+def _trainable(setup: TrialSetup, data: Dataset, fn: Callable[..., Any] = run_trial) -> Any:
+    """``fn`` (a study trial, or a confirmation run) with the setup's resources and the dataset."""
     from ray import tune
 
     resources = {"cpu": setup.cpus_per_trial, "gpu": setup.gpus_per_trial}
     # with_parameters puts the dataset into the object store once; trials read it from there
-    return tune.with_resources(tune.with_parameters(run_trial, setup=setup, data=data), resources)
+    return tune.with_resources(tune.with_parameters(fn, setup=setup, data=data), resources)
 
 
 def _new_tuner(meta: dict[str, Any], space: SearchSpace, trainable: Any, study_dir: Path, concurrency: int,
@@ -369,10 +370,16 @@ def _record(result: Any, study_dir: Path) -> TrialRecord:
 
 
 # ---------------------------------------------------------------- small helpers
-def _write_json(path: Path, obj: Any) -> None:
+def write_text(path: Path, text: str) -> None:
+    """Replace ``path`` atomically (a temp file beside it, then a rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(obj, indent=2) + "\n")
+    tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)
+
+
+def _write_json(path: Path, obj: Any) -> None:
+    write_text(path, json.dumps(obj, indent=2) + "\n")
 
 
 def _now() -> str:
