@@ -58,8 +58,7 @@ from torch import Tensor, nn
 from mgtune.data import Batch, Dataset
 from mgtune.models._blocks.interactions import require_modalities, train_edges
 from mgtune.models._blocks.losses import bpr_loss
-from mgtune.models._blocks.mean_aggregation import MeanAdjacency, mean_aggregate
-from mgtune.models._blocks.sparse import sparse_matrix
+from mgtune.models._blocks.mean_aggregation import MeanAdjacency, bipartite_mean_adj, mean_aggregate
 from mgtune.models.base import ModelConfig, Recommender
 from mgtune.models.registry import register
 
@@ -79,16 +78,6 @@ class MMGCNConfig(ModelConfig):
         for name in ("embedding_size", "n_layers", "image_latent_dim"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-
-
-def _mean_adj_no_loops(users: Tensor, items: Tensor, n_users: int, n_items: int) -> MeanAdjacency:
-    """:math:`D^{-1} A` of the user-item graph without self loops (pass each pair once)."""
-    n = n_users + n_items
-    rows = torch.cat([users, items + n_users])
-    cols = torch.cat([items + n_users, users])
-    deg = torch.bincount(rows, minlength=n).float()
-    inv_deg = torch.where(deg > 0, deg.clamp_min(1.0).reciprocal(), torch.zeros_like(deg)).unsqueeze(1)
-    return MeanAdjacency(sparse_matrix(rows, cols, torch.ones_like(rows, dtype=torch.float32), (n, n)), inv_deg)
 
 
 class _Branch(nn.Module):
@@ -143,7 +132,7 @@ class MMGCN(Recommender):
     def __init__(self, data: Dataset, cfg: MMGCNConfig, device: torch.device) -> None:
         super().__init__(data, cfg, device)
         feats = require_modalities(data)
-        self.graph = _mean_adj_no_loops(*train_edges(data, device), self.n_users, self.n_items)
+        self.graph = bipartite_mean_adj(*train_edges(data, device), self.n_users, self.n_items, self_loops=False)
         for m, f in feats.items():  # moved with the model, kept out of checkpoints
             self.register_buffer(f"{m}_feat", torch.as_tensor(f, device=device), persistent=False)
         self.branches = nn.ModuleDict({
