@@ -35,7 +35,7 @@ from mgtune.data import Dataset, TrainSampler, load_dataset
 from mgtune.data.synth import make_synthetic
 from mgtune.models import model_names
 from mgtune.training import (Evaluator, MGConfig, TrainConfig, build_model, build_optimizer, peak_memory_mb,
-                             resolve_device, train_epoch)
+                             reset_peak_memory, resolve_device, train_epoch)
 
 DATASET = "bench-baby"
 REFERENCE_CPU = {"freedom": {"mg": 30.0, "nomg": 21.0, "eval": 6.0}, "vbpr": {"mg": 7.0, "nomg": 7.0, "eval": 6.0}}
@@ -89,8 +89,7 @@ def measure(model_name: str, data: Dataset, device: torch.device, repeats: int) 
     torch.manual_seed(0)
     model = build_model(cfg, data, device)
     evaluator = Evaluator(data, device, cfg.topk, cfg.eval_batch_size)
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
+    reset_peak_memory(device)
     row = {"mg": 0.0, "nomg": 0.0}
     if model.trainable:
         sampler = TrainSampler(data.train, data.n_items, cfg.batch_size, device, model.needs_negatives)

@@ -8,7 +8,7 @@ import torch
 
 from mgtune.errors import ConfigError
 
-__all__ = ["resolve_device", "peak_memory_mb"]
+__all__ = ["resolve_device", "peak_memory_mb", "reset_peak_memory"]
 
 
 def resolve_device(name: str) -> torch.device:
@@ -29,3 +29,9 @@ def peak_memory_mb(device: torch.device) -> float:
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**20
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def reset_peak_memory(device: torch.device) -> None:
+    """Start `peak_memory_mb` afresh on CUDA; a CPU process's resident-set peak cannot be reset."""
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)

@@ -21,7 +21,7 @@ from mgtune.data import Dataset, TrainSampler, ensure_demo, load_dataset
 from mgtune.errors import DivergedError
 from mgtune.models import Recommender, get_model, parse_config
 from mgtune.training.config import MGConfig, TrainConfig
-from mgtune.training.device import peak_memory_mb, resolve_device
+from mgtune.training.device import peak_memory_mb, reset_peak_memory, resolve_device
 from mgtune.training.evaluate import Evaluator
 from mgtune.training.mg import mirror_gradient_step
 
@@ -111,8 +111,7 @@ def train(
     data = data if data is not None else load_data(cfg)
     model = build_model(cfg, data, device)
     evaluator = Evaluator(data, device, cfg.topk, cfg.eval_batch_size)
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
+    reset_peak_memory(device)
 
     if not model.trainable:
         metrics = evaluator.evaluate(model)
@@ -211,11 +210,9 @@ def train_epoch(model: Recommender, sampler: TrainSampler, optimizer: torch.opti
     model.train()
     model.pre_epoch(epoch)
     total = torch.zeros((), device=sampler.device)
-    n_batches = 0
     for batch_idx, batch in enumerate(sampler.epoch(generator)):
         total += mirror_gradient_step(lambda b=batch: model.loss(b), optimizer, mg, batch_idx)
-        n_batches += 1
-    return float(total) / max(n_batches, 1)
+    return float(total) / max(len(sampler), 1)
 
 
 def _cpu_state(model: Recommender) -> dict[str, torch.Tensor]:
