@@ -88,9 +88,9 @@ class ItemKNNCBF(Recommender):
             values, indices = topk_similarity(torch.as_tensor(raw, device=self.device), cfg.knn_k, cfg.shrink)
             return {"values": values, "indices": indices}
 
-        key = {"data": data.fingerprint, "knn_k": cfg.knn_k, "shrink": cfg.shrink,
+        key = {"knn_k": cfg.knn_k, "shrink": cfg.shrink,
                "modalities": sorted(data.modalities()), "v": 1}
-        t = cached_tensors(data.path, "itemknncbf-knn", key, build) if data.fingerprint else build()
+        t = cached_tensors(data, "itemknncbf-knn", key, build)
         return t["values"].to(self.device), t["indices"].to(self.device)
 
     def loss(self, batch: Batch) -> Tensor:

@@ -39,7 +39,7 @@ def mixed_knn_adj(data: Dataset, k: int, image_weight: float, device: torch.devi
             vals.append(adj.values() * weights[m])
         return {"rows": torch.cat(rows), "cols": torch.cat(cols), "values": torch.cat(vals)}
 
-    key = {"data": data.fingerprint, "k": k, "weights": weights, "v": 1}
-    t = cached_tensors(data.path, "mixed-knn-adj", key, build) if data.fingerprint else build()
+    key = {"k": k, "weights": weights, "v": 1}
+    t = cached_tensors(data, "mixed-knn-adj", key, build)
     n = data.n_items
     return sparse_matrix(t["rows"].to(device), t["cols"].to(device), t["values"].to(device), (n, n))

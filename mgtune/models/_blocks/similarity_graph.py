@@ -56,6 +56,6 @@ def similarity_knn_adj(data: Dataset, modality: str, k: int, device: torch.devic
         rows, cols, sim = cosine_knn_edges(torch.as_tensor(feats, device=device), k)
         return {"rows": rows, "cols": cols, "values": sym_norm_edge_values(rows, cols, sim, data.n_items)}
 
-    key = {"data": data.fingerprint, "modality": modality, "k": k, "v": 1}
-    t = cached_tensors(data.path, "similarity-knn-adj", key, build) if data.fingerprint else build()
+    key = {"modality": modality, "k": k, "v": 1}
+    t = cached_tensors(data, "similarity-knn-adj", key, build)
     return sparse_matrix(t["rows"].to(device), t["cols"].to(device), t["values"].to(device), (data.n_items, data.n_items))

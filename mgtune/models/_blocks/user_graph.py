@@ -184,8 +184,8 @@ def user_graph(data: Dataset, k: int) -> UserGraph:
         def build() -> dict[str, Tensor]:
             return _as_dict(cooccurrence_topk(data.train.users, data.train.items, data.n_users, data.n_items, k))
 
-    key = {"data": data.fingerprint, "k": k, "source": source, "v": 1}
-    t = cached_tensors(data.path, "user-graph", key, build) if data.fingerprint else build()
+    key = {"k": k, "source": source, "v": 1}
+    t = cached_tensors(data, "user-graph", key, build)
     return UserGraph(t["neighbours"], t["counts"], t["n_valid"])
 
 
