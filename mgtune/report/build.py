@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from mgtune.errors import ConfigError
+from mgtune.report.confirmed import find_confirmed
 from mgtune.report.html import render_html
 from mgtune.report.load import Study, load_study, parse_metric
 from mgtune.report.tables import compare, group_studies, render_csv, render_markdown
@@ -42,9 +43,10 @@ def build_report(study_dirs: Sequence[Path], out_dir: Path, metric: str = "recal
         groups = group_studies(members, metric, ks)
         comparisons = compare(groups)
         stem = _safe_name(dataset)
-        pages[out_dir / f"{stem}.md"] = render_markdown(dataset, groups, comparisons, metric, ks)
+        confirmed = find_confirmed(groups)  # reads every confirmation once, for both pages
+        pages[out_dir / f"{stem}.md"] = render_markdown(dataset, groups, comparisons, metric, ks, confirmed)
         pages[out_dir / f"{stem}.csv"] = render_csv(groups, comparisons, metric, ks)
-        pages[out_dir / f"{stem}.html"] = render_html(dataset, groups, comparisons, metric, ks)
+        pages[out_dir / f"{stem}.html"] = render_html(dataset, groups, comparisons, metric, ks, confirmed)
     _replace_all(pages)
     return list(pages)
 

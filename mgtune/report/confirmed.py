@@ -78,9 +78,8 @@ def confirmed_lines(items: Sequence[Confirmed], metric: str) -> list[str]:
     return lines
 
 
-def confirmed_markdown(groups: Sequence[Group], metric: str, ks: Sequence[int]) -> list[str]:
-    """The report's "Confirmed over seeds" section, or nothing when no study was confirmed."""
-    items = find_confirmed(groups)
+def confirmed_markdown(items: Sequence[Confirmed], metric: str, ks: Sequence[int]) -> list[str]:
+    """The report's "Confirmed over seeds" section (``items`` from `find_confirmed`), or nothing."""
     if not items:
         return []
     return ["## Confirmed over seeds: MG vs no-MG", CONFIRMED_NOTE,

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from mgtune.errors import DataFormatError
-from mgtune.report.confirmed import CONFIRMED_NOTE, confirmed_lines, confirmed_table, find_confirmed
+from mgtune.report.confirmed import CONFIRMED_NOTE, Confirmed, confirmed_lines, confirmed_table, find_confirmed
 from mgtune.report.tables import (
     GAIN_NOTE, NO_COMPARISON, SELECTION_RULE, Comparison, Group, Table, best_table, comparison_table,
     studies_table, summary_line,
@@ -34,8 +34,13 @@ _COLOURS = {False: "tab:blue", True: "tab:orange"}
 
 
 def render_html(dataset: str, groups: Sequence[Group], comparisons: Sequence[Comparison],
-                metric: str, ks: Sequence[int]) -> str:
-    """The whole page; raises `DataFormatError` for unreadable progress files or Optuna storage."""
+                metric: str, ks: Sequence[int], confirmed: Sequence[Confirmed] | None = None) -> str:
+    """The whole page; raises `DataFormatError` for unreadable progress files or Optuna storage.
+
+    ``confirmed`` is `find_confirmed(groups)` when the caller has it already.
+    """
+    if confirmed is None:
+        confirmed = find_confirmed(groups)
     esc = html.escape
     body = [
         f"<h1>mgtune report: {esc(dataset)}</h1>",
@@ -44,7 +49,7 @@ def render_html(dataset: str, groups: Sequence[Group], comparisons: Sequence[Com
         "<h2>Best configuration per model</h2>", _table(best_table(groups, metric, ks)),
         f"<h2>MG vs no-MG</h2><p>{esc(GAIN_NOTE)}</p>",
         _table(comparison_table(comparisons, ks)) if comparisons else f"<p>{esc(NO_COMPARISON)}</p>",
-        *_confirmed(groups, metric, ks),
+        *_confirmed(confirmed, metric, ks),
         "<h2>Validation curves</h2>",
         f"<p>Validation {esc(metric)} per epoch of the best {CURVES_PER_GROUP} completed trials of each "
         "model and MG setting; the dot marks each trial's best epoch.</p>",
@@ -69,9 +74,8 @@ def render_html(dataset: str, groups: Sequence[Group], comparisons: Sequence[Com
             + "\n".join(body) + "\n</body></html>\n")
 
 
-def _confirmed(groups: Sequence[Group], metric: str, ks: Sequence[int]) -> list[str]:
+def _confirmed(items: Sequence[Confirmed], metric: str, ks: Sequence[int]) -> list[str]:
     """The "Confirmed over seeds" section (`mgtune.report.confirmed`), or nothing."""
-    items = find_confirmed(groups)
     if not items:
         return []
     lines = "".join(f"<li>{html.escape(line)}</li>" for line in confirmed_lines(items, metric))

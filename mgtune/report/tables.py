@@ -10,10 +10,14 @@ import io
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from mgtune.report.load import METRIC_ABBREV, STATUSES, Study
+
+if TYPE_CHECKING:
+    from mgtune.report.confirmed import Confirmed
 
 __all__ = [
     "SELECTION_RULE", "NO_COMPARISON", "GAIN_NOTE", "summary_line", "Choice", "Group", "Comparison", "Table", "group_studies", "compare",
@@ -216,8 +220,12 @@ def to_markdown(table: Table, bold_header: bool = False) -> str:
 
 
 def render_markdown(dataset: str, groups: Sequence[Group], comparisons: Sequence[Comparison],
-                    metric: str, ks: Sequence[int]) -> str:
-    from mgtune.report.confirmed import confirmed_markdown  # it builds on this module's tables
+                    metric: str, ks: Sequence[int], confirmed: Sequence[Confirmed] | None = None) -> str:
+    """The markdown page; ``confirmed`` is `find_confirmed(groups)` when the caller has it already."""
+    from mgtune.report.confirmed import confirmed_markdown, find_confirmed  # they build on this module
+
+    if confirmed is None:
+        confirmed = find_confirmed(groups)
 
     parts = [
         f"# mgtune report: {dataset}",
@@ -228,7 +236,7 @@ def render_markdown(dataset: str, groups: Sequence[Group], comparisons: Sequence
         "## MG vs no-MG",
         GAIN_NOTE,
         to_markdown(comparison_table(comparisons, ks), bold_header=True) if comparisons else NO_COMPARISON,
-        *confirmed_markdown(groups, metric, ks),
+        *confirmed_markdown(confirmed, metric, ks),
         "## Studies",
         to_markdown(studies_table(groups)),
     ]
