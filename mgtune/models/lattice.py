@@ -132,8 +132,8 @@ class Lattice(Recommender):
             self.gc_linear = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
             self.bi_linear = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
             self.mess_dropout = nn.ModuleList(nn.Dropout(p) for p in cfg.mess_dropout)
-        self._graph_stale = True  # rebuild the learned graph on the next training batch
-        self._item_adj: tuple[EdgeGraph, Tensor] | None = None  # this epoch's item graph, detached
+        # this epoch's item graph, detached; None: rebuild it (with gradients) on the next training batch
+        self._item_adj: tuple[EdgeGraph, Tensor] | None = None
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -146,10 +146,10 @@ class Lattice(Recommender):
         if self.cfg.cf_model == "ngcf":
             for layer in [*self.gc_linear, *self.bi_linear]:
                 layer.reset_parameters()
-        self._graph_stale = True
+        self._item_adj = None
 
     def pre_epoch(self, epoch: int) -> None:
-        self._graph_stale = True
+        self._item_adj = None
 
     def _item_graph_edges(self) -> tuple[Tensor, Tensor, Tensor]:
         """The item graph ``S`` as an edge list, differentiable in the learner's parameters."""
@@ -177,7 +177,7 @@ class Lattice(Recommender):
 
     def _item_graph_view(self) -> Tensor:
         """``h = S^{L_i} E^{id}``; on an epoch's first training batch ``S`` carries gradients."""
-        if self.training and not self._graph_stale and self._item_adj is not None:
+        if self.training and self._item_adj is not None:
             graph, values = self._item_adj
         else:
             rows, cols, vals = self._item_graph_edges()
@@ -185,7 +185,6 @@ class Lattice(Recommender):
             values = vals.new_zeros(graph.nnz).index_add(0, slot, vals)
             if self.training:
                 self._item_adj = (graph, values.detach())
-                self._graph_stale = False
         h = self.item_id_embedding.weight
         for _ in range(self.cfg.n_layers):
             h = graph.spmm(values, h)
@@ -217,7 +216,7 @@ class Lattice(Recommender):
 
     def loss(self, batch: Batch) -> Tensor:
         assert batch.neg_items is not None
-        rebuilt = self._graph_stale or self._item_adj is None
+        rebuilt = self._item_adj is None
         user_emb, item_emb = self._embeddings()
         u, pos, neg = user_emb[batch.users], item_emb[batch.pos_items], item_emb[batch.neg_items]
         loss = bpr_loss((u * pos).sum(1), (u * neg).sum(1))
