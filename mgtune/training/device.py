@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import resource
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import torch
+import torch.utils.deterministic
 
 from mgtune.errors import ConfigError
 
-__all__ = ["resolve_device", "peak_memory_mb", "reset_peak_memory"]
+__all__ = ["resolve_device", "deterministic_on_cpu", "peak_memory_mb", "reset_peak_memory"]
 
 
 def resolve_device(name: str) -> torch.device:
@@ -18,6 +21,31 @@ def resolve_device(name: str) -> torch.device:
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError("device cuda requested but no CUDA device is available")
     return torch.device(name)
+
+
+@contextmanager
+def deterministic_on_cpu(device: torch.device) -> Iterator[None]:
+    """PyTorch's deterministic kernels while the block runs, on CPU only; the settings are restored after.
+
+    Why: on CPU the backward of advanced indexing (``table[rows]``, an accumulating ``index_put_``)
+    adds duplicate rows from several threads in no fixed order, so two runs with one seed drifted
+    apart from the first batch (every trained model did, on the small preset with 2 threads). The
+    deterministic kernel sorts the indices first. Uninitialised memory is not NaN-filled (a debugging
+    aid that costs a pass over every new tensor). CUDA is left alone: the promise is for CPU, and
+    there several deterministic kernels are slower or raise.
+    """
+    if device.type != "cpu":
+        yield
+        return
+    before = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled())
+    fill_before = torch.utils.deterministic.fill_uninitialized_memory  # type: ignore[attr-defined]
+    torch.use_deterministic_algorithms(True)
+    torch.utils.deterministic.fill_uninitialized_memory = False  # type: ignore[attr-defined]
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(before[0], warn_only=before[1])
+        torch.utils.deterministic.fill_uninitialized_memory = fill_before  # type: ignore[attr-defined]
 
 
 def peak_memory_mb(device: torch.device) -> float:

@@ -21,7 +21,7 @@ from mgtune.data import Dataset, TrainSampler, ensure_demo, load_dataset
 from mgtune.errors import DivergedError
 from mgtune.models import Recommender, get_model, parse_config
 from mgtune.training.config import MGConfig, TrainConfig
-from mgtune.training.device import peak_memory_mb, reset_peak_memory, resolve_device
+from mgtune.training.device import deterministic_on_cpu, peak_memory_mb, reset_peak_memory, resolve_device
 from mgtune.training.evaluate import Evaluator
 from mgtune.training.mg import mirror_gradient_step
 
@@ -205,13 +205,15 @@ def train_epoch(model: Recommender, sampler: TrainSampler, optimizer: torch.opti
                 epoch: int, generator: torch.Generator) -> float:
     """One pass over the training interactions with the MG step; the mean batch loss.
 
-    The loss is summed on the device and read once, so the epoch has a single host sync.
+    The loss is summed on the device and read once, so the epoch has a single host sync. On CPU
+    the epoch runs deterministic kernels (`deterministic_on_cpu`): one seed, one result.
     """
     model.train()
-    model.pre_epoch(epoch)
     total = torch.zeros((), device=sampler.device)
-    for batch_idx, batch in enumerate(sampler.epoch(generator)):
-        total += mirror_gradient_step(lambda b=batch: model.loss(b), optimizer, mg, batch_idx)
+    with deterministic_on_cpu(sampler.device):
+        model.pre_epoch(epoch)
+        for batch_idx, batch in enumerate(sampler.epoch(generator)):
+            total += mirror_gradient_step(lambda b=batch: model.loss(b), optimizer, mg, batch_idx)
     return float(total) / max(len(sampler), 1)
 
 
