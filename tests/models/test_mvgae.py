@@ -1,10 +1,11 @@
-"""MVGAE: the hardest-negative loss equals MMRec's (B, B, d) formulation, mean aggregation is PyG's,
-single-modality data work, evaluation is deterministic."""
+"""MVGAE: its per-row loss equals the original code's, its batch-hardest loss MMRec's (B, B, d)
+formulation, mean aggregation is PyG's, single-modality data work, evaluation is deterministic."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import torch
 
 from mgtune.data import Batch, Dataset, load_dataset
@@ -15,28 +16,55 @@ from mgtune.models.mvgae import MVGAE, MVGAEConfig
 
 
 def _reference_recon(z: torch.Tensor, users: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor) -> torch.Tensor:
-    """MMRec's recon_loss (decoder without the output sigmoid), materialising (B, B, d)."""
+    """Both references' recon_loss (decoder without the output sigmoid), written as they index:
+    ``neg`` of shape (B, K) is the original's own-negatives list; MMRec passes a 1-D (B,) tensor,
+    which broadcasts every user against all of them through a (B, B, d) tensor."""
     z = torch.sigmoid(z)
     pos_score = (z[users] * z[pos]).sum(1)
-    re_users = users.unsqueeze(1).repeat(1, len(neg))
+    re_users = users.unsqueeze(1).repeat(1, neg.shape[-1])
     neg_score = (z[re_users] * z[neg]).sum(-1).max(-1).values
     return -torch.log2(torch.sigmoid(pos_score - neg_score)).sum()
 
 
-def test_hardest_negative_loss_matches_dense_reference() -> None:
+@pytest.mark.parametrize("hardest_of_all", [False, True])
+def test_recon_loss_matches_reference(hardest_of_all: bool) -> None:
     gen = torch.Generator().manual_seed(0)
     z = torch.randn(120, 16, generator=gen)
     users = torch.randint(50, (40,), generator=gen)
     pos = 50 + torch.randint(70, (40,), generator=gen)
     neg = 50 + torch.randint(70, (40,), generator=gen)  # repeats included
     z1, z2 = z.clone().requires_grad_(), z.clone().requires_grad_()
-    expected = _reference_recon(z1, users, pos, neg)
+    expected = _reference_recon(z1, users, pos, neg if hardest_of_all else neg.unsqueeze(1))
     squashed = torch.sigmoid(z2)
-    got = MVGAE._recon_loss(squashed[users], squashed[pos], squashed[torch.unique(neg)])
+    negatives = torch.unique(neg) if hardest_of_all else neg
+    got = MVGAE._recon_loss(squashed[users], squashed[pos], squashed[negatives], hardest_of_all)
     expected.backward()
     got.backward()
     torch.testing.assert_close(got, expected)
     torch.testing.assert_close(z2.grad, z1.grad)
+
+
+@pytest.mark.parametrize("hardest_of_all", [False, True])
+def test_loss_sums_the_reference_terms_over_four_posteriors(tiny_dataset: Dataset, hardest_of_all: bool) -> None:
+    """In eval mode (z = mu, no dropout) the whole loss is the reference's four recon + KL terms,
+    with each row's own negative by default and the batch's hardest with the option."""
+    cfg = MVGAEConfig(kl_weight=0.1, batch_hardest_negative=hardest_of_all)
+    model = get_model("mvgae").from_dataset(tiny_dataset, cfg)
+    assert isinstance(model, MVGAE)
+    model.eval()
+    n = 64
+    users = torch.as_tensor(tiny_dataset.train.users[:n])
+    pos = torch.as_tensor(tiny_dataset.train.items[:n])
+    neg = torch.randint(tiny_dataset.n_items, (n,), generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        got = model.loss(Batch(users, pos, neg))
+        ref_neg = neg + model.n_users if hardest_of_all else (neg + model.n_users).unsqueeze(1)
+        expected = sum(
+            _reference_recon(mu, users, pos + model.n_users, ref_neg)
+            - 0.1 * 0.5 * (1 + logvar - mu**2 - logvar.exp()).sum(1).mean()
+            for mu, logvar in model._posteriors().values()
+        )
+    torch.testing.assert_close(got, expected)
 
 
 def test_mean_aggregation_is_mean_over_neighbours_and_self(tiny_dataset: Dataset) -> None:
