@@ -1,6 +1,6 @@
 """Sanity check: do trained models beat a popularity ranking (and a random one) on test recall@20?
 
-Usage: python benchmarks/beats_popularity.py --dataset s1 [--data-dir datasets] [--models freedom,vbpr]
+Usage: python benchmarks/beats_popularity.py --dataset s1 [--data-dir datasets] [--models freedom,vbpr | all]
                                              [--epochs 200] [--pop-skew 1.6]
 
 With ``--pop-skew`` a ``small``-shaped dataset is first generated with that (steeper) popularity
@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -19,6 +20,7 @@ from torch import Tensor
 
 from mgtune.data import Dataset, load_dataset
 from mgtune.data.synth import PRESETS, synthesize, write_dataset
+from mgtune.models import model_names
 from mgtune.models.base import ModelConfig, Recommender
 from mgtune.training import Evaluator, TrainConfig, train
 
@@ -38,26 +40,26 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--dataset", default="s1")
     p.add_argument("--data-dir", default="datasets")
-    p.add_argument("--models", default="freedom,vbpr")
+    p.add_argument("--models", default="freedom,vbpr", help="comma-separated, or 'all'")
     p.add_argument("--epochs", type=int, default=200)
     p.add_argument("--pop-skew", type=float, help="generate a small-shaped dataset with this skew first")
     args = p.parse_args()
     if args.pop_skew is not None:
         preset = dataclasses.replace(PRESETS["small"], pop_skew=args.pop_skew)
-        from pathlib import Path
-
         write_dataset(Path(args.data_dir) / args.dataset, args.dataset, *synthesize(preset, seed=1))
     data = load_dataset(args.data_dir, args.dataset)
     pop = Evaluator(data, torch.device("cpu")).evaluate(Popularity(data))["test"]["recall@20"]
     print(f"{'popularity':<12} test recall@20 {pop:.4f}")
-    print(f"{'random':<12} test recall@20 {20 / data.n_items:.4f} (expected)")
+    random = 20 / data.n_items
+    print(f"{'random':<12} test recall@20 {random:.4f} (expected)")
     ok = True
-    for name in args.models.split(","):
+    for name in model_names() if args.models == "all" else args.models.split(","):
         r = train(TrainConfig.for_model(name, args.dataset, data_dir=args.data_dir, epochs=args.epochs,
                               device="cpu"), data=data)
         beats = r.test["recall@20"] > pop
         ok &= beats
-        print(f"{name:<12} test recall@20 {r.test['recall@20']:.4f} (best epoch {r.best_epoch}, "
+        print(f"{name:<12} test recall@20 {r.test['recall@20']:.4f} = {r.test['recall@20'] / random:.1f}x random "
+              f"(best epoch {r.best_epoch}, "
               f"{r.epochs_run} run, {r.seconds_per_epoch:.2f} s/epoch) {'beats' if beats else 'DOES NOT beat'} popularity")
     return 0 if ok else 1
 
