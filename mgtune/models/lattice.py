@@ -119,7 +119,7 @@ class Lattice(Recommender):
         self.norm_adj = bipartite_mean_adj(users, items, self.n_users, self.n_items)
         self.frozen_edges: dict[str, tuple[Tensor, Tensor, Tensor]] = {}
         for m in feats:
-            coo = similarity_knn_adj(data, m, cfg.knn_k, device).to_sparse_coo()
+            coo = similarity_knn_adj(data, m, cfg.knn_k, device).matrix.to_sparse_coo()
             self.frozen_edges[m] = (coo.indices()[0], coo.indices()[1], coo.values())
 
         d = cfg.embedding_size

@@ -44,7 +44,7 @@ from mgtune.data import Batch, Dataset
 from mgtune.models._blocks.edge_dropout import PrunableGraph
 from mgtune.models._blocks.interactions import train_edges
 from mgtune.models._blocks.losses import bpr_loss, l2_loss
-from mgtune.models._blocks.symmetric_spmm import symmetric_spmm
+from mgtune.models._blocks.sparse import symmetric_spmm
 from mgtune.models.base import ModelConfig, Recommender
 from mgtune.models.registry import register
 

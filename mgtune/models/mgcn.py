@@ -57,7 +57,7 @@ from mgtune.models._blocks.interactions import train_edges
 from mgtune.models._blocks.losses import bpr_loss, info_nce, l2_loss
 from mgtune.models._blocks.propagation import bipartite_edge_weights, bipartite_norm_adj, layer_mean
 from mgtune.models._blocks.similarity_graph import similarity_knn_adj
-from mgtune.models._blocks.sparse import sparse_matrix, spmm
+from mgtune.models._blocks.sparse import fixed_sparse, spmm
 from mgtune.models.base import ModelConfig, Recommender
 from mgtune.models.registry import register
 
@@ -96,7 +96,7 @@ class MGCN(Recommender):
         feats = {m: data.features(m) for m in _MODALITIES}  # raises naming the missing file
         users, items = train_edges(data, device)
         self.norm_adj = bipartite_norm_adj(users, items, self.n_users, self.n_items)
-        self.user_item = sparse_matrix(
+        self.user_item = fixed_sparse(
             users, items, bipartite_edge_weights(users, items, self.n_users, self.n_items), (self.n_users, self.n_items)
         )
         self.item_adj = {m: similarity_knn_adj(data, m, cfg.knn_k, device) for m in _MODALITIES}

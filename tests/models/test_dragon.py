@@ -16,7 +16,7 @@ def test_item_graph_mixes_the_modalities_knn_graphs(tiny_dataset: Dataset) -> No
     model = get_model("dragon").from_dataset(tiny_dataset)
     assert isinstance(model, DRAGON)
     cfg, n = model.cfg, tiny_dataset.n_items
-    dense = model.mm_adj.to_dense()
+    dense = model.mm_adj.matrix.to_dense()
     assert dense.shape == (n, n)
     assert int((dense != 0).sum(1).max()) <= 2 * cfg.knn_k
     # every row: k entries of 1/k from the image graph (weight w), k from text (1 - w)

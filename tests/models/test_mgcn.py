@@ -26,7 +26,7 @@ def test_similarity_graph_matches_dense_reference(tiny_dataset: Dataset) -> None
         adj = torch.zeros_like(sim).scatter_(1, ind, val)
         d = adj.sum(1).pow(-0.5)
         expected = d[:, None] * adj * d[None, :]
-        got = model.item_adj[m].to_dense()
+        got = model.item_adj[m].matrix.to_dense()
         assert int((got != 0).sum(1).max()) == k
         torch.testing.assert_close(got, expected, atol=1e-6, rtol=1e-5)
 
@@ -34,7 +34,7 @@ def test_similarity_graph_matches_dense_reference(tiny_dataset: Dataset) -> None
 def test_user_item_block_is_the_normalised_adjacency_block(tiny_dataset: Dataset) -> None:
     model = get_model("mgcn").from_dataset(tiny_dataset)
     n_users = tiny_dataset.n_users
-    torch.testing.assert_close(model.user_item.to_dense(), model.norm_adj.to_dense()[:n_users, n_users:])
+    torch.testing.assert_close(model.user_item.matrix.to_dense(), model.norm_adj.to_dense()[:n_users, n_users:])
 
 
 @pytest.mark.parametrize("missing", ["image", "text"])

@@ -14,8 +14,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from mgtune.models._blocks.sparse import sparse_matrix
-from mgtune.models._blocks.symmetric_spmm import symmetric_spmm
+from mgtune.models._blocks.sparse import sparse_matrix, symmetric_spmm
 
 __all__ = ["MeanAdjacency", "bipartite_mean_adj", "mean_aggregate"]
 

@@ -20,13 +20,13 @@ from mgtune.data import Dataset
 from mgtune.models._blocks.cache import cached_tensors
 from mgtune.models._blocks.interactions import require_modalities
 from mgtune.models._blocks.knn import knn_indices, sym_norm_knn_adj
-from mgtune.models._blocks.sparse import sparse_matrix
+from mgtune.models._blocks.sparse import FixedSparse, fixed_sparse
 
 __all__ = ["mixed_knn_adj"]
 
 
-def mixed_knn_adj(data: Dataset, k: int, image_weight: float, device: torch.device) -> Tensor:
-    """:math:`S` for ``data``'s present modalities. Shape: ``(n_items, n_items)`` CSR."""
+def mixed_knn_adj(data: Dataset, k: int, image_weight: float, device: torch.device) -> FixedSparse:
+    """:math:`S` for ``data``'s present modalities, and its transpose. Shape: ``(n_items, n_items)`` CSR."""
     feats = require_modalities(data)
     weights = {"image": image_weight, "text": 1.0 - image_weight} if len(feats) > 1 else {m: 1.0 for m in feats}
 
@@ -42,4 +42,4 @@ def mixed_knn_adj(data: Dataset, k: int, image_weight: float, device: torch.devi
     key = {"k": k, "weights": weights, "v": 1}
     t = cached_tensors(data, "mixed-knn-adj", key, build)
     n = data.n_items
-    return sparse_matrix(t["rows"].to(device), t["cols"].to(device), t["values"].to(device), (n, n))
+    return fixed_sparse(t["rows"].to(device), t["cols"].to(device), t["values"].to(device), (n, n))

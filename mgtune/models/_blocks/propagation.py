@@ -5,8 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from mgtune.models._blocks.sparse import sparse_matrix, spmm
-from mgtune.models._blocks.symmetric_spmm import symmetric_spmm
+from mgtune.models._blocks.sparse import sparse_matrix, symmetric_spmm
 
 __all__ = ["bipartite_norm_adj", "bipartite_edge_weights", "layer_mean"]
 
@@ -38,9 +37,10 @@ def layer_mean(adj: Tensor, ego: Tensor, n_layers: int, symmetric: bool = False)
     """LightGCN: the mean of ``ego, A ego, ..., A^L ego`` (layer 0 included).
 
     ``symmetric=True`` (the caller guarantees ``A = A^T``, as for `bipartite_norm_adj`) lets the
-    backward pass reuse ``A`` instead of building its transpose, halving the cost on CPU.
+    backward pass reuse ``A`` instead of building its transpose, halving the cost on CPU. Without
+    it (a matrix drawn anew each batch, such as SELFCFED_LGN's edge dropout) the backward transposes.
     """
-    product = symmetric_spmm if symmetric else spmm
+    product = symmetric_spmm if symmetric else torch.sparse.mm
     total = ego
     h = ego
     for _ in range(n_layers):

@@ -23,7 +23,7 @@ from mgtune.data import Dataset
 from mgtune.models._blocks.cache import cached_tensors
 from mgtune.models._blocks.edge_list import sym_norm_edge_values
 from mgtune.models._blocks.knn import knn_indices
-from mgtune.models._blocks.sparse import sparse_matrix
+from mgtune.models._blocks.sparse import FixedSparse, fixed_sparse
 
 __all__ = ["cosine_knn_edges", "similarity_knn_adj"]
 
@@ -45,10 +45,10 @@ def cosine_knn_edges(features: Tensor, k: int) -> tuple[Tensor, Tensor, Tensor]:
     return rows, cols, (normed[rows] * normed[cols]).sum(1)
 
 
-def similarity_knn_adj(data: Dataset, modality: str, k: int, device: torch.device) -> Tensor:
+def similarity_knn_adj(data: Dataset, modality: str, k: int, device: torch.device) -> FixedSparse:
     """The normalised similarity kNN graph of ``modality``'s raw features, cached on disk.
 
-    Shape: ``(n_items, n_items)`` CSR with ``n_items * k`` entries.
+    Shape: ``(n_items, n_items)`` CSR with ``n_items * k`` entries, and its transpose.
     """
     feats = data.features(modality)
 
@@ -58,4 +58,4 @@ def similarity_knn_adj(data: Dataset, modality: str, k: int, device: torch.devic
 
     key = {"modality": modality, "k": k, "v": 1}
     t = cached_tensors(data, "similarity-knn-adj", key, build)
-    return sparse_matrix(t["rows"].to(device), t["cols"].to(device), t["values"].to(device), (data.n_items, data.n_items))
+    return fixed_sparse(t["rows"].to(device), t["cols"].to(device), t["values"].to(device), (data.n_items, data.n_items))

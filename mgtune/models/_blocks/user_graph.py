@@ -34,7 +34,7 @@ from torch import Tensor, nn
 from mgtune.data import Dataset
 from mgtune.errors import DataFormatError
 from mgtune.models._blocks.cache import cached_tensors
-from mgtune.models._blocks.sparse import sparse_matrix
+from mgtune.models._blocks.sparse import FixedSparse, fixed_sparse, spmm
 
 __all__ = [
     "UserGraph", "USER_GRAPH_FILE", "cooccurrence_topk", "load_user_graph_dict", "user_graph",
@@ -208,17 +208,14 @@ def sample_user_neighbours(graph: UserGraph) -> tuple[Tensor, Tensor]:
     return nbrs.gather(1, src), weights
 
 
-def user_aggregation_adj(neighbours: Tensor, weights: Tensor, transpose: bool = False) -> Tensor:
+def user_aggregation_adj(neighbours: Tensor, weights: Tensor) -> FixedSparse:
     """The ``(n_users, n_users)`` CSR matrix with row ``u`` = ``weights[u]`` at ``neighbours[u]``
-    (repeated neighbours summed), so ``adj @ x`` is the module docstring's :math:`h`; or its transpose."""
+    (repeated neighbours summed), so ``adj @ x`` is the module docstring's :math:`h`, and its transpose."""
     n_users, k = neighbours.shape
     rows = torch.arange(n_users, device=neighbours.device).repeat_interleave(k)
     cols, vals = neighbours.reshape(-1), weights.reshape(-1)
     keep = vals != 0
-    rows, cols, vals = rows[keep], cols[keep], vals[keep]
-    if transpose:
-        rows, cols = cols, rows
-    return sparse_matrix(rows, cols, vals, (n_users, n_users))
+    return fixed_sparse(rows[keep], cols[keep], vals[keep], (n_users, n_users))
 
 
 class UserGraphAggregation(nn.Module):
@@ -251,29 +248,15 @@ class UserGraphAggregation(nn.Module):
 
     def _rebuild(self) -> None:
         self._adj = user_aggregation_adj(self.neighbours, self.weights)
-        self._adj_t = user_aggregation_adj(self.neighbours, self.weights, transpose=True)
 
     def forward(self, x: Tensor) -> Tensor:
-        if self._adj.device != x.device:  # the module was moved after the last rebuild
+        if self._adj.matrix.device != x.device:  # the module was moved after the last rebuild
             self._rebuild()
-        return _SpmmWithTranspose.apply(self._adj, self._adj_t, x)
+        return spmm(self._adj, x)
 
 
 def _rebuild_after_load(module: UserGraphAggregation, _keys: Any) -> None:
     module._rebuild()
-
-
-class _SpmmWithTranspose(torch.autograd.Function):
-    """``adj @ x`` whose backward uses a prebuilt ``adj^T`` (a CSR transpose per call costs a sort)."""
-
-    @staticmethod
-    def forward(ctx: Any, adj: Tensor, adj_t: Tensor, x: Tensor) -> Tensor:
-        ctx.adj_t = adj_t
-        return torch.sparse.mm(adj, x)
-
-    @staticmethod
-    def backward(ctx: Any, grad: Tensor) -> tuple[None, None, Tensor]:
-        return None, None, torch.sparse.mm(ctx.adj_t, grad)
 
 
 def _as_dict(graph: UserGraph) -> dict[str, Tensor]:
