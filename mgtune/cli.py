@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -12,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from mgtune.errors import ConfigError, MgtuneError
+from mgtune.files import write_json
 
 __all__ = ["main"]
 
@@ -28,13 +28,6 @@ def _parse_sets(pairs: Sequence[str]) -> dict[str, str]:
             raise ConfigError(f"--set expects key=value, got {pair!r}")
         out[key.strip()] = value.strip()
     return out
-
-
-def _write_json(path: Path, obj: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(obj, indent=2) + "\n")
-    os.replace(tmp, path)
 
 
 # ---------------------------------------------------------------- data
@@ -72,7 +65,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     result = train(cfg, data=data, log=_log)
     summary = result.summary()
     save_checkpoint(out / "checkpoint.pt", cfg, result.best_state, result.best_epoch)
-    _write_json(out / "metrics.json", summary)
+    write_json(out / "metrics.json", summary)
     print(json.dumps(summary))
     return 0
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 PKG = Path(__file__).resolve().parents[1] / "mgtune"
-ORDER = ["errors", "data", "models", "training", "study", "report", "cli"]
+ORDER = ["errors", "files", "data", "models", "training", "study", "report", "cli"]
 
 
 def _layer(module: str) -> str | None:

@@ -13,14 +13,13 @@ Generative story (deterministic for a seed):
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from mgtune.errors import ConfigError
+from mgtune.files import atomic_open
 
 __all__ = ["Preset", "PRESETS", "synthesize", "write_dataset", "ensure_demo", "DEMO_NAME"]
 
@@ -144,17 +143,11 @@ def write_dataset(
 
 
 def _atomic_write(target: Path, payload: bytes | np.ndarray, npy: bool = False) -> None:
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            if npy:
-                np.save(fh, payload)
-            else:
-                fh.write(payload)  # type: ignore[arg-type]
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_open(target, "wb") as fh:
+        if npy:
+            np.save(fh, payload)
+        else:
+            fh.write(payload)
 
 
 def make_synthetic(data_dir: str | Path, name: str, preset: str, seed: int = 0) -> Path:

@@ -18,9 +18,10 @@ from typing import Any
 
 from mgtune.data import AMAZON_DATASETS
 from mgtune.errors import ConfigError
+from mgtune.files import write_json, write_text
 from mgtune.study.confirm import ARMS, SELECTION, ConfigResult, Confirmation, read_study
 from mgtune.study.environment import environment
-from mgtune.study.runner import _now, _setup, write_text
+from mgtune.study.runner import _now, _setup
 from mgtune.study.stats import CONFIDENCE, TEST_NAME, ArmStats
 from mgtune.training import METRICS, metric_names
 
@@ -40,7 +41,7 @@ def write_card(conf: Confirmation, out_dir: Path) -> list[Path]:
     card = build_card(conf)
     stem = Path(out_dir) / card_stem(card["model"], card["dataset"])
     md, js = stem.with_suffix(".md"), stem.with_suffix(".json")
-    write_text(js, json.dumps(card, indent=2) + "\n")
+    write_json(js, card)
     write_text(md, render_card(card))
     return [md, js]
 

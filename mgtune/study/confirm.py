@@ -36,10 +36,11 @@ from typing import Any, NamedTuple
 
 from mgtune.data import Dataset
 from mgtune.errors import ConfigError, DataFormatError
+from mgtune.files import write_json, write_text
 from mgtune.study.results import TrialRecord, trial_row
 from mgtune.study.runner import (
     RESULTS_FILE, STUDY_FILE, StudySettings, _log, _now, _resources, _setup, _start_ray, _train_config,
-    _trainable, _write_json, write_text,
+    _trainable,
 )
 from mgtune.study.search_space import SearchSpace, space_from_dict
 from mgtune.study.stats import ArmStats, PairedTest, arm_stats, paired_t_test
@@ -49,7 +50,7 @@ from mgtune.training import load_data, metric_names, peak_memory_mb, resolve_dev
 __all__ = [
     "CONFIRM_DIR", "CONFIRM_FILE", "RUN_FILE", "ARMS", "SEED_RULE", "SELECTION", "ConfirmSettings", "Candidate",
     "RunKey", "ConfigResult", "Confirmation", "ConfirmOutcome", "run_confirm", "read_study", "select_candidates",
-    "load_confirmation", "confirm_columns", "write_confirm_results", "write_text", "run_confirm_trial", "seeds_for",
+    "load_confirmation", "confirm_columns", "write_confirm_results", "run_confirm_trial", "seeds_for",
 ]
 
 CONFIRM_DIR = "confirm"
@@ -186,7 +187,7 @@ def run_confirm_trial(config: dict[str, Any], setup: TrialSetup, data: Dataset) 
     run_trial(run["params"], arm_setup, data)
     device = resolve_device(arm_setup.train_config(run["params"]).device)
     trial_dir = Path(setup.study_dir) / _dirname(tune.get_context().get_trial_id())  # where run_trial wrote
-    _write_json(trial_dir / RUN_FILE, {"peak_memory_mb": round(peak_memory_mb(device), 1),
+    write_json(trial_dir / RUN_FILE, {"peak_memory_mb": round(peak_memory_mb(device), 1),
                                        "device": device_name(device)})
 
 
@@ -253,7 +254,7 @@ def run_confirm(s: ConfirmSettings, log: Callable[[str], None] | None = None) ->
             f"--top {s.top} --resume")
         return ConfirmOutcome(study_dir, False)
     info.setdefault("gpus_per_trial", old.get("gpus_per_trial"))  # set by _run_ray when something ran
-    _write_json(info_file, {**info, "finished": _now()})
+    write_json(info_file, {**info, "finished": _now()})
     failed = [r for r in rows if r["status"] != "completed"]
     if failed:
         log(f"{len(failed)} run(s) did not complete ({', '.join(sorted({r['status'] for r in failed}))}); "
@@ -300,7 +301,7 @@ def _run_ray(s: ConfirmSettings, meta: dict[str, Any], space: SearchSpace, confi
         gpus, concurrency = _resources(resources, len(pending), log)
         info["gpus_per_trial"] = gpus
         confirm_dir.mkdir(parents=True, exist_ok=True)
-        _write_json(confirm_dir / CONFIRM_FILE, info)
+        write_json(confirm_dir / CONFIRM_FILE, info)
         setup = dataclasses.replace(_setup(meta, space, confirm_dir), cpus_per_trial=s.cpus_per_trial,
                                     gpus_per_trial=gpus)
         trainable = _trainable(setup, data, run_confirm_trial)

@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import csv
 import math
-import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mgtune.errors import DivergedError
+from mgtune.files import atomic_open
 from mgtune.study.trainable import FINAL, TRIAL_SECONDS
 from mgtune.training import metric_names
 
@@ -79,16 +78,10 @@ def write_results(path: Path, records: Sequence[TrialRecord], param_names: Seque
     """Write ``results.csv`` atomically (temp file + rename); return its rows."""
     columns = result_columns(param_names, topk)
     rows = sorted((trial_row(r, param_names, topk) for r in records), key=lambda r: r["trial_id"])
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w", newline="") as fh:
-            writer = csv.DictWriter(fh, fieldnames=columns, extrasaction="ignore")
-            writer.writeheader()
-            writer.writerows({k: ("" if v is None else v) for k, v in row.items()} for row in rows)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_open(path, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=columns, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows({k: ("" if v is None else v) for k, v in row.items()} for row in rows)
     return rows
 
 

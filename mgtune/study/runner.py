@@ -25,6 +25,7 @@ from typing import Any
 from mgtune import __version__
 from mgtune.data import Dataset
 from mgtune.errors import ConfigError
+from mgtune.files import write_json
 from mgtune.models import get_model
 from mgtune.study.results import TrialRecord, best_row, write_results
 from mgtune.study.search_space import SearchSpace, find_search_space, load_search_space, space_from_dict
@@ -103,7 +104,7 @@ def run_study(s: StudySettings, log: Callable[[str], None] | None = None) -> Stu
         meta.update(gpus_per_trial=gpus, max_concurrent_trials=concurrency,
                     ray_address=ray.get_runtime_context().gcs_address)
         study_dir.mkdir(parents=True, exist_ok=True)  # only now: a setting refused above leaves no folder
-        _write_json(study_dir / STUDY_FILE, meta)
+        write_json(study_dir / STUDY_FILE, meta)
         from mgtune.study._ray_parts import ProgressLines
 
         setup = _setup(meta, space, study_dir)
@@ -138,7 +139,7 @@ def run_study(s: StudySettings, log: Callable[[str], None] | None = None) -> Stu
     records = [_record(r, study_dir) for r in grid]
     rows = write_results(study_dir / RESULTS_FILE, records, space.names, meta["topk"])
     meta["finished"] = _now()
-    _write_json(study_dir / STUDY_FILE, meta)
+    write_json(study_dir / STUDY_FILE, meta)
     if progress.startup_seconds:
         log(f"trial start-up (created -> first epoch): median {statistics.median(progress.startup_seconds.values()):.1f}s")
     startup = {t: progress.startup_seconds[t] for t in progress.created if t in progress.startup_seconds}
@@ -370,16 +371,6 @@ def _record(result: Any, study_dir: Path) -> TrialRecord:
 
 
 # ---------------------------------------------------------------- small helpers
-def write_text(path: Path, text: str) -> None:
-    """Replace ``path`` atomically (a temp file beside it, then a rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def _write_json(path: Path, obj: Any) -> None:
-    write_text(path, json.dumps(obj, indent=2) + "\n")
 
 
 def _now() -> str:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from mgtune.errors import ConfigError
+from mgtune.files import atomic_open
 from mgtune.training.config import TrainConfig
 
 __all__ = ["save_checkpoint", "load_checkpoint", "atomic_torch_save"]
@@ -17,15 +16,8 @@ __all__ = ["save_checkpoint", "load_checkpoint", "atomic_torch_save"]
 
 def atomic_torch_save(obj: Any, path: Path) -> None:
     """``torch.save`` through a temp file and rename: a crash never leaves half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            torch.save(obj, fh)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_open(path, "wb") as fh:
+        torch.save(obj, fh)
 
 
 def save_checkpoint(path: Path, cfg: TrainConfig, state: dict[str, torch.Tensor], best_epoch: int) -> None:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from collections.abc import Callable
 from typing import Any
 
@@ -13,6 +11,7 @@ import torch
 from torch import Tensor
 
 from mgtune.data import Dataset
+from mgtune.files import atomic_open
 
 __all__ = ["cached_tensors"]
 
@@ -40,11 +39,8 @@ def cached_tensors(
             pass  # corrupt or from an incompatible torch: rebuild
     tensors = {k: v.cpu() for k, v in build().items()}
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-        with os.fdopen(fd, "wb") as fh:
+        with atomic_open(path, "wb") as fh:
             torch.save(tensors, fh)
-        os.replace(tmp, path)
     except OSError:
         pass
     return tensors
