@@ -29,9 +29,10 @@ def project_rows(proj: Callable[[Tensor], Tensor], table: Tensor, rows: Tensor) 
 
     Why: a batch's positives and negatives repeat items (about 2,750 distinct of 4,096 at baby
     scale), and on a 4,096-wide table the projection and its gradient dominate a CPU step.
-    ``index_select`` rather than ``table[...]``: its backward is an ``index_add`` into the dense
-    gradient, several times faster on CPU than the accumulating ``index_put`` of advanced indexing.
+    Both gathers are ``index_select`` rather than ``[...]``: its backward is an ``index_add``, several
+    times faster on CPU than the accumulating ``index_put`` of advanced indexing, which under
+    deterministic kernels (`training.device.deterministic_on_cpu`) also sorts its indices first.
     Shapes: ``table`` ``(n, d_in)``, ``rows`` ``(b,)``; returns ``(b, d_out)``.
     """
     distinct, where = torch.unique(rows, return_inverse=True)
-    return proj(table.index_select(0, distinct))[where]
+    return proj(table.index_select(0, distinct)).index_select(0, where)
