@@ -267,8 +267,8 @@ class MVGAE(Recommender):
 
     @staticmethod
     def _recon_loss(zu: Tensor, zp: Tensor, zn: Tensor, hardest_of_all: bool) -> Tensor:
-        """Ranking loss of squashed rows: users and positives ``(B, d)``, negatives ``(B, d)``, or
-        the batch's ``(N, d)`` distinct ones when each user takes the hardest of them all."""
+        """Ranking loss of squashed rows ``(B, d)``: each user against its own negative, or with
+        ``hardest_of_all`` against the hardest of all rows of ``zn`` (which may then be ``(N, d)``)."""
         if hardest_of_all:
             # found by one (B, N) product without autograd; then only the chosen pairs are
             # differentiated. Same value and gradient as MMRec's max over a (B, B, d) tensor: a
@@ -281,17 +281,15 @@ class MVGAE(Recommender):
     def loss(self, batch: Batch) -> Tensor:
         assert batch.neg_items is not None
         b = len(batch.users)
-        hardest_of_all = self.cfg.batch_hardest_negative
-        negatives = torch.unique(batch.neg_items) if hardest_of_all else batch.neg_items
         # z is needed only at the batch's distinct nodes: sample the noise there alone (one draw
         # per node, as when sampling every node) instead of for all n_users + n_items rows.
-        nodes = torch.cat([batch.users, batch.pos_items + self.n_users, negatives + self.n_users])
+        nodes = torch.cat([batch.users, batch.pos_items + self.n_users, batch.neg_items + self.n_users])
         rows, where = torch.unique(nodes, return_inverse=True)
         at_user, at_pos, at_neg = where[:b], where[b : 2 * b], where[2 * b :]
         total = torch.zeros((), device=batch.users.device)
         for mu, logvar in self._posteriors().values():
             z = torch.sigmoid(self._sample(mu[rows], logvar[rows]))
-            total = total + self._recon_loss(z[at_user], z[at_pos], z[at_neg], hardest_of_all)
+            total = total + self._recon_loss(z[at_user], z[at_pos], z[at_neg], self.cfg.batch_hardest_negative)
             total = total + self.cfg.kl_weight * _kl_to_standard_normal(mu, logvar)
         return total
 
