@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from mgtune.errors import DataFormatError
-from mgtune.report.confirmed import CONFIRMED_NOTE, Confirmed, confirmed_lines, confirmed_table, find_confirmed
+from mgtune.report.confirmed import CONFIRMED_NOTE, Confirmed, confirmed_lines, confirmed_table
 from mgtune.report.tables import (
     GAIN_NOTE, NO_COMPARISON, SELECTION_RULE, Comparison, Group, Table, best_table, comparison_table,
     studies_table, summary_line,
@@ -34,13 +34,9 @@ _COLOURS = {False: "tab:blue", True: "tab:orange"}
 
 
 def render_html(dataset: str, groups: Sequence[Group], comparisons: Sequence[Comparison],
-                metric: str, ks: Sequence[int], confirmed: Sequence[Confirmed] | None = None) -> str:
-    """The whole page; raises `DataFormatError` for unreadable progress files or Optuna storage.
-
-    ``confirmed`` is `find_confirmed(groups)` when the caller has it already.
-    """
-    if confirmed is None:
-        confirmed = find_confirmed(groups)
+                metric: str, ks: Sequence[int], confirmed: Sequence[Confirmed]) -> str:
+    """The whole page (``confirmed``: `find_confirmed(groups)`); raises `DataFormatError` for
+    unreadable progress files or Optuna storage."""
     esc = html.escape
     body = [
         f"<h1>mgtune report: {esc(dataset)}</h1>",

@@ -220,12 +220,9 @@ def to_markdown(table: Table, bold_header: bool = False) -> str:
 
 
 def render_markdown(dataset: str, groups: Sequence[Group], comparisons: Sequence[Comparison],
-                    metric: str, ks: Sequence[int], confirmed: Sequence[Confirmed] | None = None) -> str:
-    """The markdown page; ``confirmed`` is `find_confirmed(groups)` when the caller has it already."""
-    from mgtune.report.confirmed import confirmed_markdown, find_confirmed  # they build on this module
-
-    if confirmed is None:
-        confirmed = find_confirmed(groups)
+                    metric: str, ks: Sequence[int], confirmed: Sequence[Confirmed]) -> str:
+    """The markdown page; ``confirmed`` is `confirmed.find_confirmed(groups)`."""
+    from mgtune.report.confirmed import confirmed_markdown  # it builds on this module's tables
 
     parts = [
         f"# mgtune report: {dataset}",

@@ -10,6 +10,7 @@ import pytest
 from report_fixtures import FakeTrial, mg_trials, write_study
 
 from mgtune.report import load_study
+from mgtune.report.confirmed import find_confirmed
 from mgtune.report.tables import (
     SELECTION_RULE, compare, group_studies, render_csv, render_markdown,
 )
@@ -65,7 +66,7 @@ def test_gains_are_relative_to_no_mg(toy_pair: tuple[Path, Path]) -> None:
 def test_markdown_has_seed_style_comparison(toy_pair: tuple[Path, Path]) -> None:
     groups = _groups(list(toy_pair))
     comparisons = compare(groups)
-    md = render_markdown("toy", groups, comparisons, "recall@20", KS)
+    md = render_markdown("toy", groups, comparisons, "recall@20", KS, find_confirmed(groups))
     assert SELECTION_RULE.format(metric="recall@20") in md
     lines = md.splitlines()
     header = next(line for line in lines if line.startswith("| **Model**"))
@@ -103,7 +104,7 @@ def test_group_without_completed_trial_says_so(runs: Path) -> None:
     groups = _groups([mg, nomg])
     assert groups[1].best is None
     assert compare(groups) == []
-    md = render_markdown("toy", groups, [], "recall@20", KS)
+    md = render_markdown("toy", groups, [], "recall@20", KS, find_confirmed(groups))
     assert "| FREEDOM + MG | 1 | 0 | 1 | 0 | 2 |" in md and "no completed trial" in md
     assert "No model has both an MG and a no-MG study with a completed trial" in md
 
