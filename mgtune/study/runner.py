@@ -371,8 +371,6 @@ def _record(result: Any, study_dir: Path) -> TrialRecord:
 
 
 # ---------------------------------------------------------------- small helpers
-
-
 def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S%z")
 
