@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import torch
 
@@ -11,17 +10,13 @@ from mgtune.errors import ConfigError
 from mgtune.files import atomic_open
 from mgtune.training.config import TrainConfig
 
-__all__ = ["save_checkpoint", "load_checkpoint", "atomic_torch_save"]
-
-
-def atomic_torch_save(obj: Any, path: Path) -> None:
-    """``torch.save`` through a temp file and rename: a crash never leaves half a file."""
-    with atomic_open(path, "wb") as fh:
-        torch.save(obj, fh)
+__all__ = ["save_checkpoint", "load_checkpoint"]
 
 
 def save_checkpoint(path: Path, cfg: TrainConfig, state: dict[str, torch.Tensor], best_epoch: int) -> None:
-    atomic_torch_save({"config": cfg.as_dict(), "model": state, "best_epoch": best_epoch}, path)
+    """The run's config and best weights, written atomically: a crash never leaves half a file."""
+    with atomic_open(path, "wb") as fh:
+        torch.save({"config": cfg.as_dict(), "model": state, "best_epoch": best_epoch}, fh)
 
 
 def load_checkpoint(path: Path) -> tuple[TrainConfig, dict[str, torch.Tensor]]:
