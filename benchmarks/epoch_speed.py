@@ -33,6 +33,7 @@ import torch
 
 from mgtune.data import Dataset, TrainSampler, load_dataset
 from mgtune.data.synth import make_synthetic
+from mgtune.files import write_text
 from mgtune.models import model_names
 from mgtune.training import (Evaluator, MGConfig, TrainConfig, build_model, build_optimizer, peak_memory_mb,
                              reset_peak_memory, resolve_device, train_epoch)
@@ -167,7 +168,7 @@ def main() -> int:
         rows[name] = json.loads(out.stdout.strip().splitlines()[-1])
         print(_row_text(name, rows[name]), flush=True)
     if args.markdown:
-        args.markdown.write_text(_markdown(rows, device_text))
+        write_text(args.markdown, _markdown(rows, device_text))
         print(f"table: {args.markdown}")
 
     if not args.no_baseline:
