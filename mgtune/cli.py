@@ -98,7 +98,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------- run
 def _cmd_run(args: argparse.Namespace) -> int:
     from mgtune.study import StudySettings, run_study
-    from mgtune.study.confirm import ConfirmSettings, run_confirm
+    from mgtune.study.confirm import ConfirmSettings
 
     confirm = None if args.confirm is None else ConfirmSettings(  # a bad --confirm fails before the study
         study_dir="", seeds=args.confirm, cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,
@@ -127,7 +127,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         if confirm is not None:
             import dataclasses
 
-            confirmed = run_confirm(dataclasses.replace(confirm, study_dir=str(outcome.study_dir)), log=_log)
+            confirmed = _confirm(dataclasses.replace(confirm, study_dir=str(outcome.study_dir)), "reports")
             if not confirmed.finished:
                 return 130
             print(json.dumps(confirmed.summary()))
@@ -144,13 +144,25 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------- confirm
-def _cmd_confirm(args: argparse.Namespace) -> int:
-    from mgtune.study.confirm import ConfirmSettings, run_confirm
+def _confirm(settings: Any, out: str | None) -> Any:
+    """`run_confirm`, then the reproduction card (rendered by the report layer) into ``out``, if given."""
+    from mgtune.study.confirm import run_confirm
 
-    outcome = run_confirm(ConfirmSettings(
+    outcome = run_confirm(settings, log=_log)
+    if outcome.finished and outcome.confirmation is not None and out is not None:
+        from mgtune.report.card import write_card
+
+        outcome.cards = write_card(outcome.confirmation, Path(out))
+    return outcome
+
+
+def _cmd_confirm(args: argparse.Namespace) -> int:
+    from mgtune.study.confirm import ConfirmSettings
+
+    outcome = _confirm(ConfirmSettings(
         study_dir=args.run_dir, seeds=args.seeds, top=args.top, cpus_per_trial=args.cpus_per_trial,
-        gpus_per_trial=args.gpus_per_trial, address=args.address, resume=args.resume, out=args.out,
-    ), log=_log)
+        gpus_per_trial=args.gpus_per_trial, address=args.address, resume=args.resume,
+    ), args.out)
     if not outcome.finished:
         return 130
     print(json.dumps(outcome.summary()))

@@ -11,7 +11,8 @@ from mgtune.errors import ConfigError
 from mgtune.report.confirmed import find_confirmed
 from mgtune.report.html import render_html
 from mgtune.report.load import Study, load_study, parse_metric
-from mgtune.report.tables import compare, group_studies, render_csv, render_markdown
+from mgtune.report.markdown import render_markdown
+from mgtune.report.tables import compare, group_studies, render_csv
 
 __all__ = ["build_report"]
 

@@ -12,10 +12,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from mgtune.report.tables import Group, Table, _abbrev, _metric_keys, to_markdown
+from mgtune.report.tables import Group, Table, abbrev, metric_keys, plus_minus, to_markdown
 
 if TYPE_CHECKING:
-    from mgtune.study.confirm import ConfigResult
+    from mgtune.study.confirmation import ConfigResult
     from mgtune.study.stats import ArmStats
 
 __all__ = ["CONFIRMED_NOTE", "Confirmed", "find_confirmed", "confirmed_table", "confirmed_lines",
@@ -38,7 +38,7 @@ class Confirmed:
 
 def find_confirmed(groups: Sequence[Group]) -> list[Confirmed]:
     """The confirmations of the MG studies in ``groups`` that have at least one finished run."""
-    from mgtune.study.confirm import load_confirmation
+    from mgtune.study.confirmation import load_confirmation
 
     out = []
     for g in groups:
@@ -53,7 +53,7 @@ def find_confirmed(groups: Sequence[Group]) -> list[Confirmed]:
 
 def confirmed_table(items: Sequence[Confirmed], ks: Sequence[int]) -> Table:
     """Per model: no-MG and MG rows (mean ± sd), then MG − no MG [95% CI], p and the verdict per metric."""
-    keys = _metric_keys(ks)
+    keys = metric_keys(ks)
     rows = []
     for c in items:
         r, label = c.result, c.group.model.upper()
@@ -63,7 +63,7 @@ def confirmed_table(items: Sequence[Confirmed], ks: Sequence[int]) -> Table:
         rows.append(["MG − no MG [95% CI]", *(_diff(r, k) for k in keys)])
         rows.append(["p (paired t-test)", *(_p(r, k) for k in keys)])
         rows.append(["Verdict", *(r.tests[k].verdict if k in r.tests else "—" for k in keys)])
-    return Table(["Model", *(_abbrev(k) for k in keys)], rows)
+    return Table(["Model", *(abbrev(k) for k in keys)], rows)
 
 
 def confirmed_lines(items: Sequence[Confirmed], metric: str) -> list[str]:
@@ -88,9 +88,7 @@ def confirmed_markdown(items: Sequence[Confirmed], metric: str, ks: Sequence[int
 
 
 def _pm(stats: ArmStats | None) -> str:
-    if stats is None or not math.isfinite(stats.mean):
-        return "—"
-    return f"{stats.mean:.4f} ± {stats.sd:.4f}" if math.isfinite(stats.sd) else f"{stats.mean:.4f}"
+    return "—" if stats is None else plus_minus(stats.mean, stats.sd)
 
 
 def _diff(r: ConfigResult, key: str) -> str:

@@ -15,8 +15,16 @@ from typing import TYPE_CHECKING
 from mgtune.errors import DataFormatError
 from mgtune.report.confirmed import CONFIRMED_NOTE, Confirmed, confirmed_lines, confirmed_table
 from mgtune.report.tables import (
-    GAIN_NOTE, NO_COMPARISON, SELECTION_RULE, Comparison, Group, Table, best_table, comparison_table,
-    studies_table, summary_line,
+    GAIN_NOTE,
+    NO_COMPARISON,
+    SELECTION_RULE,
+    Comparison,
+    Group,
+    Table,
+    best_table,
+    comparison_table,
+    studies_table,
+    summary_line,
 )
 
 if TYPE_CHECKING:

@@ -7,17 +7,16 @@ naming the file and what is wrong with it.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from mgtune.errors import ConfigError, DataFormatError
+from mgtune.study.record import STATUSES, StudyMeta
 
 __all__ = [
     "METRIC_ABBREV", "STATUSES", "FINISHED", "Study", "load_study", "find_studies", "parse_metric",
@@ -26,7 +25,6 @@ __all__ = [
 
 # Display names of the ranking metrics, in the seed's column order (REC, PREC, MAP, NDCG).
 METRIC_ABBREV = {"recall": "REC", "precision": "PREC", "map": "MAP", "ndcg": "NDCG"}
-STATUSES = ("completed", "early_stopped", "diverged", "errored")
 FINISHED = ("completed", "early_stopped")  # trials that produced metrics
 _FIXED_COLUMNS = ("trial_id", "trial_dir", "status", "epochs_run", "best_epoch", "seconds")
 _METRIC_RE = re.compile(r"^([a-z]+)@(\d+)$")
@@ -95,11 +93,7 @@ def find_studies(storage: str | Path) -> list[Path]:
 def load_study(path: str | Path, metric: str, ks: Sequence[int]) -> Study:
     """Read and check ``path``; the columns needed for ``metric`` and cutoffs ``ks`` must exist."""
     path = Path(path)
-    if not path.is_dir():
-        raise ConfigError(f"{path}: no such study folder")
-    if not (path / "study.json").is_file():
-        raise ConfigError(f"{path}: not a study folder (no study.json)")
-    info = _read_study_json(path / "study.json")
+    info = StudyMeta.read(path)  # ConfigError if the folder is not a study, DataFormatError if study.json is bad
     results = path / "results.csv"
     if not results.is_file():
         raise DataFormatError(f"{results}: missing; the study has not recorded any trial yet")
@@ -108,30 +102,7 @@ def load_study(path: str | Path, metric: str, ks: Sequence[int]) -> Study:
     needed = [f"valid_{metric}"] + [f"test_{m}@{k}" for k in ks for m in METRIC_ABBREV]
     trials = _read_results(results, needed)
     params = tuple(c.removeprefix("param_") for c in trials.columns if c.startswith("param_"))
-    return Study(path, info["model"], info["dataset"], info["mg"], info["metric"], info["max_epochs"],
-                 info["finished"], trials, params)
-
-
-def _read_study_json(path: Path) -> dict[str, Any]:
-    try:
-        info = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DataFormatError(f"{path}: cannot read ({exc})") from None
-    except json.JSONDecodeError as exc:
-        raise DataFormatError(f"{path}: not valid JSON ({exc})") from None
-    if not isinstance(info, dict):
-        raise DataFormatError(f"{path}: expected a JSON object, got {type(info).__name__}")
-    expected: dict[str, type | tuple[type, ...]] = {
-        "model": str, "dataset": str, "mg": bool, "metric": str, "max_epochs": int,
-    }
-    for key, kind in expected.items():
-        if key not in info:
-            raise DataFormatError(f"{path}: missing key {key!r}")
-        value = info[key]
-        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-            raise DataFormatError(f"{path}: key {key!r} expects {getattr(kind, '__name__', kind)}, got {value!r}")
-    finished = info.get("finished")
-    return {**{k: info[k] for k in expected}, "finished": finished if isinstance(finished, str) else None}
+    return Study(path, info.model, info.dataset, info.mg, info.metric, info.max_epochs, info.finished, trials, params)
 
 
 def _read_csv(path: Path) -> pd.DataFrame:

@@ -1,7 +1,8 @@
 """Best configuration per model and MG setting, and the MG vs no-MG comparison.
 
-Selection follows the rule in `SELECTION_RULE`: validation picks, test is only copied. Tables are
-plain header + string rows so that Markdown, HTML and CSV show the very same numbers.
+Selection follows the rule in `SELECTION_RULE` (`mgtune.study.record.select_best`): validation
+picks, test is only copied. Tables are plain header + string rows so that Markdown, HTML and CSV
+show the very same numbers; `to_markdown` and the number formats here serve every page.
 """
 
 from __future__ import annotations
@@ -10,18 +11,16 @@ import io
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from mgtune.report.load import METRIC_ABBREV, STATUSES, Study
-
-if TYPE_CHECKING:
-    from mgtune.report.confirmed import Confirmed
+from mgtune.report.load import METRIC_ABBREV, Study
+from mgtune.study.record import STATUSES, select_best
 
 __all__ = [
-    "SELECTION_RULE", "NO_COMPARISON", "GAIN_NOTE", "summary_line", "Choice", "Group", "Comparison", "Table", "group_studies", "compare",
-    "best_table", "comparison_table", "studies_table", "to_markdown", "render_markdown", "render_csv",
+    "SELECTION_RULE", "NO_COMPARISON", "GAIN_NOTE", "summary_line", "Choice", "Group", "Comparison", "Table",
+    "group_studies", "compare", "best_table", "comparison_table", "studies_table", "to_markdown", "render_csv",
+    "metric_keys", "abbrev", "plus_minus",
 ]
 
 SELECTION_RULE = (
@@ -99,12 +98,12 @@ class Table:
     rows: list[list[str]]
 
 
-def _metric_keys(ks: Sequence[int]) -> list[str]:
+def metric_keys(ks: Sequence[int]) -> list[str]:
     """Test metrics shown, grouped by cutoff as in the seed: REC, PREC, MAP, NDCG at each k."""
     return [f"{m}@{k}" for k in ks for m in METRIC_ABBREV]
 
 
-def _abbrev(key: str) -> str:
+def abbrev(key: str) -> str:
     name, _, k = key.partition("@")
     return f"{METRIC_ABBREV[name]}@{k}"
 
@@ -117,16 +116,15 @@ def group_studies(studies: Sequence[Study], metric: str, ks: Sequence[int]) -> l
 
 def _group(studies: list[Study], metric: str, ks: Sequence[int]) -> Group:
     trials = pd.concat([s.trials.assign(study=i) for i, s in enumerate(studies)], ignore_index=True)
-    completed = trials[trials["status"] == "completed"]
     best = None
-    if not completed.empty:
-        row = completed.loc[completed[f"valid_{metric}"].idxmax()]  # first of equals: earlier trial wins
+    row = select_best(trials.to_dict("records"), metric)  # first of equals: earlier trial wins
+    if row is not None:
         study = studies[int(row["study"])]
         best = Choice(
             study=study, trial_id=str(row["trial_id"]), trial_dir=str(row["trial_dir"]),
             best_epoch=int(row["best_epoch"]), epochs_run=int(row["epochs_run"]),
             valid=float(row[f"valid_{metric}"]),
-            test={key: float(row[f"test_{key}"]) for key in _metric_keys(ks)},
+            test={key: float(row[f"test_{key}"]) for key in metric_keys(ks)},
             params={p: _plain(row[f"param_{p}"]) for p in study.params if pd.notna(row[f"param_{p}"])},
         )
     first = studies[0]
@@ -168,6 +166,16 @@ def _param(value: float | str) -> str:
     return str(int(value)) if value.is_integer() and abs(value) < 1e6 else f"{value:.4g}"
 
 
+def plus_minus(mean: float | None, sd: float | None, digits: int = 4, n: int | None = None) -> str:
+    """``mean ± sd``: the mean alone without a finite sd, "—" without a finite mean; `` (n=N)`` if ``n`` is given."""
+    if mean is None or not math.isfinite(mean):
+        return "—"
+    text = f"{mean:.{digits}f}"
+    if sd is not None and math.isfinite(sd):
+        text += f" ± {sd:.{digits}f}"
+    return text if n is None else f"{text} (n={n})"
+
+
 def _duration(seconds: float) -> str:
     minutes, secs = divmod(round(seconds), 60)
     hours, minutes = divmod(minutes, 60)
@@ -175,9 +183,9 @@ def _duration(seconds: float) -> str:
 
 
 def best_table(groups: Sequence[Group], metric: str, ks: Sequence[int]) -> Table:
-    keys = _metric_keys(ks)
+    keys = metric_keys(ks)
     header = ["Model", "Trials", "Completed", "ASHA-stopped", "Failed", "Epochs", "Time", "Best trial",
-              "Best epoch", f"valid {metric}", *(_abbrev(k) for k in keys), "Configuration"]
+              "Best epoch", f"valid {metric}", *(abbrev(k) for k in keys), "Configuration"]
     rows = []
     for g in groups:
         spent = [str(len(g.trials)), str(g.count("completed")), str(g.count("early_stopped")),
@@ -193,14 +201,14 @@ def best_table(groups: Sequence[Group], metric: str, ks: Sequence[int]) -> Table
 
 def comparison_table(comparisons: Sequence[Comparison], ks: Sequence[int]) -> Table:
     """The seed's results table: ``Model`` and ``Model + MG`` rows (test metrics), then ``Gain``."""
-    keys = _metric_keys(ks)
+    keys = metric_keys(ks)
     rows = []
     for c in comparisons:
         assert c.base.best is not None and c.mg.best is not None
         rows.append([c.base.label, *(_num(c.base.best.test[k]) for k in keys)])
         rows.append([c.mg.label, *(_num(c.mg.best.test[k]) for k in keys)])
         rows.append(["Gain", *(_pct(c.gains[k]) for k in keys)])
-    return Table(["Model", *(_abbrev(k) for k in keys)], rows)
+    return Table(["Model", *(abbrev(k) for k in keys)], rows)
 
 
 def studies_table(groups: Sequence[Group]) -> Table:
@@ -219,31 +227,10 @@ def to_markdown(table: Table, bold_header: bool = False) -> str:
     return "\n".join(lines)
 
 
-def render_markdown(dataset: str, groups: Sequence[Group], comparisons: Sequence[Comparison],
-                    metric: str, ks: Sequence[int], confirmed: Sequence[Confirmed]) -> str:
-    """The markdown page; ``confirmed`` is `confirmed.find_confirmed(groups)`."""
-    from mgtune.report.confirmed import confirmed_markdown  # it builds on this module's tables
-
-    parts = [
-        f"# mgtune report: {dataset}",
-        summary_line(metric, ks),
-        "**Selection rule.** " + SELECTION_RULE.format(metric=metric),
-        "## Best configuration per model",
-        to_markdown(best_table(groups, metric, ks)),
-        "## MG vs no-MG",
-        GAIN_NOTE,
-        to_markdown(comparison_table(comparisons, ks), bold_header=True) if comparisons else NO_COMPARISON,
-        *confirmed_markdown(confirmed, metric, ks),
-        "## Studies",
-        to_markdown(studies_table(groups)),
-    ]
-    return "\n\n".join(parts) + "\n"
-
-
 def render_csv(groups: Sequence[Group], comparisons: Sequence[Comparison], metric: str,
                ks: Sequence[int]) -> str:
     """One row per group; MG rows of a compared model also carry ``gain_<metric>@<k>``."""
-    keys = _metric_keys(ks)
+    keys = metric_keys(ks)
     gains = {id(c.mg): c.gains for c in comparisons}
     params = list(dict.fromkeys(p for g in groups for s in g.studies for p in s.params))
     records = []

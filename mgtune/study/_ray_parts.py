@@ -1,4 +1,4 @@
-"""Subclasses of Ray Tune classes. Importing this module imports Ray, so only `runner` does, lazily."""
+"""Subclasses of Ray Tune classes. Importing this module imports Ray, so the runners import it lazily."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from ray.air.constants import TRAINING_ITERATION
 from ray.tune import Callback
 from ray.tune.search.optuna import OptunaSearch
 
-from mgtune.study.runner import _log
+from mgtune.study.session import log as _log
 from mgtune.study.trainable import FINAL, score_key
 
 
@@ -60,7 +60,8 @@ class ProgressLines(Callback):
         params = "  ".join(f"{k}={_fmt(v)}" for k, v in trial.config.items())
         _log(f"{trial.trial_id}  started   {params}")
 
-    def on_trial_result(self, iteration: int, trials: list[Any], trial: Any, result: dict[str, Any], **info: Any) -> None:
+    def on_trial_result(self, iteration: int, trials: list[Any], trial: Any, result: dict[str, Any],
+                        **info: Any) -> None:
         if "epoch" not in result:
             return
         if trial.trial_id in self.created and trial.trial_id not in self.startup_seconds:

@@ -18,15 +18,14 @@ from typing import TYPE_CHECKING, Any
 
 from mgtune.errors import DivergedError
 from mgtune.files import atomic_open
+from mgtune.study.record import STATUSES
 from mgtune.study.trainable import FINAL, TRIAL_SECONDS
 from mgtune.training import metric_names
 
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["STATUSES", "TrialRecord", "result_columns", "trial_row", "write_results", "best_row"]
-
-STATUSES = ("completed", "early_stopped", "diverged", "errored")
+__all__ = ["STATUSES", "TrialRecord", "result_columns", "trial_row", "write_results"]
 HEAD = ("trial_id", "trial_dir", "status", "epochs_run", "best_epoch", "seconds")
 
 
@@ -83,12 +82,6 @@ def write_results(path: Path, records: Sequence[TrialRecord], param_names: Seque
         writer.writeheader()
         writer.writerows({k: ("" if v is None else v) for k, v in row.items()} for row in rows)
     return rows
-
-
-def best_row(rows: Sequence[dict[str, Any]], metric: str) -> dict[str, Any] | None:
-    """The completed trial with the best *validation* ``metric`` (test never selects)."""
-    done = [r for r in rows if r["status"] == "completed" and r.get(f"valid_{metric}") is not None]
-    return max(done, key=lambda r: float(r[f"valid_{metric}"]), default=None)
 
 
 def _is_divergence(error: BaseException) -> bool:

@@ -3,16 +3,15 @@
 Folder layout (``<storage>/<name>/``, shared with `mgtune.report`): ``study.json``, ``optuna.db``
 (the Optuna study ``mgtune``), ``results.csv`` and one ``trial_<id>/`` per trial with Ray's
 ``params.json``/``progress.csv``/``result.json``, checkpoints and the trial's TensorBoard events.
-Ray runs locally (started for the study, stopped after it) unless ``address`` attaches to a
-running cluster, which is left running.
+The folder's ``study.json`` is a `StudyMeta` (`mgtune.study.record`); the Ray session is
+`mgtune.study.session`'s.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
-import logging
-import math
 import os
 import statistics
 import sys
@@ -23,23 +22,23 @@ from pathlib import Path
 from typing import Any
 
 from mgtune import __version__
-from mgtune.data import Dataset
 from mgtune.errors import ConfigError
-from mgtune.files import write_json
 from mgtune.models import get_model
-from mgtune.study.results import TrialRecord, best_row, write_results
+from mgtune.study.record import RESULTS_FILE, STUDY_FILE, StudyMeta, now, select_best
+from mgtune.study.results import TrialRecord, write_results
 from mgtune.study.search_space import SearchSpace, find_search_space, load_search_space, space_from_dict
-from mgtune.study.trainable import TrialSetup, run_trial, score_key, trial_dirname
-from mgtune.training import MGConfig, TrainConfig, load_data
+from mgtune.study.session import log as _log
+from mgtune.study.session import make_trainable, resources, start_ray
+from mgtune.study.trainable import score_key, trial_dirname
+from mgtune.training import CUTOFFS, TrainConfig, load_data
 
 __all__ = ["StudySettings", "StudyOutcome", "run_study", "default_name", "STUDY_FILE", "RESULTS_FILE"]
 
-STUDY_FILE = "study.json"
-RESULTS_FILE = "results.csv"
 OPTUNA_FILE = "optuna.db"
 OPTUNA_STUDY = "mgtune"
-DEFAULT_GPU_FRACTION = 0.25
 DEFAULT_GRACE_EPOCHS = 10
+RESUME_KEYS = ("trials", "seed", "search_space", "data_dir", "cpus_per_trial", "gpus_per_trial", "checkpoint_every",
+               "topk")  # what --resume cannot default
 
 
 @dataclass(frozen=True)
@@ -94,22 +93,22 @@ def run_study(s: StudySettings, log: Callable[[str], None] | None = None) -> Stu
     else:
         study_dir, meta, space = _new_study(s)
     # fail on a bad dataset here, once, not in every trial; trials get this copy from the object store
-    data = load_data(_train_config(meta))
+    data = load_data(meta.train_config())
 
     import ray
 
-    _start_ray(s.address, log)
+    start_ray(s.address, log)
     try:
-        gpus, concurrency = _resources(s if not s.resume else _with_meta_resources(s, meta), meta["trials"], log)
-        meta.update(gpus_per_trial=gpus, max_concurrent_trials=concurrency,
-                    ray_address=ray.get_runtime_context().gcs_address)
+        gpus, concurrency = resources(s if not s.resume else _with_meta_resources(s, meta), meta.trials, log)
+        meta = meta.replace(gpus_per_trial=gpus, max_concurrent_trials=concurrency,
+                            ray_address=ray.get_runtime_context().gcs_address)
         study_dir.mkdir(parents=True, exist_ok=True)  # only now: a setting refused above leaves no folder
-        write_json(study_dir / STUDY_FILE, meta)
+        meta.write(study_dir)
         from mgtune.study._ray_parts import ProgressLines
 
-        setup = _setup(meta, space, study_dir)
-        trainable = _trainable(setup, data)
-        progress = ProgressLines(meta["metric"], meta["trials"])  # a resumed study prints with its saved copy
+        setup = meta.trial_setup(space, study_dir)
+        trainable = make_trainable(setup, data)
+        progress = ProgressLines(meta.metric, meta.trials)  # a resumed study prints with its saved copy
         if s.resume:
             from ray import tune
 
@@ -120,8 +119,8 @@ def run_study(s: StudySettings, log: Callable[[str], None] | None = None) -> Stu
             tuner = tune.Tuner.restore(str(study_dir), trainable=trainable, resume_unfinished=True,
                                        resume_errored=False, restart_errored=False)
         else:
-            log(f"study {study_dir}: {meta['trials']} trials of {meta['model']} on {meta['dataset']} "
-                f"({'MG' if meta['mg'] else 'no MG'}), {concurrency} at a time, {setup.cpus_per_trial:g} CPU "
+            log(f"study {study_dir}: {meta.trials} trials of {meta.model} on {meta.dataset} "
+                f"({'MG' if meta.mg else 'no MG'}), {concurrency} at a time, {setup.cpus_per_trial:g} CPU "
                 f"+ {gpus:g} GPU each; searching {', '.join(space.names) or 'nothing'}")
             tuner = _new_tuner(meta, space, trainable, study_dir, concurrency, progress)
         with contextlib.redirect_stdout(sys.stderr):  # stdout carries only the CLI's result
@@ -131,23 +130,24 @@ def run_study(s: StudySettings, log: Callable[[str], None] | None = None) -> Stu
 
     # Ray's trial statuses after a Ctrl-C do not say which trials were cut short; the Optuna study does:
     # every trial that ended was told to it (COMPLETE, PRUNED or FAIL), an interrupted one is still RUNNING
-    finished = _ended_trials(study_dir) >= meta["trials"]
+    finished = _ended_trials(study_dir) >= meta.trials
     if not finished:
         log(f"study interrupted; continue it with: mgtune run --resume --name {study_dir.name} "
             f"--storage {study_dir.parent}")
         return StudyOutcome(study_dir, False)
-    records = [_record(r, study_dir) for r in grid]
-    rows = write_results(study_dir / RESULTS_FILE, records, space.names, meta["topk"])
-    meta["finished"] = _now()
-    write_json(study_dir / STUDY_FILE, meta)
+    records = [_record(grid[i], study_dir) for i in range(len(grid))]  # a ResultGrid indexes, types say
+    rows = write_results(study_dir / RESULTS_FILE, records, space.names, meta.topk)
+    meta = meta.replace(finished=now())
+    meta.write(study_dir)
     if progress.startup_seconds:
-        log(f"trial start-up (created -> first epoch): median {statistics.median(progress.startup_seconds.values()):.1f}s")
+        median = statistics.median(progress.startup_seconds.values())
+        log(f"trial start-up (created -> first epoch): median {median:.1f}s")
     startup = {t: progress.startup_seconds[t] for t in progress.created if t in progress.startup_seconds}
-    return StudyOutcome(study_dir, True, rows, best_row(rows, meta["metric"]), startup)
+    return StudyOutcome(study_dir, True, rows, select_best(rows, meta.metric), startup)
 
 
 # ---------------------------------------------------------------- study folder
-def _new_study(s: StudySettings) -> tuple[Path, dict[str, Any], SearchSpace]:
+def _new_study(s: StudySettings) -> tuple[Path, StudyMeta, SearchSpace]:
     if not s.model or not s.dataset:
         raise ConfigError("--model and --dataset are required (unless --resume)")
     cls = get_model(s.model)
@@ -163,33 +163,31 @@ def _new_study(s: StudySettings) -> tuple[Path, dict[str, Any], SearchSpace]:
     study_dir = (Path(s.storage) / name).expanduser().resolve()
     if (study_dir / STUDY_FILE).exists():
         raise ConfigError(f"{study_dir}: a study of this name exists; continue it with --resume or pick another --name")
-    meta: dict[str, Any] = {
-        "model": model, "dataset": s.dataset, "mg": mg, "metric": s.metric, "mode": "max",
-        "max_epochs": s.max_epochs, "grace_epochs": _grace_epochs(s), "reduction_factor": s.reduction_factor,
-        "trials": s.trials, "seed": s.seed, "search_space": space.as_dict(), "search_space_file": space.source,
-        "created": _now(), "finished": None, "mgtune_version": __version__,
+    meta = StudyMeta(
+        model=model, dataset=s.dataset, mg=mg, metric=s.metric, mode="max",
+        max_epochs=s.max_epochs, grace_epochs=_grace_epochs(s), reduction_factor=s.reduction_factor,
+        trials=s.trials, seed=s.seed, search_space=space.as_dict(), search_space_file=space.source,
+        created=now(), finished=None, mgtune_version=__version__,
         # beyond the shared contract: what --resume needs to rebuild the trainable
-        "data_dir": str(Path(s.data_dir).expanduser().resolve()), "cpus_per_trial": s.cpus_per_trial,
-        "gpus_per_trial": s.gpus_per_trial, "checkpoint_every": s.checkpoint_every, "topk": [5, 10, 20, 50],
-    }
+        data_dir=str(Path(s.data_dir).expanduser().resolve()), cpus_per_trial=s.cpus_per_trial,
+        gpus_per_trial=s.gpus_per_trial or 0.0,  # set from the cluster before the file is written
+        checkpoint_every=s.checkpoint_every, topk=CUTOFFS,
+    )
     return study_dir, meta, space
 
 
-def _load_study(s: StudySettings) -> tuple[Path, dict[str, Any], SearchSpace]:
+def _load_study(s: StudySettings) -> tuple[Path, StudyMeta, SearchSpace]:
     if not s.name:
         raise ConfigError("--resume needs --name NAME (the study folder under --storage)")
     study_dir = (Path(s.storage) / s.name).expanduser().resolve()
     meta_file = study_dir / STUDY_FILE
     if not meta_file.is_file():
         raise ConfigError(f"{meta_file}: not found; nothing to resume")
-    try:
-        meta = json.loads(meta_file.read_text())
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"{meta_file}: not valid JSON ({exc})") from None
+    meta = StudyMeta.read_file(meta_file).require(*RESUME_KEYS, path=meta_file)
     for key, given in (("model", s.model), ("dataset", s.dataset)):
-        if given and given.lower() != str(meta.get(key)).lower():
-            raise ConfigError(f"{meta_file}: the study is for {key} {meta.get(key)!r}, not {given!r}")
-    space = space_from_dict(meta["model"], meta["search_space"], str(meta_file))
+        if given and given.lower() != str(getattr(meta, key)).lower():
+            raise ConfigError(f"{meta_file}: the study is for {key} {getattr(meta, key)!r}, not {given!r}")
+    space = space_from_dict(meta.model, meta.search_space, str(meta_file))
     return study_dir, meta, space
 
 
@@ -217,104 +215,13 @@ def _check_numbers(s: StudySettings) -> None:
             raise ConfigError(msg)
 
 
-def _with_meta_resources(s: StudySettings, meta: dict[str, Any]) -> StudySettings:
-    import dataclasses
-
-    return dataclasses.replace(s, cpus_per_trial=meta["cpus_per_trial"], gpus_per_trial=meta["gpus_per_trial"],
-                               concurrency=meta.get("max_concurrent_trials"))
+def _with_meta_resources(s: StudySettings, meta: StudyMeta) -> StudySettings:
+    return dataclasses.replace(s, cpus_per_trial=meta.cpus_per_trial, gpus_per_trial=meta.gpus_per_trial,
+                               concurrency=meta.max_concurrent_trials)
 
 
-def _train_config(meta: dict[str, Any]) -> TrainConfig:
-    return TrainConfig(model=meta["model"], dataset=meta["dataset"], data_dir=meta["data_dir"],
-                       mg=MGConfig(enabled=meta["mg"]), valid_metric=meta["metric"], topk=tuple(meta["topk"]))
-
-
-def _setup(meta: dict[str, Any], space: SearchSpace, study_dir: Path) -> TrialSetup:
-    return TrialSetup(
-        space=space, model=meta["model"], dataset=meta["dataset"], data_dir=meta["data_dir"], mg=meta["mg"],
-        metric=meta["metric"], max_epochs=meta["max_epochs"], seed=meta["seed"],
-        cpus_per_trial=meta["cpus_per_trial"], gpus_per_trial=meta["gpus_per_trial"],
-        checkpoint_every=meta["checkpoint_every"], study_dir=str(study_dir), topk=tuple(meta["topk"]),
-    )
-
-
-# ---------------------------------------------------------------- Ray
-def _ray_env() -> None:
-    # Our trials write their own TensorBoard events; Ray's automatic TBX logger would duplicate them
-    # under other names. This switch also drops the JSON/CSV loggers, which _new_tuner adds back.
-    os.environ["TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"] = "1"
-    # keeping only the best + latest checkpoint forces a state snapshot per checkpoint; cheap on a local disk
-    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
-    # Ray's classic progress output is silent at verbose=0; the newer one still prints a banner
-    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
-
-
-def _start_ray(address: str | None, log: Callable[[str], None]) -> None:
-    """Attach to ``address`` (else $RAY_ADDRESS), or start a local runtime; `ray.shutdown` ends either."""
-    import ray
-
-    _ray_env()
-    address = address or os.environ.get("RAY_ADDRESS") or None
-    if address:
-        _attach(address)
-        log(f"attached to the Ray cluster at {address}")
-    else:
-        # a private runtime bound to the loopback interface, no dashboard; stopped when the study ends
-        ray.init(address="local", include_dashboard=False, _node_ip_address="127.0.0.1",
-                 logging_level=logging.WARNING)
-
-
-def _attach(address: str) -> None:
-    import ray
-
-    try:
-        ray.init(address=address, logging_level=logging.WARNING)
-    except (ConnectionError, RuntimeError, ray.exceptions.RayError) as exc:
-        cause = f"{exc} {exc.__cause__ or ''}"
-        hint = ("; the cluster uses token authentication: export RAY_AUTH_MODE=token, with the head's token in "
-                "~/.ray/auth_token or $RAY_AUTH_TOKEN" if "Authentication" in cause else "")
-        raise ConfigError(f"cannot attach to the Ray cluster at {address}: {str(exc).splitlines()[0]}{hint}") from None
-
-
-def _resources(s: StudySettings, n_trials: int, log: Callable[[str], None]) -> tuple[float, int]:
-    """GPUs per trial and concurrent trials for this cluster; never a setting that would pend forever."""
-    import ray
-
-    nodes = [n["Resources"] for n in ray.nodes() if n.get("Alive")]
-    max_cpus = max((n.get("CPU", 0.0) for n in nodes), default=0.0)
-    max_gpus = max((n.get("GPU", 0.0) for n in nodes), default=0.0)
-    if s.cpus_per_trial > max_cpus:
-        raise ConfigError(f"--cpus-per-trial {s.cpus_per_trial:g}: the largest node of the Ray cluster has "
-                          f"{max_cpus:g} CPUs, so no trial could start")
-    if s.gpus_per_trial is None:
-        gpus = DEFAULT_GPU_FRACTION if max_gpus > 0 else 0.0
-        if gpus == 0:
-            log("no GPU in the Ray cluster: trials run on CPU")
-    else:
-        gpus = float(s.gpus_per_trial)
-        if gpus > max_gpus:
-            raise ConfigError(f"--gpus-per-trial {gpus:g}: the largest node of the Ray cluster has {max_gpus:g} "
-                              "GPUs, so no trial could start; pass --gpus-per-trial 0 to train on CPU")
-    fits = 0
-    for n in nodes:
-        per_node = math.floor(n.get("CPU", 0.0) / s.cpus_per_trial + 1e-9)
-        if gpus > 0:
-            per_node = min(per_node, math.floor(n.get("GPU", 0.0) / gpus + 1e-9))
-        fits += per_node
-    concurrency = s.concurrency or max(1, min(n_trials, fits))
-    return gpus, concurrency
-
-
-def _trainable(setup: TrialSetup, data: Dataset, fn: Callable[..., Any] = run_trial) -> Any:
-    """``fn`` (a study trial, or a confirmation run) with the setup's resources and the dataset."""
-    from ray import tune
-
-    resources = {"cpu": setup.cpus_per_trial, "gpu": setup.gpus_per_trial}
-    # with_parameters puts the dataset into the object store once; trials read it from there
-    return tune.with_resources(tune.with_parameters(fn, setup=setup, data=data), resources)
-
-
-def _new_tuner(meta: dict[str, Any], space: SearchSpace, trainable: Any, study_dir: Path, concurrency: int,
+# ---------------------------------------------------------------- Ray Tune
+def _new_tuner(meta: StudyMeta, space: SearchSpace, trainable: Any, study_dir: Path, concurrency: int,
                progress: Any) -> Any:
     import optuna
     from ray import tune
@@ -323,18 +230,18 @@ def _new_tuner(meta: dict[str, Any], space: SearchSpace, trainable: Any, study_d
 
     from mgtune.study._ray_parts import PrunedAwareOptunaSearch
 
-    score = score_key(meta["metric"])
+    score = score_key(meta.metric)
     search = PrunedAwareOptunaSearch(
         space=space.define_by_run(), metric=score, mode="max",
-        sampler=optuna.samplers.TPESampler(seed=meta["seed"]), study_name=OPTUNA_STUDY,
+        sampler=optuna.samplers.TPESampler(seed=meta.seed), study_name=OPTUNA_STUDY,
         storage=optuna.storages.RDBStorage(f"sqlite:///{study_dir / OPTUNA_FILE}"),
     )
-    asha = ASHAScheduler(time_attr="training_iteration", metric=score, mode="max", max_t=meta["max_epochs"],
-                         grace_period=meta["grace_epochs"], reduction_factor=meta["reduction_factor"])
+    asha = ASHAScheduler(time_attr="training_iteration", metric=score, mode="max", max_t=meta.max_epochs,
+                         grace_period=meta.grace_epochs, reduction_factor=meta.reduction_factor)
     return tune.Tuner(
         trainable,
         tune_config=tune.TuneConfig(
-            search_alg=search, scheduler=asha, num_samples=meta["trials"], max_concurrent_trials=concurrency,
+            search_alg=search, scheduler=asha, num_samples=meta.trials, max_concurrent_trials=concurrency,
             trial_dirname_creator=trial_dirname, reuse_actors=True,  # skips worker start-up between trials
         ),
         run_config=tune.RunConfig(
@@ -368,13 +275,3 @@ def _record(result: Any, study_dir: Path) -> TrialRecord:
     if not params and (trial_dir / "params.json").is_file():
         params = json.loads((trial_dir / "params.json").read_text())
     return TrialRecord(trial_id, os.path.relpath(trial_dir, study_dir), params, progress, result.error)
-
-
-# ---------------------------------------------------------------- small helpers
-def _now() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S%z")
-
-
-def _log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
-

@@ -22,12 +22,12 @@ import torch
 from mgtune.data import Dataset, Split
 from mgtune.models import get_model
 from mgtune.study.search_space import SearchSpace
-from mgtune.training import METRICS, EpochReport, MGConfig, TrainConfig, train
+from mgtune.training import CUTOFFS, METRICS, EpochReport, MGConfig, TrainConfig, train
 
 if TYPE_CHECKING:
     from torch.utils.tensorboard import SummaryWriter
 
-__all__ = ["TrialSetup", "run_trial", "trial_dirname", "FINAL", "TRIAL_SECONDS", "score_key"]
+__all__ = ["TrialSetup", "run_trial", "trial_dirname", "trial_dir_name", "FINAL", "TRIAL_SECONDS", "score_key"]
 
 FINAL = "final"
 """Reported key: true on the trial's last epoch (max_epochs reached or its own early stopping)."""
@@ -43,10 +43,10 @@ def score_key(metric: str) -> str:
 
 def trial_dirname(trial: Any) -> str:
     """Short trial folder names (Ray's default repeats every parameter)."""
-    return _dirname(trial.trial_id)
+    return trial_dir_name(trial.trial_id)
 
 
-def _dirname(trial_id: str) -> str:
+def trial_dir_name(trial_id: str) -> str:
     return f"trial_{trial_id}"
 
 
@@ -66,7 +66,7 @@ class TrialSetup:
     gpus_per_trial: float
     checkpoint_every: int
     study_dir: str  # absolute; each trial writes its TensorBoard events into study_dir/<trial folder>
-    topk: tuple[int, ...] = (5, 10, 20, 50)
+    topk: tuple[int, ...] = CUTOFFS
 
     def train_config(self, sampled: dict[str, Any]) -> TrainConfig:
         base = TrainConfig.for_model(
@@ -90,7 +90,7 @@ def run_trial(config: dict[str, Any], setup: TrialSetup, data: Dataset) -> None:
         torch.cuda.set_per_process_memory_fraction(setup.gpus_per_trial)
     cfg = setup.train_config(config)
     resume, seconds_before = _load_state(tune.get_checkpoint())
-    trial_dir = Path(setup.study_dir) / _dirname(tune.get_context().get_trial_id())
+    trial_dir = Path(setup.study_dir) / trial_dir_name(tune.get_context().get_trial_id())
     writer = _writer(trial_dir, config, setup, resume)
 
     def clock() -> float:
@@ -150,6 +150,7 @@ class _TrialWriter:
         hp = {**params, "mg": setup.mg}
         self.exp, self.ssi, self.sei = hparams(hp, metrics, discrete)
         file_writer = writer.file_writer
+        assert file_writer is not None  # SummaryWriter opens it in __init__
         file_writer.add_summary(self.exp)
         file_writer.add_summary(self.ssi)
         writer.flush()
@@ -166,6 +167,7 @@ class _TrialWriter:
         self.w.flush()  # Ray may end the trial at the next report: nothing may wait in a buffer
 
     def session_end(self) -> None:
+        assert self.w.file_writer is not None
         self.w.file_writer.add_summary(self.sei)
         self.w.flush()
 

@@ -8,9 +8,10 @@ from typing import Any
 
 from mgtune.errors import ConfigError
 
-__all__ = ["MGConfig", "TrainConfig", "METRICS", "metric_names"]
+__all__ = ["MGConfig", "TrainConfig", "METRICS", "CUTOFFS", "metric_names"]
 
 METRICS = ("recall", "precision", "map", "ndcg")
+CUTOFFS = (5, 10, 20, 50)  # the cutoffs k of every metric@k recorded, unless a config says otherwise
 
 
 def metric_names(topk: tuple[int, ...]) -> list[str]:
@@ -52,7 +53,7 @@ class TrainConfig:
     lr_decay_every: int = 50
     patience: int = 20  # stop after this many epochs without a better validation metric, plus one
     valid_metric: str = "recall@20"
-    topk: tuple[int, ...] = (5, 10, 20, 50)
+    topk: tuple[int, ...] = CUTOFFS
     seed: int = 999
     device: str = "auto"
 
@@ -91,7 +92,7 @@ class TrainConfig:
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
         d = dict(d)
         d["mg"] = MGConfig(**d.get("mg", {}))
-        d["topk"] = tuple(d.get("topk", (5, 10, 20, 50)))
+        d["topk"] = tuple(d.get("topk", CUTOFFS))
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = set(d) - known
         if unknown:

@@ -29,7 +29,7 @@ from torch import Tensor
 
 from mgtune.data import Dataset, InteractionIndex, Split
 from mgtune.models.base import Recommender
-from mgtune.training.config import METRICS
+from mgtune.training.config import CUTOFFS, METRICS
 
 __all__ = ["Evaluator", "ranking_metrics"]
 
@@ -72,7 +72,7 @@ class Evaluator:
     """Evaluates a model on named splits; everything it precomputes stays on ``device``."""
 
     def __init__(
-        self, data: Dataset, device: torch.device, topk: tuple[int, ...] = (5, 10, 20, 50), batch_size: int = 4096
+        self, data: Dataset, device: torch.device, topk: tuple[int, ...] = CUTOFFS, batch_size: int = 4096
     ) -> None:
         self.topk = tuple(topk)
         self.batch_size = batch_size

@@ -33,7 +33,7 @@ def test_bad_arguments(toy_pair: tuple[Path, Path], tmp_path: Path) -> None:
         build_report([], tmp_path)
     with pytest.raises(ConfigError, match="metric must look like"):
         build_report(list(toy_pair), tmp_path, metric="auc")
-    with pytest.raises(DataFormatError, match="missing column.*test_recall@7"):
+    with pytest.raises(DataFormatError, match=r"missing column.*test_recall@7"):
         build_report(list(toy_pair), tmp_path, ks=(7,))
 
 
@@ -61,7 +61,7 @@ def test_existing_report_untouched_when_a_late_stage_fails(old_report: Path, toy
     # The Markdown and CSV render fine; the HTML needs the best trial's progress.csv, which is gone.
     before = _snapshot(old_report)
     (toy_pair[0] / "trial_t1" / "progress.csv").unlink()
-    with pytest.raises(DataFormatError, match="trial_t1/progress.csv: missing"):
+    with pytest.raises(DataFormatError, match=r"trial_t1/progress\.csv: missing"):
         build_report(list(toy_pair), old_report)
     assert _snapshot(old_report) == before
 

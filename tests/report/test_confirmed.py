@@ -9,7 +9,7 @@ import pytest
 from report_fixtures import KS, METRICS
 
 from mgtune.report import build_report
-from mgtune.study.confirm import ARMS, write_confirm_results
+from mgtune.study.confirmation import ARMS, write_confirm_results
 from mgtune.study.stats import MG_HELPS, MG_HURTS, NO_CLEAR, paired_t_test
 
 

@@ -62,7 +62,7 @@ def test_importances_from_a_folder_with_odd_characters(toy_pair: tuple[Path, Pat
 def test_unreadable_optuna_storage_is_a_data_error(runs: Path, tmp_path: Path) -> None:
     folder = write_study(runs, "s", mg_trials([("a", "completed", 0.1, 0.1)]))
     (folder / "optuna.db").write_bytes(b"not a database")
-    with pytest.raises(DataFormatError, match="optuna.db: not a readable Optuna storage"):
+    with pytest.raises(DataFormatError, match=r"optuna\.db: not a readable Optuna storage"):
         build_report([folder], tmp_path / "out")
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
 

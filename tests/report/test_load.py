@@ -7,11 +7,10 @@ import shutil
 from pathlib import Path
 
 import pytest
+from report_fixtures import mg_trials, write_study
 
 from mgtune.errors import ConfigError, DataFormatError
 from mgtune.report import find_studies, load_study, parse_cutoffs, parse_metric
-
-from report_fixtures import mg_trials, write_study
 
 KS = (5, 10, 20)
 

@@ -11,9 +11,8 @@ from report_fixtures import FakeTrial, mg_trials, write_study
 
 from mgtune.report import load_study
 from mgtune.report.confirmed import find_confirmed
-from mgtune.report.tables import (
-    SELECTION_RULE, compare, group_studies, render_csv, render_markdown,
-)
+from mgtune.report.markdown import render_markdown
+from mgtune.report.tables import SELECTION_RULE, compare, group_studies, render_csv
 
 KS = (5, 10, 20)
 KEYS = [f"{m}@{k}" for k in KS for m in ("recall", "precision", "map", "ndcg")]

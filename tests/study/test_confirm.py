@@ -21,11 +21,11 @@ from scipy import stats
 
 from mgtune.cli import main
 from mgtune.data import Dataset
+from mgtune.report.card import write_card
 from mgtune.study import load_search_space, result_columns
-from mgtune.study.card import AMAZON_DATASETS, build_card, published_results
-from mgtune.study.confirm import (
-    ARMS, ConfirmSettings, confirm_columns, load_confirmation, run_confirm, select_candidates, read_study,
-)
+from mgtune.study.card import AMAZON_DATASETS, build_card, published_data, published_results
+from mgtune.study.confirm import ConfirmSettings, run_confirm
+from mgtune.study.confirmation import ARMS, confirm_columns, load_confirmation, read_study, select_candidates
 from mgtune.study.search_space import find_search_space
 from mgtune.study.stats import MG_HELPS, MG_HURTS, NO_CLEAR, arm_stats, paired_t_test, verdict
 from mgtune.training import MGConfig, TrainConfig, metric_names, train
@@ -105,7 +105,10 @@ def confirmed_study(root: Path, mg_tests: list[float], nomg_tests: list[float], 
 
 
 def _confirm(study: Path, out: Path, seeds: int = 3) -> Any:
-    return run_confirm(ConfirmSettings(study_dir=str(study), seeds=seeds, out=str(out)), log=lambda _: None)
+    """`run_confirm`, then the card, as `mgtune confirm --out OUT` does."""
+    outcome = run_confirm(ConfirmSettings(study_dir=str(study), seeds=seeds), log=lambda _: None)
+    outcome.cards = write_card(outcome.confirmation, out)
+    return outcome
 
 
 # ---------------------------------------------------------------- statistics
@@ -240,9 +243,7 @@ def test_card_has_every_field(tmp_path: Path) -> None:
 
 
 def test_published_data_has_only_amazon_rows_with_known_sources() -> None:
-    from mgtune.study.card import _published
-
-    doc = _published()
+    doc = published_data()
     assert doc["results"] and all(r["dataset"] in AMAZON_DATASETS for r in doc["results"])
     assert {r["source"] for r in doc["results"]} <= set(doc["sources"])
     mg_rows = [r for r in doc["results"] if r["source"] == "mg_paper"]

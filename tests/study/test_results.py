@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from mgtune.errors import DivergedError
-from mgtune.study import TrialRecord, best_row, result_columns, write_results
+from mgtune.study import TrialRecord, result_columns, select_best, write_results
 from mgtune.study.results import trial_row
 from mgtune.training import metric_names
 
@@ -59,16 +59,16 @@ def test_epochs_replayed_after_a_resume_count_once() -> None:
     assert row["epochs_run"] == 4 and row["best_epoch"] == 3
 
 
-def test_best_row_uses_validation_and_completed_trials_only() -> None:
+def test_select_best_uses_validation_and_completed_trials_only() -> None:
     rows = [
         {"trial_id": "a", "status": "completed", "valid_recall@20": 0.2, "test_recall@20": 0.9},
         {"trial_id": "b", "status": "completed", "valid_recall@20": 0.3, "test_recall@20": 0.1},
         {"trial_id": "c", "status": "early_stopped", "valid_recall@20": 0.5, "test_recall@20": 0.5},
         {"trial_id": "d", "status": "diverged", "valid_recall@20": None, "test_recall@20": None},
     ]
-    best = best_row(rows, "recall@20")
+    best = select_best(rows, "recall@20")
     assert best is not None and best["trial_id"] == "b"
-    assert best_row(rows[2:], "recall@20") is None
+    assert select_best(rows[2:], "recall@20") is None
 
 
 def test_write_results_columns_and_rows(tmp_path: Path) -> None:

@@ -41,7 +41,8 @@ def test_freedom_file_has_mg_part_and_reference_grid() -> None:
 
 
 def test_exponent_without_dot_is_a_number(tmp_path: Path) -> None:
-    path = _write(tmp_path, "model: freedom\nparams:\n  learning_rate: {type: float, low: 1e-4, high: 1E-2, log: true}\n"
+    path = _write(tmp_path, "model: freedom\nparams:\n"
+                            "  learning_rate: {type: float, low: 1e-4, high: 1E-2, log: true}\n"
                             "  reg_weight: {type: categorical, choices: [0, 1e-5, 5e-3]}\n")
     d = load_search_space(path).as_dict()
     assert d["learning_rate"]["low"] == 1e-4 and d["learning_rate"]["high"] == 1e-2
@@ -56,8 +57,8 @@ def test_no_mg_drops_mg_params_and_keeps_learning_rate() -> None:
 
 def test_sampled_values_land_in_the_train_config() -> None:
     space = load_search_space(find_search_space("freedom"))
-    cfg = space.apply(TrainConfig(model="freedom", dataset="d"),
-                      {"flip_interval": 7, "flip_ratio": 0.3, "learning_rate": 0.005, "dropout": 0.9, "reg_weight": 0.0})
+    sampled = {"flip_interval": 7, "flip_ratio": 0.3, "learning_rate": 0.005, "dropout": 0.9, "reg_weight": 0.0}
+    cfg = space.apply(TrainConfig(model="freedom", dataset="d"), sampled)
     assert (cfg.mg.flip_interval, cfg.mg.flip_ratio, cfg.learning_rate) == (7, 0.3, 0.005)
     assert cfg.model_params == {"dropout": 0.9, "reg_weight": 0.0}
 
@@ -96,7 +97,7 @@ def test_bad_file_is_one_line_exit_2(case: str, tmp_path: Path, capsys: pytest.C
 
 def test_unknown_model_lists_the_valid_ones(tmp_path: Path) -> None:
     path = _write(tmp_path, "model: nosuchmodel\nparams:\n  a: {type: int, low: 1, high: 2}\n")
-    with pytest.raises(ConfigError, match="unknown model 'nosuchmodel'; choose one of .*freedom"):
+    with pytest.raises(ConfigError, match=r"unknown model 'nosuchmodel'; choose one of .*freedom"):
         load_search_space(path)
 
 
@@ -142,4 +143,4 @@ def test_default_grace_period_fits_a_short_study(max_epochs: int, grace: int | N
 
     _, meta, _ = _new_study(StudySettings(model="freedom", dataset="demo", max_epochs=max_epochs, grace_epochs=grace,
                                           storage=str(tmp_path)))
-    assert meta["grace_epochs"] == expected
+    assert meta.grace_epochs == expected

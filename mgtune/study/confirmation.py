@@ -1,0 +1,307 @@
+"""A confirmation's record: ``<study>/confirm/`` and what it says (candidates, runs, statistics).
+
+The folder (a Ray experiment) holds ``confirm.json`` (settings and chosen configurations), one
+``trial_<id>/`` per run (Ray's ``params.json`` and ``progress.csv``, checkpoints, TensorBoard events,
+and ``run.json`` with the run's peak memory and device), and ``results.csv``: one row per
+(configuration, seed, arm). A run is done once it completed or diverged. `mgtune.study.confirm`
+runs the confirmation; this module chooses what to confirm, reads what the runs left, and reads a
+confirmation back with its paired statistics (`mgtune.study.stats`).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from mgtune.errors import DataFormatError
+from mgtune.files import write_text
+from mgtune.study.record import RESULTS_FILE, STUDY_FILE, StudyMeta, rank_completed
+from mgtune.study.results import TrialRecord, trial_row
+from mgtune.study.search_space import SearchSpace, space_from_dict
+from mgtune.study.stats import ArmStats, PairedTest, arm_stats, paired_t_test
+from mgtune.training import metric_names
+
+__all__ = [
+    "CONFIRM_DIR", "CONFIRM_FILE", "RUN_FILE", "ARMS", "SEED_RULE", "SELECTION", "Candidate", "RunKey",
+    "ConfigResult", "Confirmation", "read_study", "select_candidates", "seeds_for", "pending_runs",
+    "unrecorded_runs", "collect_rows", "confirm_columns", "write_confirm_results", "load_confirmation",
+]
+
+CONFIRM_DIR = "confirm"
+CONFIRM_FILE = "confirm.json"
+RUN_FILE = "run.json"
+ARMS = ("nomg", "mg")
+SEED_RULE = "study seed + 0 .. N-1 (the MG run of the first seed repeats the study's own trial)"
+SELECTION = ("Configurations confirmed: the study's trials with status completed (ran to max_epochs or stopped "
+             "by their own early stopping) with the highest validation {metric}; test never selects.")
+HEAD = ("source_trial", "rank", "seed", "arm", "status", "trial_dir", "epochs_run", "best_epoch", "seconds",
+        "seconds_per_epoch", "peak_memory_mb", "device")
+_INTS = ("rank", "seed", "epochs_run", "best_epoch")
+_DONE = ("completed", "diverged")  # not run again; errored and interrupted runs are
+_PREFERENCE = {"errored": 0, "diverged": 1, "completed": 2}  # which record of a run counts when there are several
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A configuration to confirm: a completed study trial, ranked by its validation score."""
+
+    rank: int
+    trial_id: str
+    valid: float  # the study's validation metric at the trial's best epoch
+    params: dict[str, Any]  # the trial's sampled parameters (its params.json)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"rank": self.rank, "source_trial": self.trial_id, "valid": self.valid, "params": self.params}
+
+
+class RunKey(NamedTuple):
+    source_trial: str
+    seed: int
+    arm: str  # "mg" or "nomg"
+
+
+def seeds_for(study_seed: int, n: int) -> list[int]:
+    return [study_seed + i for i in range(n)]
+
+
+# ---------------------------------------------------------------- the study
+def read_study(path: str | Path) -> tuple[Path, StudyMeta, SearchSpace]:
+    """The study folder ``path`` (resolved), its record, and its search space."""
+    study_dir = Path(path).expanduser().resolve()
+    meta = StudyMeta.read(path).require("seed", "search_space", path=study_dir / STUDY_FILE)
+    return study_dir, meta, space_from_dict(meta.model, meta.search_space, str(study_dir / STUDY_FILE))
+
+
+def select_candidates(study_dir: Path, meta: StudyMeta, space: SearchSpace, top: int) -> list[Candidate]:
+    """The ``top`` completed trials with the best validation metric; the earlier trial wins ties."""
+    path = study_dir / RESULTS_FILE
+    if not path.is_file():
+        raise DataFormatError(f"{path}: missing; the study has not finished (continue it with mgtune run --resume)")
+    with path.open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    key = f"valid_{meta.metric}"
+    if rows and key not in rows[0]:
+        raise DataFormatError(f"{path}: missing column {key}")
+    done = rank_completed(rows, meta.metric)  # as the report: ties keep the file's (trial id) order
+    if not done:
+        raise DataFormatError(f"{path}: no completed trial to confirm (none of its {len(rows)} trials ran to "
+                              "max_epochs or its own early stopping)")
+    out = []
+    for rank, row in enumerate(done[:top], start=1):
+        params_file = study_dir / (row.get("trial_dir") or f"trial_{row['trial_id']}") / "params.json"
+        try:
+            saved = json.loads(params_file.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise DataFormatError(f"{params_file}: cannot read the trial's parameters ({exc})") from None
+        params = {p: saved[p] for p in space.names if p in saved}
+        out.append(Candidate(rank, str(row["trial_id"]), float(row[key]), params))
+    return out
+
+
+# ---------------------------------------------------------------- the runs still to do
+def pending_runs(confirm_dir: Path, wanted: Sequence[RunKey], meta: StudyMeta) -> list[RunKey]:
+    """The runs still to train: no record, or only an errored one."""
+    found = _scan(confirm_dir, meta.topk, [])
+    return [k for k in wanted if k not in found or found[k]["status"] not in _DONE]
+
+
+def unrecorded_runs(confirm_dir: Path, runs: Sequence[RunKey], meta: StudyMeta) -> list[RunKey]:
+    """The runs with neither a final epoch nor an error: Ray was interrupted before they ended.
+
+    (Ray's trial states cannot tell: after Ctrl-C it marks the trials it stopped as terminated, done or not.)
+    """
+    found = _scan(confirm_dir, meta.topk, [])
+    return [k for k in runs if k not in found]
+
+
+# ---------------------------------------------------------------- results.csv
+def confirm_columns(param_names: Sequence[str], topk: Sequence[int]) -> list[str]:
+    names = metric_names(tuple(topk))
+    return [*HEAD, *(f"param_{p}" for p in param_names), *(f"valid_{n}" for n in names),
+            *(f"test_{n}" for n in names)]
+
+
+def write_confirm_results(path: Path, rows: Sequence[dict[str, Any]], param_names: Sequence[str],
+                          topk: Sequence[int]) -> None:
+    """``confirm/results.csv``, replaced atomically."""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=confirm_columns(param_names, topk), extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows({k: ("" if v is None else v) for k, v in row.items()} for row in rows)
+    write_text(path, buf.getvalue())
+
+
+def _scan(confirm_dir: Path, topk: Sequence[int], param_names: Sequence[str]) -> dict[RunKey, dict[str, Any]]:
+    """The best record of every run in the folder (completed > diverged > errored; then the latest)."""
+    found: dict[RunKey, tuple[tuple[int, float], dict[str, Any]]] = {}
+    for params_file in sorted(confirm_dir.glob("trial_*/params.json")):
+        try:
+            run = json.loads(params_file.read_text()).get("run")
+        except (OSError, json.JSONDecodeError):
+            continue  # a trial being started
+        if not isinstance(run, dict):
+            continue
+        row = _run_row(params_file.parent, run, topk, param_names)
+        if row is None:
+            continue
+        key = RunKey(str(run["source_trial"]), int(run["seed"]), str(run["arm"]))
+        order = (_PREFERENCE[row["status"]], params_file.stat().st_mtime)
+        if key not in found or order > found[key][0]:
+            found[key] = (order, row)
+    return {k: row for k, (_, row) in found.items()}
+
+
+def _run_row(trial_dir: Path, run: dict[str, Any], topk: Sequence[int],
+             param_names: Sequence[str]) -> dict[str, Any] | None:
+    """One run's results.csv row, or None while it is unfinished (no final epoch and no error)."""
+    import pandas as pd
+
+    progress_file, error_file = trial_dir / "progress.csv", trial_dir / "error.txt"
+    progress = None
+    if progress_file.is_file() and progress_file.stat().st_size:
+        progress = pd.read_csv(progress_file)
+    error = RuntimeError(error_file.read_text()) if error_file.is_file() else None
+    rec = TrialRecord(trial_dir.name.removeprefix("trial_"), trial_dir.name, run["params"], progress, error)
+    row = trial_row(rec, param_names, topk)
+    if row["status"] == "early_stopped":  # no ASHA here: not final and no error means interrupted
+        return None
+    extra = json.loads((trial_dir / RUN_FILE).read_text()) if (trial_dir / RUN_FILE).is_file() else {}
+    per_epoch = (progress.drop_duplicates("epoch", keep="last")["train_seconds"].dropna()
+                 if progress is not None and "train_seconds" in progress else [])
+    row.update(source_trial=run["source_trial"], seed=int(run["seed"]), arm=run["arm"],
+               seconds_per_epoch=round(statistics.median(per_epoch), 4) if len(per_epoch) else None,
+               peak_memory_mb=extra.get("peak_memory_mb"), device=extra.get("device"))
+    return row
+
+
+def collect_rows(confirm_dir: Path, wanted: Sequence[RunKey], meta: StudyMeta,
+                 param_names: Sequence[str]) -> list[dict[str, Any]]:
+    """The best record of every wanted run found, in the order wanted, with its configuration's rank."""
+    found = _scan(confirm_dir, meta.topk, param_names) if confirm_dir.is_dir() else {}
+    ranks: dict[str, int] = {}
+    for key in wanted:
+        ranks.setdefault(key.source_trial, len(ranks) + 1)
+    return [{**found[k], "rank": ranks[k.source_trial]} for k in wanted if k in found]
+
+
+# ---------------------------------------------------------------- reading a confirmation back
+@dataclass(frozen=True)
+class ConfigResult:
+    """One configuration over seeds: per arm and test metric the spread, per metric the paired test."""
+
+    candidate: Candidate
+    metric: str  # the study's selection metric; the verdict is on its test value
+    runs: list[dict[str, Any]]  # its results.csv rows, by seed then arm
+    arms: dict[str, dict[str, ArmStats]]  # arm -> metric -> stats over its completed runs
+    tests: dict[str, PairedTest]  # metric -> MG - no MG over the seeds where both arms completed
+    seconds_per_epoch: dict[str, ArmStats]  # arm -> stats
+    peak_memory_mb: dict[str, ArmStats]
+
+    @property
+    def verdict(self) -> str:
+        return self.tests[self.metric].verdict
+
+
+@dataclass(frozen=True, eq=False)
+class Confirmation:
+    """``<study>/confirm/`` as read back: the study's metadata, the settings and the runs."""
+
+    study_dir: Path
+    meta: StudyMeta
+    info: dict[str, Any]
+    rows: list[dict[str, Any]]
+    study_rows: list[dict[str, Any]]  # the study's own results.csv (for its compute)
+
+    @property
+    def metric(self) -> str:
+        return self.meta.metric
+
+    @property
+    def seeds(self) -> list[int]:
+        return [int(s) for s in self.info["seeds"]]
+
+    @property
+    def topk(self) -> tuple[int, ...]:
+        return self.meta.topk
+
+    @property
+    def candidates(self) -> list[Candidate]:
+        return [Candidate(int(c["rank"]), str(c["source_trial"]), float(c["valid"]), dict(c["params"]))
+                for c in self.info["candidates"]]
+
+    @property
+    def seconds(self) -> float:
+        return math.fsum(r["seconds"] or 0.0 for r in self.rows)
+
+    @property
+    def study_seconds(self) -> float:
+        return math.fsum(_number(r.get("seconds")) or 0.0 for r in self.study_rows)
+
+    def results(self) -> list[ConfigResult]:
+        return [self._result(c) for c in self.candidates]
+
+    def _result(self, c: Candidate) -> ConfigResult:
+        names = metric_names(self.topk)
+        runs = sorted((r for r in self.rows if r["source_trial"] == c.trial_id),
+                      key=lambda r: (r["seed"], ARMS.index(r["arm"])))
+        done = {(r["seed"], r["arm"]): r for r in runs if r["status"] == "completed"}
+        paired = [s for s in self.seeds if (s, "mg") in done and (s, "nomg") in done]
+
+        def values(arm: str, col: str) -> list[float]:
+            cells = [done[(s, arm)][col] for s in self.seeds if (s, arm) in done]
+            return [float(v) for v in cells if v is not None]
+
+        arms = {arm: {n: arm_stats(values(arm, f"test_{n}")) for n in names} for arm in ARMS}
+        tests = {n: paired_t_test([done[(s, "mg")][f"test_{n}"] for s in paired],
+                                  [done[(s, "nomg")][f"test_{n}"] for s in paired]) for n in names}
+        return ConfigResult(c, self.metric, runs, arms, tests,
+                            {a: arm_stats(values(a, "seconds_per_epoch")) for a in ARMS},
+                            {a: arm_stats(values(a, "peak_memory_mb")) for a in ARMS})
+
+
+def load_confirmation(study_dir: str | Path) -> Confirmation | None:
+    """``<study>/confirm/`` read back; None when the study has no confirmation with results yet."""
+    folder = Path(study_dir) / CONFIRM_DIR
+    info_file, results = folder / CONFIRM_FILE, folder / RESULTS_FILE
+    if not info_file.is_file() or not results.is_file():
+        return None
+    meta = StudyMeta.read(study_dir)
+    study_dir = Path(study_dir).expanduser().resolve()
+    try:
+        info = json.loads(info_file.read_text())
+    except json.JSONDecodeError as exc:
+        raise DataFormatError(f"{info_file}: not valid JSON ({exc})") from None
+    with results.open(newline="") as fh:
+        rows = [_typed(r) for r in csv.DictReader(fh)]
+    study_rows: list[dict[str, Any]] = []
+    if (study_dir / RESULTS_FILE).is_file():
+        with (study_dir / RESULTS_FILE).open(newline="") as fh:
+            study_rows = list(csv.DictReader(fh))
+    return Confirmation(study_dir, meta, info, rows, study_rows)
+
+
+def _typed(row: dict[str, str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, text in row.items():
+        if key in _INTS:
+            out[key] = int(float(text)) if text not in ("", None) else None
+        elif key in ("seconds", "seconds_per_epoch", "peak_memory_mb") or key.startswith(("valid_", "test_")):
+            out[key] = _number(text)
+        else:
+            out[key] = text if text != "" else None
+    return out
+
+
+def _number(text: Any) -> float | None:
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        return None
+    return value if math.isfinite(value) else None
