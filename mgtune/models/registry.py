@@ -28,9 +28,11 @@ def register(name: str) -> Callable[[R], R]:
 
 
 def get_model(name: str) -> type[Recommender]:
-    """The model class registered as ``name``; unknown names list the valid ones."""
-    import mgtune.models  # noqa: F401  (registers every model)
+    """The model class registered as ``name``; unknown names list the valid ones.
 
+    Every model is registered by then: importing this module runs ``mgtune/models/__init__.py``
+    first, which imports every model file.
+    """
     key = name.lower()
     if key not in _REGISTRY:
         raise ConfigError(f"unknown model {name!r}; choose one of {', '.join(model_names())}")
@@ -38,6 +40,4 @@ def get_model(name: str) -> type[Recommender]:
 
 
 def model_names() -> list[str]:
-    import mgtune.models  # noqa: F401
-
     return sorted(_REGISTRY)
