@@ -22,7 +22,7 @@ from typing import Any, NamedTuple
 
 from mgtune.errors import DataFormatError
 from mgtune.files import write_text
-from mgtune.study.record import RESULTS_FILE, STUDY_FILE, StudyMeta, rank_completed
+from mgtune.study.record import RESULTS_FILE, STUDY_FILE, StudyMeta, finite_number, rank_completed
 from mgtune.study.results import TrialRecord, trial_row
 from mgtune.study.search_space import SearchSpace, space_from_dict
 from mgtune.study.stats import ArmStats, PairedTest, arm_stats, paired_t_test
@@ -242,7 +242,7 @@ class Confirmation:
 
     @property
     def study_seconds(self) -> float:
-        return math.fsum(_number(r.get("seconds")) or 0.0 for r in self.study_rows)
+        return math.fsum(finite_number(r.get("seconds")) or 0.0 for r in self.study_rows)
 
     def results(self) -> list[ConfigResult]:
         return [self._result(c) for c in self.candidates]
@@ -293,15 +293,7 @@ def _typed(row: dict[str, str]) -> dict[str, Any]:
         if key in _INTS:
             out[key] = int(float(text)) if text not in ("", None) else None
         elif key in ("seconds", "seconds_per_epoch", "peak_memory_mb") or key.startswith(("valid_", "test_")):
-            out[key] = _number(text)
+            out[key] = finite_number(text)
         else:
             out[key] = text if text != "" else None
     return out
-
-
-def _number(text: Any) -> float | None:
-    try:
-        value = float(text)
-    except (TypeError, ValueError):
-        return None
-    return value if math.isfinite(value) else None

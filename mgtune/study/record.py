@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from mgtune.training import TrainConfig
 
 __all__ = [
-    "STUDY_FILE", "RESULTS_FILE", "STATUSES", "StudyMeta", "select_best", "rank_completed", "now",
+    "STUDY_FILE", "RESULTS_FILE", "STATUSES", "StudyMeta", "select_best", "rank_completed", "finite_number", "now",
 ]
 
 STUDY_FILE = "study.json"
@@ -200,7 +200,7 @@ def _kind_name(kind: Any) -> str:
 def rank_completed(rows: Iterable[_Row], metric: str) -> list[_Row]:
     """The completed trials with a finite validation ``metric``, best first; ties keep the rows' order."""
     key = f"valid_{metric}"
-    done = [r for r in rows if r.get("status") == "completed" and _finite(r.get(key)) is not None]
+    done = [r for r in rows if r.get("status") == "completed" and finite_number(r.get(key)) is not None]
     return sorted(done, key=lambda r: -float(r[key]))  # stable: the earlier trial wins ties
 
 
@@ -210,7 +210,8 @@ def select_best(rows: Iterable[_Row], metric: str) -> _Row | None:
     return ranked[0] if ranked else None
 
 
-def _finite(value: Any) -> float | None:
+def finite_number(value: Any) -> float | None:
+    """``value`` as a finite float (numbers, or text from a CSV cell); None for anything else."""
     try:
         number = float(value)
     except (TypeError, ValueError):
