@@ -109,7 +109,7 @@ class ConfirmOutcome:
     study_dir: Path
     finished: bool  # False when interrupted: run the command again (with --resume to continue runs)
     confirmation: Confirmation | None = None
-    cards: list[Path] = dataclasses.field(default_factory=list)
+    cards: list[Path] = dataclasses.field(default_factory=list)  # set by the CLI once it wrote the card
 
     def summary(self) -> dict[str, Any]:
         """What `mgtune confirm` prints: per configuration the verdict on the study's test metric."""
