@@ -53,7 +53,9 @@ projections ``(n_items, feat_embed_dim)``.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -109,7 +111,8 @@ class LatticeConfig(ModelConfig):
 @register("lattice")
 class Lattice(Recommender):
     config_cls = LatticeConfig
-    train_defaults = {"lr_decay": 0.96, "lr_decay_every": 50}  # MMRec: learning_rate_scheduler: [0.96, 50]
+    # MMRec: learning_rate_scheduler: [0.96, 50]
+    train_defaults: ClassVar[dict[str, Any]] = {"lr_decay": 0.96, "lr_decay_every": 50}
     cfg: LatticeConfig
 
     def __init__(self, data: Dataset, cfg: LatticeConfig, device: torch.device) -> None:
@@ -129,8 +132,8 @@ class Lattice(Recommender):
         self.modal_weight = nn.Parameter(torch.empty(2))
         if cfg.cf_model == "ngcf":
             sizes = [d, *cfg.weight_size]
-            self.gc_linear = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
-            self.bi_linear = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
+            self.gc_linear = nn.ModuleList(nn.Linear(a, b) for a, b in itertools.pairwise(sizes))
+            self.bi_linear = nn.ModuleList(nn.Linear(a, b) for a, b in itertools.pairwise(sizes))
             self.mess_dropout = nn.ModuleList(nn.Dropout(p) for p in cfg.mess_dropout)
         # this epoch's item graph, detached; None: rebuild it (with gradients) on the next training batch
         self._item_adj: tuple[EdgeGraph, Tensor] | None = None

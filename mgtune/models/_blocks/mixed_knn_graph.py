@@ -28,7 +28,7 @@ __all__ = ["mixed_knn_adj"]
 def mixed_knn_adj(data: Dataset, k: int, image_weight: float, device: torch.device) -> FixedSparse:
     """:math:`S` for ``data``'s present modalities, and its transpose. Shape: ``(n_items, n_items)`` CSR."""
     feats = require_modalities(data)
-    weights = {"image": image_weight, "text": 1.0 - image_weight} if len(feats) > 1 else {m: 1.0 for m in feats}
+    weights = {"image": image_weight, "text": 1.0 - image_weight} if len(feats) > 1 else dict.fromkeys(feats, 1.0)
 
     def build() -> dict[str, Tensor]:
         rows, cols, vals = [], [], []

@@ -58,4 +58,5 @@ def similarity_knn_adj(data: Dataset, modality: str, k: int, device: torch.devic
 
     key = {"modality": modality, "k": k, "v": 1}
     t = cached_tensors(data, "similarity-knn-adj", key, build)
-    return fixed_sparse(t["rows"].to(device), t["cols"].to(device), t["values"].to(device), (data.n_items, data.n_items))
+    n = data.n_items
+    return fixed_sparse(t["rows"].to(device), t["cols"].to(device), t["values"].to(device), (n, n))
