@@ -62,12 +62,14 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from mgtune.data import Batch, Dataset
-from mgtune.models._blocks.edge_list import EdgeGraph, sym_norm_edge_values
+from mgtune.models._blocks.edge_list import EdgeGraph
 from mgtune.models._blocks.feature_tables import trainable_feature_tables
 from mgtune.models._blocks.interactions import require_modalities, train_edges
+from mgtune.models._blocks.knn import cosine_knn_edges
 from mgtune.models._blocks.losses import bpr_loss, l2_loss
 from mgtune.models._blocks.mean_aggregation import bipartite_mean_adj, mean_aggregate
-from mgtune.models._blocks.similarity_graph import cosine_knn_edges, similarity_knn_adj
+from mgtune.models._blocks.propagation import sym_norm_values
+from mgtune.models._blocks.similarity_graph import similarity_knn_adj
 from mgtune.models.base import ModelConfig, Recommender
 from mgtune.models.registry import register
 
@@ -168,7 +170,7 @@ class Lattice(Recommender):
             frozen.append((f_rows, f_cols, lam * w * f_vals))
         rows = torch.cat([e[0] for e in learned])
         cols = torch.cat([e[1] for e in learned])
-        vals = (1.0 - lam) * sym_norm_edge_values(rows, cols, torch.cat([e[2] for e in learned]), self.n_items)
+        vals = (1.0 - lam) * sym_norm_values(rows, cols, torch.cat([e[2] for e in learned]), self.n_items)
         return (
             torch.cat([rows, *(e[0] for e in frozen)]),
             torch.cat([cols, *(e[1] for e in frozen)]),
