@@ -9,14 +9,19 @@ import pytest
 import torch
 
 from mgtune.data import Dataset, TrainSampler
-from mgtune.models import model_names
+from mgtune.models import get_model, model_names
 from mgtune.training import Evaluator, MGConfig, TrainConfig, build_model, train
 
 ALL = model_names()
 
 
-def test_registry_has_the_seed_models() -> None:
-    assert {"freedom", "vbpr"} <= set(ALL)
+def test_registry_holds_exactly_the_fourteen_models() -> None:
+    assert ALL == [
+        "bm3", "dragon", "dualgnn", "freedom", "grcn", "itemknncbf", "lattice", "layergcn", "mgcn", "mmgcn",
+        "mvgae", "selfcfed_lgn", "slmrec", "vbpr",
+    ]
+    for name in ALL:
+        assert get_model(name).name == name
 
 
 @pytest.mark.parametrize("name", ALL)

@@ -70,7 +70,7 @@ class EdgeGraph:
 
         Shapes: ``values`` ``(nnz,)``, ``x`` ``(n_cols, d)`` → ``(n_rows, d)``.
         """
-        return _Spmm.apply(values, x, self)
+        return _EdgeSpmm.apply(values, x, self)
 
     def sddmm(self, a: Tensor, b: Tensor) -> Tensor:
         """``a[rows[e]] . b[cols[e]]`` for every entry ``e``, differentiable in ``a`` and ``b``.
@@ -84,7 +84,7 @@ class EdgeGraph:
         return torch.sparse.sampled_addmm(pattern, a, b.t().contiguous(), beta=0.0).values()
 
 
-class _Spmm(torch.autograd.Function):
+class _EdgeSpmm(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, values: Tensor, x: Tensor, graph: EdgeGraph) -> Tensor:
         ctx.graph = graph
