@@ -12,7 +12,7 @@ from mgtune.models.selfcfed_lgn import SelfCFedLGN, SelfCFedLGNConfig
 
 
 def test_sparse_dropout_keeps_and_rescales_entries(tiny_dataset: Dataset) -> None:
-    model = get_model("selfcfed_lgn").from_dataset(tiny_dataset)
+    model = SelfCFedLGN.from_dataset(tiny_dataset)
     adj = model.norm_adj
     torch.manual_seed(0)
     assert torch.equal(sparse_dropout(adj, 1.0).to_dense(), adj.to_dense())
@@ -24,9 +24,8 @@ def test_sparse_dropout_keeps_and_rescales_entries(tiny_dataset: Dataset) -> Non
 
 def test_selfcfed_loss_and_score(tiny_dataset: Dataset) -> None:
     torch.manual_seed(0)
-    cls = get_model("selfcfed_lgn")
-    assert cls.needs_negatives is False
-    model = cls.from_dataset(tiny_dataset)
+    assert get_model("selfcfed_lgn") is SelfCFedLGN and SelfCFedLGN.needs_negatives is False
+    model = SelfCFedLGN.from_dataset(tiny_dataset)
     loss = model.loss(Batch(torch.tensor([0, 1, 2]), torch.tensor([3, 4, 5]), None))
     assert loss.dim() == 0 and torch.isfinite(loss)
     loss.backward()

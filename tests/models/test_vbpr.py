@@ -35,8 +35,8 @@ def test_item_is_id_embedding_next_to_projected_text_then_image(tiny_dataset: Da
         torch.testing.assert_close(model.score(users), model.user_emb[users] @ expected.T)
 
     # the projection is what carries the features: other features, other items and scores
-    other = VBPR.from_dataset(dataclasses.replace(tiny_dataset, image_feat=tiny_dataset.image_feat * 2),
-                              VBPRConfig(embedding_size=8))
+    image = torch.as_tensor(tiny_dataset.image_feat).numpy()
+    other = VBPR.from_dataset(dataclasses.replace(tiny_dataset, image_feat=image * 2), VBPRConfig(embedding_size=8))
     with torch.no_grad():  # the same weights (item_raw, a buffer, keeps the other features)
         other.item_emb.copy_(model.item_emb)
         other.item_linear.load_state_dict(model.item_linear.state_dict())
