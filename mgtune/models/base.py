@@ -6,7 +6,7 @@ import dataclasses
 import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Self, TypeVar
 
 import torch
 from torch import Tensor, nn
@@ -84,6 +84,8 @@ class Recommender(nn.Module):
     once in ``__init__``, and end it with ``reset_parameters()``.
     """
 
+    name: ClassVar[str]
+    """The lower-case name the model is registered under (set by `registry.register`)."""
     config_cls: ClassVar[type[ModelConfig]] = ModelConfig
     needs_negatives: ClassVar[bool] = True
     """False for models trained on (user, positive) pairs only (BM3, SELFCFED_LGN)."""
@@ -102,7 +104,7 @@ class Recommender(nn.Module):
         self._eval_cache: dict[str, Any] = {}
 
     @classmethod
-    def from_dataset(cls, data: Dataset, cfg: ModelConfig | None = None, device: str | torch.device = "cpu") -> Recommender:
+    def from_dataset(cls, data: Dataset, cfg: ModelConfig | None = None, device: str | torch.device = "cpu") -> Self:
         """Build the model for ``data`` on ``device`` (parameters moved there too)."""
         dev = torch.device(device)
         model = cls(data, cfg if cfg is not None else cls.config_cls(), dev)
@@ -130,6 +132,6 @@ class Recommender(nn.Module):
             self._eval_cache[key] = build()
         return self._eval_cache[key]
 
-    def train(self, mode: bool = True) -> Recommender:
+    def train(self, mode: bool = True) -> Self:
         self._eval_cache = {}  # parameters may change between evaluations
         return super().train(mode)

@@ -52,8 +52,7 @@ def test_reads_the_reference_user_graph_file(tiny_dir: Path, tmp_path: Path) -> 
     # the reference's format: {user: [neighbours sorted by count, counts]}, here a ring of 3 users
     ring = {u: [[(u + 1) % data.n_users, (u + 2) % data.n_users], [5.0, 1.0]] for u in range(data.n_users)}
     np.save(root / "tiny" / USER_GRAPH_FILE, ring, allow_pickle=True)
-    model = get_model("dualgnn").from_dataset(data)
-    assert isinstance(model, DualGNN)
+    model = DualGNN.from_dataset(data)
     graph = model.user_graph.graph
     assert graph.n_valid.tolist() == [2] * data.n_users
     assert graph.neighbours[0, :2].tolist() == [1, 2] and graph.counts[0, :2].tolist() == [5.0, 1.0]
