@@ -115,6 +115,10 @@ class Evaluator:
         n_rel = torch.as_tensor(np.bincount(split.users, minlength=data.n_users), device=self.device)
         return _SplitTargets(InteractionIndex(split, data.n_items, self.device), n_rel, int((n_rel > 0).sum()))
 
+    def _headroom(self) -> int | None:
+        """Bytes this process may still allocate for scoring; None on CPU (no bound)."""
+        return cuda_headroom(self.device) if self.device.type == "cuda" else None
+
     def _mask_training_items(self, scores: Tensor, users: Tensor) -> None:
         start, end = self.train_rowptr[users], self.train_rowptr[users + 1]
         counts = end - start
@@ -135,8 +139,7 @@ class Evaluator:
         for t in targets:
             any_rel |= t.n_relevant > 0
         users_all = torch.nonzero(any_rel).squeeze(1)
-        headroom = cuda_headroom(self.device) if self.device.type == "cuda" else None
-        batch_size = users_per_batch(self.n_items, self.batch_size, headroom)
+        batch_size = users_per_batch(self.n_items, self.batch_size, self._headroom())
         width = min(max(self.topk), self.n_items)
         sums = [{f"{m}@{k}": torch.zeros((), dtype=torch.float64, device=self.device)
                  for m in METRICS for k in self.topk} for _ in targets]
