@@ -181,6 +181,17 @@ def main() -> int:
     names = model_names() if args.models == "all" else args.models.split(",")
     rows: dict[str, dict[str, float]] = {}
     failed: dict[str, str] = {}
+
+    def write_figures() -> None:  # after every model, so a run cut short still leaves what it measured
+        if args.markdown:
+            write_text(args.markdown, _markdown(rows, device_text, failed))
+        if args.json:
+            summary = {"device": str(device), "device_name": device_text, "repeats": args.repeats,
+                       "data": {"users": data.n_users, "items": data.n_items, "train": len(data.train)},
+                       "rows": rows, "failed": failed,
+                       "pending": [n for n in names if n not in rows and n not in failed]}
+            write_text(args.json, json.dumps(summary, indent=2) + "\n")
+
     for name in names:
         child = [sys.executable, __file__, "--one", name, "--repeats", str(args.repeats), "--device", args.device,
                  "--data-dir", args.data_dir] + (["--threads", str(args.threads)] if args.threads else [])
@@ -189,22 +200,17 @@ def main() -> int:
         except subprocess.TimeoutExpired:
             failed[name] = f"timed out after {args.model_timeout:g} s"
             print(f"{name:<12} {failed[name]}", flush=True)
-            continue
-        if out.returncode != 0:
-            failed[name] = out.stderr.strip().splitlines()[-1] if out.stderr.strip() else f"exit {out.returncode}"
-            print(f"{name:<12} failed: {failed[name]}", flush=True)
-            continue
-        rows[name] = json.loads(out.stdout.strip().splitlines()[-1])
-        print(_row_text(name, rows[name]), flush=True)
-    if args.markdown:
-        write_text(args.markdown, _markdown(rows, device_text, failed))
-        print(f"table: {args.markdown}")
-    if args.json:
-        summary = {"device": str(device), "device_name": device_text, "repeats": args.repeats,
-                   "data": {"users": data.n_users, "items": data.n_items, "train": len(data.train)},
-                   "rows": rows, "failed": failed}
-        write_text(args.json, json.dumps(summary, indent=2) + "\n")
-        print(f"json: {args.json}")
+        else:
+            if out.returncode != 0:
+                failed[name] = out.stderr.strip().splitlines()[-1] if out.stderr.strip() else f"exit {out.returncode}"
+                print(f"{name:<12} failed: {failed[name]}", flush=True)
+            else:
+                rows[name] = json.loads(out.stdout.strip().splitlines()[-1])
+                print(_row_text(name, rows[name]), flush=True)
+        write_figures()
+    for path in (args.markdown, args.json):
+        if path:
+            print(f"written: {path}")
 
     if not args.no_baseline:
         print("\nnon-model work, reference style (Python per row) vs ours, same data, same run:")

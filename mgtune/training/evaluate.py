@@ -148,14 +148,15 @@ class Evaluator:
             scores = model.score(users).float()
             self._mask_training_items(scores, users)
             top = scores.topk(width, dim=1).indices
-            for t, acc in zip(targets, sums):
+            for t, acc in zip(targets, sums, strict=True):
                 n_rel = t.n_relevant[users]
                 keep = n_rel > 0
                 u = users[keep]
                 hits = t.index.contains(u.unsqueeze(1), top[keep])
                 for key, per_user in ranking_metrics(hits, n_rel[keep], self.topk).items():
                     acc[key] += per_user.sum()
+        # one device-to-host copy per split instead of one per metric
         return {
-            name: {key: float(v) / t.n_users for key, v in acc.items()}
-            for name, t, acc in zip(splits, targets, sums)
+            name: dict(zip(acc, (torch.stack(list(acc.values())) / t.n_users).tolist(), strict=True))
+            for name, t, acc in zip(splits, targets, sums, strict=True)
         }
