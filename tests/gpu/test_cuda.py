@@ -9,6 +9,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -83,6 +85,27 @@ def test_a_resumed_cuda_run_continues_as_the_uninterrupted_one(tiny_dir: Path, t
             assert torch.equal(resumed.state[key], uninterrupted.state[key]), key
     noise = _distance(full_a, full_b)
     assert _distance(rest, full_a[2:]) <= max(2 * noise, 1e-6), f"two uninterrupted runs differ by {noise}"
+
+
+_OOM_SCRIPT = """
+import sys, types, torch
+from mgtune.study import trainable
+from mgtune.training import TrainConfig
+torch.cuda.set_per_process_memory_fraction(1e-6)  # a share far too small for any model
+setup = types.SimpleNamespace(gpus_per_trial=1e-6, checkpoint_every=5)
+cfg = TrainConfig.for_model("freedom", "tiny", data_dir=sys.argv[1], device="cuda", epochs=1)
+try:
+    trainable._train_within_share(setup, cfg, lambda rep: None, None, None)
+except trainable.TrialOutOfMemoryError as exc:
+    print(exc)
+"""
+
+
+def test_a_real_cuda_out_of_memory_becomes_the_one_line_reason(tiny_dir: Path) -> None:
+    proc = subprocess.run([sys.executable, "-c", _OOM_SCRIPT, str(tiny_dir)], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip().startswith("CUDA out of memory at 1e-06 GPU (0 GiB) for freedom"), proc.stdout
 
 
 def _spans(study_dir: Path, trial_dirs: list[str]) -> list[tuple[float, float]]:
