@@ -68,7 +68,8 @@ try:
 except Exception as exc:  # report, never stop the check
     env["torch_error"] = repr(exc)
 env["importable"] = {m: importlib.util.find_spec(m) is not None
-                     for m in ("ray", "optuna", "pandas", "scipy", "yaml", "tensorboard", "tensorboardX")}
+                     for m in ("pytest", "ray", "optuna", "pandas", "scipy", "yaml", "tensorboard", "tensorboardX",
+                               "torch_geometric")}
 print(json.dumps(env, indent=2))
 EOF
 cat "$out/env.json"
