@@ -4,8 +4,7 @@ from mgtune.training.checkpoint import load_checkpoint, save_checkpoint
 from mgtune.training.config import METRICS, MGConfig, TrainConfig, metric_names
 from mgtune.training.device import peak_memory_mb, reset_peak_memory, resolve_device
 from mgtune.training.evaluate import Evaluator, ranking_metrics
-from mgtune.training.loop import (EpochReport, TrainResult, build_model, build_optimizer, load_data, train,
-                                  train_epoch)
+from mgtune.training.loop import EpochReport, TrainResult, build_model, build_optimizer, load_data, train, train_epoch
 from mgtune.training.mg import is_flip_batch, mirror_gradient_step
 
 __all__ = [
