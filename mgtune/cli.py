@@ -34,7 +34,7 @@ def _parse_sets(pairs: Sequence[str]) -> dict[str, str]:
 def _cmd_data_synth(args: argparse.Namespace) -> int:
     from mgtune.data.synth import make_synthetic
 
-    folder = make_synthetic(args.data_dir, args.name, args.preset, args.seed)
+    folder = make_synthetic(args.data_dir, args.name, args.preset, args.seed, force=args.force)
     _log(f"wrote {args.preset} dataset to {folder}")
     return 0
 
@@ -196,6 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--name", required=True)
     synth.add_argument("--seed", type=int, default=0)
     synth.add_argument("--data-dir", default="datasets")
+    synth.add_argument("--force", action="store_true", help="replace an existing dataset of that name (atomically)")
     synth.set_defaults(func=_cmd_data_synth)
 
     tr = sub.add_parser("train", help="train one model once")

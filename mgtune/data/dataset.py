@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mgtune.checks import check_name
 from mgtune.errors import DataFormatError
 
 __all__ = ["Split", "Dataset", "load_dataset", "dataset_dir", "AMAZON_DATASETS"]
@@ -80,8 +81,13 @@ class Dataset:
 
 
 def dataset_dir(data_dir: str | Path, name: str) -> Path:
-    """The absolute folder of dataset ``name`` (trials run in another working directory)."""
-    return (Path(data_dir) / name).expanduser().resolve()
+    """The absolute folder of dataset ``name`` (trials run in another working directory).
+
+    Every command that names a dataset comes here, so a name that is a path (``../x``, ``/abs``,
+    ``a/b``), which would read or write outside ``data_dir``, is refused in one place.
+    """
+    check_name("dataset name", name)
+    return (Path(data_dir).expanduser() / name).resolve()
 
 
 def load_dataset(data_dir: str | Path, name: str) -> Dataset:
