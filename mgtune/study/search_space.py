@@ -139,7 +139,11 @@ def load_search_space(path: str | Path, model: str | None = None) -> SearchSpace
     if not path.is_file():
         raise ConfigError(f"{where}: search-space file not found")
     try:
-        doc = yaml.load(path.read_text(), Loader=_Loader)  # noqa: S506  (a SafeLoader subclass)
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{where}: cannot read as UTF-8 text ({type(exc).__name__})") from None
+    try:
+        doc = yaml.load(text, Loader=_Loader)  # noqa: S506  (a SafeLoader subclass)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f" at line {mark.line + 1}" if mark is not None else ""
