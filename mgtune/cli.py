@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+import typing
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from mgtune.checks import check_writable_dir
+from mgtune.checks import MAX_SEED, check_float, check_int, check_writable_dir
 from mgtune.errors import ConfigError, MgtuneError
 from mgtune.files import json_text, write_json
 
@@ -28,6 +29,15 @@ def _parse_sets(pairs: Sequence[str]) -> dict[str, str]:
             raise ConfigError(f"--set expects key=value, got {pair!r}")
         out[key.strip()] = value.strip()
     return out
+
+
+def _check_ray_options(args: argparse.Namespace) -> None:
+    """Options of ``run``/``confirm`` that only Ray would notice: refused before Ray starts."""
+    check_float("--cpus-per-trial", args.cpus_per_trial, low=0, low_open=True)
+    if args.gpus_per_trial is not None:
+        check_float("--gpus-per-trial", args.gpus_per_trial, low=0)
+    if getattr(args, "seed", None) is not None:
+        check_int("--seed", args.seed, low=0, high=MAX_SEED)
 
 
 # ---------------------------------------------------------------- data
@@ -114,6 +124,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from mgtune.study import StudySettings, run_study
     from mgtune.study.confirm import ConfirmSettings, run_confirm
 
+    _check_ray_options(args)
     confirm = None if args.confirm is None else ConfirmSettings(  # a bad --confirm fails before the study
         study_dir="", seeds=args.confirm, cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,
         address=args.address)
@@ -161,6 +172,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _cmd_confirm(args: argparse.Namespace) -> int:
     from mgtune.study.confirm import ConfirmSettings, run_confirm
 
+    _check_ray_options(args)
     check_writable_dir("--out", args.out)
     outcome = run_confirm(ConfirmSettings(
         study_dir=args.run_dir, seeds=args.seeds, top=args.top, cpus_per_trial=args.cpus_per_trial,
@@ -202,8 +214,16 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", help="output folder (metrics.json, checkpoint.pt)")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage mistake is one line and exit 2, like every other mistake."""
+
+    def error(self, message: str) -> typing.NoReturn:
+        where = self.prog.removeprefix("mgtune").strip()
+        self.exit(2, f"mgtune: error: {where + ': ' if where else ''}{message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="mgtune", description=__doc__)
+    parser = _Parser(prog="mgtune", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
     data = sub.add_parser("data", help="dataset utilities").add_subparsers(dest="data_command", required=True)
