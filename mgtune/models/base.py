@@ -143,7 +143,9 @@ class Recommender(nn.Module):
         self._eval_cache: dict[str, Any] = {}
 
     @classmethod
-    def from_dataset(cls, data: Dataset, cfg: ModelConfig | None = None, device: str | torch.device = "cpu") -> Recommender:
+    def from_dataset(
+        cls, data: Dataset, cfg: ModelConfig | None = None, device: str | torch.device = "cpu"
+    ) -> Recommender:
         """Build the model for ``data`` on ``device`` (parameters moved there too)."""
         dev = torch.device(device)
         model = cls(data, cfg if cfg is not None else cls.config_cls(), dev)

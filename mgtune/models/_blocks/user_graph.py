@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import scipy.sparse as sp  # type: ignore[import-untyped]
+import scipy.sparse as sp
 import torch
 from torch import Tensor, nn
 
@@ -202,7 +202,7 @@ def _allowed_globals() -> dict[tuple[str, str], Any]:
     """What ``np.save`` of a dict of lists/arrays of numbers pickles, under numpy 1's and 2's module names."""
     allowed: dict[tuple[str, str], Any] = {("numpy", "ndarray"): np.ndarray, ("numpy", "dtype"): _numeric_dtype}
     multiarray = np.ndarray.__reduce__(np.zeros(0))[0]  # numpy's own _reconstruct, whatever its module
-    scalar = np.int64(0).__reduce__()[0]  # type: ignore[index]
+    scalar = np.int64(0).__reduce__()[0]
     for module in ("numpy.core.multiarray", "numpy._core.multiarray"):
         allowed[(module, "_reconstruct")] = multiarray
         allowed[(module, "scalar")] = scalar
