@@ -31,6 +31,9 @@ def _parse_sets(pairs: Sequence[str]) -> dict[str, str]:
     return out
 
 
+_MAX_RUNS = 10_000
+
+
 def _check_ray_options(args: argparse.Namespace) -> None:
     """Options of ``run``/``confirm`` that only Ray would notice: refused before Ray starts."""
     check_float("--cpus-per-trial", args.cpus_per_trial, low=0, low_open=True)
@@ -38,6 +41,9 @@ def _check_ray_options(args: argparse.Namespace) -> None:
         check_float("--gpus-per-trial", args.gpus_per_trial, low=0)
     if getattr(args, "seed", None) is not None:
         check_int("--seed", args.seed, low=0, high=MAX_SEED)
+    for option in ("seeds", "top", "confirm"):  # runs are listed up front: a billion would exhaust memory
+        if getattr(args, option, None) is not None:
+            check_int(f"--{option}", getattr(args, option), high=_MAX_RUNS)
 
 
 # ---------------------------------------------------------------- data

@@ -283,3 +283,20 @@ def test_train_config_from_dict_round_trip() -> None:
     assert TrainConfig.from_dict(cfg.as_dict()) == cfg
     with pytest.raises(ConfigError, match="missing training setting"):
         TrainConfig.from_dict({"model": "freedom"})
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--dataset", "demo", "--data-dir", "AFILE"], "is a file, not a folder"),
+    (["--dataset", "tiny", "--data-dir", "AFILE"], "dataset folder not found"),
+])
+def test_data_dir_that_is_a_file(argv: list[str], message: str, tmp_path: Path,
+                                 capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "afile").write_text("x")
+    argv = [str(tmp_path / "afile") if a == "AFILE" else a for a in argv]
+    assert main(["train", "--model", "vbpr", "--epochs", "1", *argv]) == 2
+    _one_error(capsys, message)
+
+
+def test_confirm_absurd_seed_count_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["confirm", str(_study(tmp_path)), "--seeds", str(10**9), "--out", str(tmp_path / "out")]) == 2
+    _one_error(capsys, "--seeds must be <= 10000")

@@ -205,6 +205,7 @@ def ensure_demo(data_dir: str | Path, name: str) -> None:
     folder = dataset_dir(data_dir, name)
     if name != DEMO_NAME or (folder / f"{name}.inter").exists():
         return
+    check_writable_dir("--data-dir", folder.parent)
     if folder.exists():  # an unfinished demo: its files are each written atomically, so complete it in place
         write_dataset(folder, name, *synthesize(PRESETS["small"], 0))
         return
