@@ -37,7 +37,7 @@ from typing import Any, NamedTuple
 from mgtune.data import Dataset
 from mgtune.errors import ConfigError, DataFormatError
 from mgtune.files import write_json, write_text
-from mgtune.study.results import TrialRecord, trial_row
+from mgtune.study.results import TrialRecord, read_results, trial_row
 from mgtune.study.runner import (
     RESULTS_FILE, STUDY_FILE, StudySettings, _log, _now, _resources, _setup, _start_ray, _train_config,
     _trainable,
@@ -149,11 +149,9 @@ def select_candidates(study_dir: Path, meta: dict[str, Any], space: SearchSpace,
     path = study_dir / RESULTS_FILE
     if not path.is_file():
         raise DataFormatError(f"{path}: missing; the study has not finished (continue it with mgtune run --resume)")
-    with path.open(newline="") as fh:
-        rows = list(csv.DictReader(fh))
     key = f"valid_{meta['metric']}"
-    if rows and key not in rows[0]:
-        raise DataFormatError(f"{path}: missing column {key}")
+    frame = read_results(path, [key])  # the report's reader: a damaged file is an error, never another trial
+    rows = frame.astype(object).where(frame.notna(), None).to_dict("records")
     done = [r for r in rows if r.get("status") == "completed" and _number(r.get(key)) is not None]
     if not done:
         raise DataFormatError(f"{path}: no completed trial to confirm (none of its {len(rows)} trials ran to "
@@ -164,8 +162,10 @@ def select_candidates(study_dir: Path, meta: dict[str, Any], space: SearchSpace,
         params_file = study_dir / (row.get("trial_dir") or f"trial_{row['trial_id']}") / "params.json"
         try:
             saved = json.loads(params_file.read_text())
-        except (OSError, json.JSONDecodeError) as exc:
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise DataFormatError(f"{params_file}: cannot read the trial's parameters ({exc})") from None
+        if not isinstance(saved, dict):
+            raise DataFormatError(f"{params_file}: expected a JSON object of parameters, got {type(saved).__name__}")
         params = {p: saved[p] for p in space.names if p in saved}
         out.append(Candidate(rank, str(row["trial_id"]), float(row[key]), params))
     return out

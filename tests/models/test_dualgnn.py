@@ -71,7 +71,7 @@ def test_built_graph_is_cached_by_dataset_content(tmp_path: Path) -> None:
     make_synthetic(tmp_path, "t", "tiny", seed=0)
     first = user_graph(load_dataset(tmp_path, "t"), 10)
     assert list((tmp_path / "t" / ".mgtune_cache").glob("user-graph-*.pt"))
-    make_synthetic(tmp_path, "t", "tiny", seed=1)  # same folder, new interactions
+    make_synthetic(tmp_path, "t", "tiny", seed=1, force=True)  # same folder, new interactions
     data = load_dataset(tmp_path, "t")
     second = user_graph(data, 10)
     expected = cooccurrence_topk(data.train.users, data.train.items, data.n_users, data.n_items, 10)
