@@ -47,13 +47,16 @@ class PrunedAwareOptunaSearch(OptunaSearch):
         super().restore_from_dir(checkpoint_dir)
         import optuna
 
+        study = self._ot_study
+        assert study is not None  # restored with the rest of the searcher's state
         known = {t.number for t in self._ot_trials.values()}
-        for stale in self._ot_study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        for stale in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
             if stale.number not in known:
-                self._ot_study.tell(stale.number, state=optuna.trial.TrialState.FAIL)
+                study.tell(stale.number, state=optuna.trial.TrialState.FAIL)
                 _log(f"Optuna trial {stale.number}: left running by a driver that was killed; marked failed")
         for folder in Path(checkpoint_dir).glob("trial_*"):
-            if folder.is_dir() and folder.name.removeprefix("trial_") not in self._ot_trials and _holds_no_result(folder):
+            orphan = folder.name.removeprefix("trial_") not in self._ot_trials
+            if orphan and folder.is_dir() and _holds_no_result(folder):
                 shutil.rmtree(folder)
                 _log(f"{folder}: a trial started by a driver that was killed, with no result; removed")
 
@@ -107,7 +110,8 @@ class NoTrialFits(Callback):
 
         for node in ray.nodes():
             res = node.get("Resources", {})
-            if node.get("Alive") and res.get("CPU", 0.0) >= self.cpus - 1e-9 and res.get("GPU", 0.0) >= self.gpus - 1e-9:
+            cpus, gpus = res.get("CPU", 0.0) + 1e-9, res.get("GPU", 0.0) + 1e-9
+            if node.get("Alive") and cpus >= self.cpus and gpus >= self.gpus:
                 return True
         return False
 
@@ -138,7 +142,8 @@ class ProgressLines(Callback):
         params = "  ".join(f"{k}={_fmt(v)}" for k, v in trial.config.items())
         _log(f"{trial.trial_id}  started   {params}")
 
-    def on_trial_result(self, iteration: int, trials: list[Any], trial: Any, result: dict[str, Any], **info: Any) -> None:
+    def on_trial_result(self, iteration: int, trials: list[Any], trial: Any, result: dict[str, Any],
+                        **info: Any) -> None:
         if "epoch" not in result:
             return
         if trial.trial_id in self.created and trial.trial_id not in self.startup_seconds:

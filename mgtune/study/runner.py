@@ -147,7 +147,8 @@ def run_study(s: StudySettings, log: Callable[[str], None] | None = None) -> Stu
     meta["finished"] = _now()
     write_json(study_dir / STUDY_FILE, meta)
     if progress.startup_seconds:
-        log(f"trial start-up (created -> first epoch): median {statistics.median(progress.startup_seconds.values()):.1f}s")
+        median = statistics.median(progress.startup_seconds.values())
+        log(f"trial start-up (created -> first epoch): median {median:.1f}s")
     startup = {t: progress.startup_seconds[t] for t in progress.created if t in progress.startup_seconds}
     return StudyOutcome(study_dir, True, rows, best_row(rows, meta["metric"]), startup)
 
