@@ -26,6 +26,11 @@ class PrunedAwareOptunaSearch(OptunaSearch):
     trial's last intermediate value, and TPE ranks pruned trials below the completed ones.
     """
 
+    def __init__(self, *args: Any, study_dir: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.study_dir = study_dir
+        """The study folder (Ray restores the searcher from a local copy of its state, elsewhere)."""
+
     def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False) -> None:
         if result is not None and not error and not result.get(FINAL, False):
             ot_trial = self._ot_trials.get(trial_id)
@@ -54,7 +59,7 @@ class PrunedAwareOptunaSearch(OptunaSearch):
             if stale.number not in known:
                 study.tell(stale.number, state=optuna.trial.TrialState.FAIL)
                 _log(f"Optuna trial {stale.number}: left running by a driver that was killed; marked failed")
-        for folder in Path(checkpoint_dir).glob("trial_*"):
+        for folder in Path(self.study_dir).glob("trial_*"):
             orphan = folder.name.removeprefix("trial_") not in self._ot_trials
             if orphan and folder.is_dir() and _holds_no_result(folder):
                 shutil.rmtree(folder)

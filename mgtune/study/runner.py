@@ -311,6 +311,13 @@ def _ray_env() -> None:
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     # Ray's classic progress output is silent at verbose=0; the newer one still prints a banner
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    # the driver's core worker would install absl's failure-signal handler, which turns SIGTERM into a stack
+    # dump and an abort at exit; without it SIGTERM reaches _sigterm_as_sigint (it ends like Ctrl-C)
+    # (the constant is the copy Ray read when it was imported; the variable reaches a local runtime's workers)
+    import ray._private.ray_constants as ray_constants
+
+    os.environ.setdefault("RAY_DISABLE_FAILURE_SIGNAL_HANDLER", "1")
+    ray_constants.RAY_DISABLE_FAILURE_SIGNAL_HANDLER = True
 
 
 def _start_ray(address: str | None, log: Callable[[str], None]) -> None:
@@ -518,7 +525,7 @@ def _new_tuner(meta: dict[str, Any], space: SearchSpace, trainable: Any, study_d
     search = PrunedAwareOptunaSearch(
         space=space.define_by_run(), metric=score, mode="max",
         sampler=optuna.samplers.TPESampler(seed=meta["seed"]), study_name=OPTUNA_STUDY,
-        storage=optuna.storages.RDBStorage(f"sqlite:///{study_dir / OPTUNA_FILE}"),
+        storage=optuna.storages.RDBStorage(f"sqlite:///{study_dir / OPTUNA_FILE}"), study_dir=str(study_dir),
     )
     asha = ASHAScheduler(time_attr="training_iteration", metric=score, mode="max", max_t=meta["max_epochs"],
                          grace_period=meta["grace_epochs"], reduction_factor=meta["reduction_factor"])

@@ -34,7 +34,7 @@ def test_sigterm_then_resume_after_a_hard_kill(tiny_dir: Path, tmp_path: Path) -
     with err.open("w") as fh:
         first = subprocess.Popen(
             _cmd("--model", "freedom", "--dataset", "tiny", "--data-dir", str(tiny_dir), "--trials", "2",
-                 "--concurrency", "1", "--max-epochs", "20", "--grace-epochs", "20", "--checkpoint-every", "1",
+                 "--concurrency", "1", "--max-epochs", "6", "--grace-epochs", "6", "--checkpoint-every", "1",
                  "--storage", str(tmp_path), "--name", "s"),
             stdout=subprocess.PIPE, stderr=fh, text=True, env=env)
     folder = tmp_path / "s"
