@@ -166,7 +166,7 @@ def _new_study(s: StudySettings) -> tuple[Path, dict[str, Any], SearchSpace]:
     mg = s.mg and cls.trainable
     if not mg:
         space = space.without_mg()
-    study_dir = study_folder(s.storage, s.name or default_name(model, s.dataset, mg))
+    study_dir = study_folder(s.storage, s.name if s.name is not None else default_name(model, s.dataset, mg))
     if (study_dir / STUDY_FILE).exists():
         raise ConfigError(f"{study_dir}: a study of this name exists; continue it with --resume or pick another --name")
     meta: dict[str, Any] = {
@@ -331,14 +331,7 @@ def _start_ray(address: str | None, log: Callable[[str], None]) -> None:
         log(f"attached to the Ray cluster at {address}")
         return
     # A private runtime bound to the loopback interface, no dashboard; stopped when the study ends.
-    # Ray 2.60 replaces a node IP of 127.0.0.1 by the machine's external address unless "cluster mode"
-    # is off (ray._private.services.resolve_ip_for_localhost); with it off, the GCS, the raylet (node
-    # manager and object manager), the workers', the driver's and the agents' servers all bind 127.0.0.1.
-    # The variable reaches the processes this runtime starts; the constant is the driver's copy of it.
-    import ray._private.ray_constants as ray_constants
-
-    os.environ[_LOCAL_ONLY_ENV] = "0"
-    ray_constants.ENABLE_RAY_CLUSTER = False
+    _loopback_only()
     ray.init(address="local", include_dashboard=False, _node_ip_address="127.0.0.1", dashboard_host="127.0.0.1",
              logging_level=logging.WARNING)
     gcs = ray.get_runtime_context().gcs_address
@@ -352,11 +345,31 @@ ATTACH_TIMEOUT_ENV = "MGTUNE_ATTACH_TIMEOUT_S"
 """Seconds ``--address`` waits for the cluster's GCS port to accept a connection (default 30)."""
 
 
+def _loopback_only() -> None:
+    """Make this driver (and a runtime it starts) use 127.0.0.1 as the node address, as asked.
+
+    Ray 2.60 replaces a node IP or GCS host of 127.0.0.1 by the machine's external address unless
+    "cluster mode" is off (``ray._private.services.resolve_ip_for_localhost``). With it off, the GCS, the
+    raylet (node manager and object manager), the workers', the driver's and the agents' servers all
+    bind 127.0.0.1. The variable reaches the processes a local runtime starts; the constant is this
+    driver's copy of it, read when Ray was imported.
+    """
+    import ray._private.ray_constants as ray_constants
+
+    os.environ[_LOCAL_ONLY_ENV] = "0"
+    ray_constants.ENABLE_RAY_CLUSTER = False
+
+
 def _attach(address: str) -> None:
     import ray
 
     if "://" not in address and address != "auto":
-        _wait_for_port(address)
+        host = _wait_for_port(address)
+        if host in ("127.0.0.1", "localhost", "::1"):
+            _loopback_only()  # else Ray would look for the head at this machine's external address
+    # one connection attempt (Ray's own timeout, about 30 s) instead of Ray's default 20, should the
+    # port belong to something that is not a Ray head
+    os.environ.setdefault("RAY_gcs_server_port_wait_time_s", "1")
     try:
         ray.init(address=address, logging_level=logging.WARNING)
     except (ConnectionError, RuntimeError, ValueError, ray.exceptions.RayError) as exc:
@@ -366,7 +379,7 @@ def _attach(address: str) -> None:
         raise ConfigError(f"cannot attach to the Ray cluster at {address}: {str(exc).splitlines()[0]}{hint}") from None
 
 
-def _wait_for_port(address: str) -> None:
+def _wait_for_port(address: str) -> str:
     """Wait (bounded, interruptible) until ``HOST:PORT`` accepts a TCP connection: Ray's own connect loop
     runs in C++ for minutes and ignores SIGTERM."""
     host, _, port_s = address.rpartition(":")
@@ -385,7 +398,7 @@ def _wait_for_port(address: str) -> None:
     while True:
         try:
             with socket.create_connection((host, int(port_s)), timeout=min(5.0, max(0.1, timeout))):
-                return
+                return host
         except OSError as exc:
             if time.monotonic() >= deadline:
                 raise ConfigError(f"cannot attach to the Ray cluster at {address}: nothing accepted a connection "
