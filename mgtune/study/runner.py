@@ -233,6 +233,7 @@ def check_trusted(folder: Path) -> None:
     Resuming unpickles Ray's state (``tuner.pkl``, ``experiment_state-*.json``, ``searcher-state-*.pkl``,
     trials' ``error.pkl``), which runs code. The trust boundary is other users: a file this user owns
     and only this user can write is trusted; anything another user could have written is refused.
+    Group write is allowed only for the user's private group (what a umask of 002 gives).
     """
     uid = os.getuid()
     paths = [folder]
@@ -248,9 +249,26 @@ def check_trusted(folder: Path) -> None:
         if st.st_uid != uid:
             raise ConfigError(f"{path}: refusing to resume: owned by uid {st.st_uid}, not by this user "
                               f"(uid {uid}); Ray would unpickle files from this folder")
-        if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        others = stat.S_IWOTH | (0 if _private_group(st.st_gid, uid) else stat.S_IWGRP)
+        if st.st_mode & others:
             raise ConfigError(f"{path}: refusing to resume: writable by group or others "
-                              f"(mode {stat.filemode(st.st_mode)}); Ray would unpickle files from this folder")
+                              f"(mode {stat.filemode(st.st_mode)}); Ray would unpickle files from this folder "
+                              f"(if you trust it: chmod -R go-w {folder})")
+
+
+def _private_group(gid: int, uid: int) -> bool:
+    """Whether group ``gid`` is this user's own (a user private group, as a umask of 002 expects):
+    named after the user, no other member, and no other user's primary group."""
+    import grp
+    import pwd
+
+    try:
+        group, user = grp.getgrgid(gid), pwd.getpwuid(uid)
+    except KeyError:
+        return False
+    if group.gr_name != user.pw_name or set(group.gr_mem) - {user.pw_name}:
+        return False
+    return all(p.pw_gid != gid or p.pw_uid == uid for p in pwd.getpwall())
 
 
 def _raise(exc: OSError) -> None:

@@ -129,7 +129,7 @@ def test_resume_refuses_a_folder_group_or_others_can_write(tmp_path: Path, bad: 
     else:
         target = folder / "trial_x" / "checkpoint_000000"
         target.mkdir(parents=True, mode=0o700)
-        target.chmod(0o770)
+        target.chmod(0o707)
     proc = _run("--resume", "--name", "evil", "--storage", str(folder.parent))
     _one_line_error(proc, str(target), "writable by group or others")
     assert not marker.exists()
@@ -148,13 +148,24 @@ def test_resume_refuses_a_folder_of_another_user(tmp_path: Path) -> None:
 
 
 # ---------------------------------------------------------------- --name, --storage, --address
-@pytest.mark.parametrize("name", ["../x", "/abs/path", "sub/dir", "..", "."])
-def test_name_must_be_one_folder_name(tiny_dir: Path, tmp_path: Path, name: str) -> None:
+def _study_error(tiny_dir: Path, **settings: str) -> str:
+    """The `ConfigError` of a study with these settings (in this process: faster than the CLI)."""
+    from mgtune.errors import ConfigError
+    from mgtune.study import StudySettings, run_study
+
+    with pytest.raises(ConfigError) as exc:
+        run_study(StudySettings(model="freedom", dataset="tiny", data_dir=str(tiny_dir), **settings))  # type: ignore[arg-type]
+    return str(exc.value)
+
+
+def test_name_must_be_one_folder_name(tiny_dir: Path, tmp_path: Path) -> None:
     storage = tmp_path / "runs"
     storage.mkdir()
     proc = _run("--model", "freedom", "--dataset", "tiny", "--data-dir", str(tiny_dir), "--storage", str(storage),
-                "--name", name)
+                "--name", "../x")
     _one_line_error(proc, "--name")
+    for name in ("/abs/path", "sub/dir", "..", ".", "", "a/../../b"):
+        assert "--name" in _study_error(tiny_dir, storage=str(storage), name=name), name
     assert list(tmp_path.iterdir()) == [storage] and not list(storage.iterdir())
     assert not Path("/abs").exists()
 
@@ -181,12 +192,12 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.mark.parametrize("address", ["not-a-host:xx", "127.0.0.1:0", "127.0.0.1:99999", "no-such-host.invalid:6379",
-                                     ":6379"])
-def test_malformed_address_is_one_line(tiny_dir: Path, tmp_path: Path, address: str) -> None:
+def test_malformed_address_is_one_line(tiny_dir: Path, tmp_path: Path) -> None:
     proc = _run("--model", "freedom", "--dataset", "tiny", "--data-dir", str(tiny_dir), "--storage", str(tmp_path),
-                "--name", "a", "--address", address, timeout=60)
-    _one_line_error(proc, address)
+                "--name", "a", "--address", "not-a-host:xx", timeout=60)
+    _one_line_error(proc, "not-a-host:xx")
+    for address in ("127.0.0.1:0", "127.0.0.1:99999", "no-such-host.invalid:6379", ":6379", "127.0.0.1"):
+        assert address in _study_error(tiny_dir, storage=str(tmp_path), name="a", address=address), address
     assert not (tmp_path / "a").exists()
 
 
