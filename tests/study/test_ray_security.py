@@ -97,13 +97,14 @@ def test_default_runtime_listens_on_loopback_only(tiny_dir: Path, tmp_path: Path
 
 
 # ---------------------------------------------------------------- --resume of a folder others could write
-def _tampered_study(tmp_path: Path, marker: Path) -> Path:
+def _tampered_study(tmp_path: Path, marker: Path, data_dir: Path) -> Path:
     """A study folder shaped like one Ray can restore, whose tuner.pkl runs code when unpickled."""
     folder = tmp_path / "runs" / "evil"
     folder.mkdir(parents=True)
     (folder / "study.json").write_text(json.dumps({
-        "model": "freedom", "dataset": "tiny", "mg": True, "metric": "recall@20", "search_space": {},
-        "data_dir": str(tmp_path), "trials": 1}))
+        "model": "freedom", "dataset": "tiny", "mg": True, "metric": "recall@20", "mode": "max", "search_space": {},
+        "data_dir": str(data_dir), "trials": 1, "max_epochs": 1, "grace_epochs": 1, "reduction_factor": 2,
+        "seed": 0, "cpus_per_trial": 1.0, "gpus_per_trial": 0.0, "checkpoint_every": 1, "topk": [5, 10, 20, 50]}))
 
     class Payload:
         def __reduce__(self) -> tuple[object, tuple[str]]:
@@ -117,9 +118,9 @@ def _tampered_study(tmp_path: Path, marker: Path) -> Path:
 
 
 @pytest.mark.parametrize("bad", ["tuner.pkl", "folder", "subfolder"])
-def test_resume_refuses_a_folder_group_or_others_can_write(tmp_path: Path, bad: str) -> None:
+def test_resume_refuses_a_folder_group_or_others_can_write(tiny_dir: Path, tmp_path: Path, bad: str) -> None:
     marker = tmp_path / "pwned"
-    folder = _tampered_study(tmp_path, marker)
+    folder = _tampered_study(tmp_path, marker, tiny_dir)
     if bad == "tuner.pkl":
         target = folder / "tuner.pkl"
         target.chmod(0o666)
@@ -135,13 +136,13 @@ def test_resume_refuses_a_folder_group_or_others_can_write(tmp_path: Path, bad: 
     assert not marker.exists()
 
 
-def test_resume_refuses_a_folder_of_another_user(tmp_path: Path) -> None:
+def test_resume_refuses_a_folder_of_another_user(tiny_dir: Path, tmp_path: Path) -> None:
     from mgtune.errors import ConfigError
     from mgtune.study.runner import check_trusted
 
     if os.getuid() != 0:
         pytest.skip("chown needs root")
-    folder = _tampered_study(tmp_path, tmp_path / "pwned")
+    folder = _tampered_study(tmp_path, tmp_path / "pwned", tiny_dir)
     os.chown(folder / "tuner.pkl", 12345, -1)
     with pytest.raises(ConfigError, match=r"tuner\.pkl: refusing to resume: owned by uid 12345"):
         check_trusted(folder)
