@@ -39,8 +39,8 @@ from mgtune.errors import ConfigError, DataFormatError
 from mgtune.files import write_json, write_text
 from mgtune.study.results import TrialRecord, read_results, trial_row
 from mgtune.study.runner import (
-    RESULTS_FILE, STUDY_FILE, StudySettings, _log, _now, _resources, _setup, _start_ray, _train_config,
-    _trainable,
+    MAX_FAILURES, RESULTS_FILE, STUDY_FILE, StudySettings, _log, _now, _resources, _setup, _start_ray,
+    _train_config, _trainable, check_trusted,
 )
 from mgtune.study.search_space import SearchSpace, space_from_dict
 from mgtune.study.stats import ArmStats, PairedTest, arm_stats, paired_t_test
@@ -243,6 +243,8 @@ def run_confirm(s: ConfirmSettings, log: Callable[[str], None] | None = None) ->
     }
     interrupted = False
     pending = _pending(confirm_dir, wanted, meta)
+    if pending and s.resume and confirm_dir.is_dir():
+        check_trusted(confirm_dir)  # before Ray unpickles its saved state from it
     if pending:
         data = load_data(_train_config(meta))  # a bad dataset fails here, once
         interrupted = _run_ray(s, meta, space, confirm_dir, info, pending, data, wanted, log)
@@ -345,7 +347,8 @@ def _tuner(pending: list[RunKey], info: dict[str, Any], trainable: Any, confirm_
             name=confirm_dir.name, storage_path=str(confirm_dir.parent), verbose=0,
             callbacks=[JsonLoggerCallback(), CSVLoggerCallback(), ProgressLines(meta["metric"], len(runs))],
             checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
-            failure_config=tune.FailureConfig(max_failures=0),  # a failed run is recorded, the others go on
+            # a run whose node is lost is retried from its checkpoint; a failed run is recorded, the others go on
+            failure_config=tune.FailureConfig(max_failures=MAX_FAILURES),
         ),
     )
 

@@ -14,25 +14,31 @@ import json
 import logging
 import math
 import os
+import signal
+import socket
+import stat
 import statistics
 import sys
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from mgtune import __version__
 from mgtune.data import Dataset
-from mgtune.errors import ConfigError
-from mgtune.files import write_json
+from mgtune.errors import ConfigError, DivergedError
+from mgtune.files import write_json, write_text
 from mgtune.models import get_model
 from mgtune.study.results import TrialRecord, best_row, write_results
 from mgtune.study.search_space import SearchSpace, find_search_space, load_search_space, space_from_dict
 from mgtune.study.trainable import TrialSetup, run_trial, score_key, trial_dirname
 from mgtune.training import MGConfig, TrainConfig, load_data
 
-__all__ = ["StudySettings", "StudyOutcome", "run_study", "default_name", "STUDY_FILE", "RESULTS_FILE"]
+__all__ = ["StudySettings", "StudyOutcome", "run_study", "default_name", "study_folder", "check_trusted", "STUDY_FILE",
+           "RESULTS_FILE"]
 
 STUDY_FILE = "study.json"
 RESULTS_FILE = "results.csv"
@@ -84,11 +90,6 @@ def default_name(model: str, dataset: str, mg: bool) -> str:
 def run_study(s: StudySettings, log: Callable[[str], None] | None = None) -> StudyOutcome:
     """Run (or with ``s.resume`` continue) a study; `ConfigError` for any bad setting."""
     log = log or _log
-    if "://" in s.storage:
-        raise ConfigError(
-            f"--storage {s.storage}: URIs are not supported; pass a folder every node can read and write "
-            "(an NFS mount, or a bucket mounted with gcsfuse / mountpoint-s3)"
-        )
     if s.resume:
         study_dir, meta, space = _load_study(s)
     else:
@@ -98,36 +99,41 @@ def run_study(s: StudySettings, log: Callable[[str], None] | None = None) -> Stu
 
     import ray
 
-    _start_ray(s.address, log)
-    try:
-        gpus, concurrency = _resources(s if not s.resume else _with_meta_resources(s, meta), meta["trials"], log)
-        meta.update(gpus_per_trial=gpus, max_concurrent_trials=concurrency,
-                    ray_address=ray.get_runtime_context().gcs_address)
-        study_dir.mkdir(parents=True, exist_ok=True)  # only now: a setting refused above leaves no folder
-        write_json(study_dir / STUDY_FILE, meta)
-        from mgtune.study._ray_parts import ProgressLines
+    # stdout carries only the CLI's result: whatever Ray prints (worker logs it forwards, a raylet's
+    # dying words) goes to stderr, from start to shutdown
+    with contextlib.redirect_stdout(sys.stderr), _sigterm_as_sigint():
+        _start_ray(s.address, log)
+        try:
+            gpus, concurrency = _resources(s if not s.resume else _with_meta_resources(s, meta), meta["trials"], log)
+            meta.update(gpus_per_trial=gpus, max_concurrent_trials=concurrency,
+                        ray_address=ray.get_runtime_context().gcs_address)
+            study_dir.mkdir(parents=True, exist_ok=True)  # only now: a setting refused above leaves no folder
+            write_json(study_dir / STUDY_FILE, meta)
+            from mgtune.study._ray_parts import NoTrialFits, ProgressLines
 
-        setup = _setup(meta, space, study_dir)
-        trainable = _trainable(setup, data)
-        progress = ProgressLines(meta["metric"], meta["trials"])  # a resumed study prints with its saved copy
-        if s.resume:
-            from ray import tune
+            setup = _setup(meta, space, study_dir)
+            trainable = _trainable(setup, data)
+            progress = ProgressLines(meta["metric"], meta["trials"])  # a resumed study prints with its saved copy
+            no_fit = NoTrialFits(setup.cpus_per_trial, setup.gpus_per_trial)  # a resumed study: its saved copy
+            if s.resume:
+                from ray import tune
 
-            if not tune.Tuner.can_restore(str(study_dir)):
-                raise ConfigError(f"{study_dir}: no Ray experiment state to resume (the study never started "
-                                  "its trials); start it again under a new --name")
-            log(f"resuming study {study_dir}")
-            tuner = tune.Tuner.restore(str(study_dir), trainable=trainable, resume_unfinished=True,
-                                       resume_errored=False, restart_errored=False)
-        else:
-            log(f"study {study_dir}: {meta['trials']} trials of {meta['model']} on {meta['dataset']} "
-                f"({'MG' if meta['mg'] else 'no MG'}), {concurrency} at a time, {setup.cpus_per_trial:g} CPU "
-                f"+ {gpus:g} GPU each; searching {', '.join(space.names) or 'nothing'}")
-            tuner = _new_tuner(meta, space, trainable, study_dir, concurrency, progress)
-        with contextlib.redirect_stdout(sys.stderr):  # stdout carries only the CLI's result
-            grid = tuner.fit()
-    finally:
-        ray.shutdown()  # only disconnects from an attached cluster; stops a local one
+                if not tune.Tuner.can_restore(str(study_dir)):
+                    raise ConfigError(f"{study_dir}: no Ray experiment state to resume (the study never started "
+                                      "its trials); start it again under a new --name")
+                log(f"resuming study {study_dir}")
+                # resume_errored: a trial that lost its node more often than FailureConfig retries continues
+                # from its checkpoint; one that failed by itself fails again at once (see _trainable)
+                tuner = tune.Tuner.restore(str(study_dir), trainable=trainable, resume_unfinished=True,
+                                           resume_errored=True, restart_errored=False)
+            else:
+                log(f"study {study_dir}: {meta['trials']} trials of {meta['model']} on {meta['dataset']} "
+                    f"({'MG' if meta['mg'] else 'no MG'}), {concurrency} at a time, {setup.cpus_per_trial:g} CPU "
+                    f"+ {gpus:g} GPU each; searching {', '.join(space.names) or 'nothing'}")
+                tuner = _new_tuner(meta, space, trainable, study_dir, concurrency, [progress, no_fit])
+            grid = _fit(tuner, study_dir)
+        finally:
+            ray.shutdown()  # only disconnects from an attached cluster; stops a local one
 
     # Ray's trial statuses after a Ctrl-C do not say which trials were cut short; the Optuna study does:
     # every trial that ended was told to it (COMPLETE, PRUNED or FAIL), an interrupted one is still RUNNING
@@ -141,7 +147,8 @@ def run_study(s: StudySettings, log: Callable[[str], None] | None = None) -> Stu
     meta["finished"] = _now()
     write_json(study_dir / STUDY_FILE, meta)
     if progress.startup_seconds:
-        log(f"trial start-up (created -> first epoch): median {statistics.median(progress.startup_seconds.values()):.1f}s")
+        median = statistics.median(progress.startup_seconds.values())
+        log(f"trial start-up (created -> first epoch): median {median:.1f}s")
     startup = {t: progress.startup_seconds[t] for t in progress.created if t in progress.startup_seconds}
     return StudyOutcome(study_dir, True, rows, best_row(rows, meta["metric"]), startup)
 
@@ -159,8 +166,7 @@ def _new_study(s: StudySettings) -> tuple[Path, dict[str, Any], SearchSpace]:
     mg = s.mg and cls.trainable
     if not mg:
         space = space.without_mg()
-    name = s.name or default_name(model, s.dataset, mg)
-    study_dir = (Path(s.storage) / name).expanduser().resolve()
+    study_dir = study_folder(s.storage, s.name if s.name is not None else default_name(model, s.dataset, mg))
     if (study_dir / STUDY_FILE).exists():
         raise ConfigError(f"{study_dir}: a study of this name exists; continue it with --resume or pick another --name")
     meta: dict[str, Any] = {
@@ -178,10 +184,11 @@ def _new_study(s: StudySettings) -> tuple[Path, dict[str, Any], SearchSpace]:
 def _load_study(s: StudySettings) -> tuple[Path, dict[str, Any], SearchSpace]:
     if not s.name:
         raise ConfigError("--resume needs --name NAME (the study folder under --storage)")
-    study_dir = (Path(s.storage) / s.name).expanduser().resolve()
+    study_dir = study_folder(s.storage, s.name)
     meta_file = study_dir / STUDY_FILE
     if not meta_file.is_file():
         raise ConfigError(f"{meta_file}: not found; nothing to resume")
+    check_trusted(study_dir)  # before Ray unpickles anything in it
     try:
         meta = json.loads(meta_file.read_text())
     except json.JSONDecodeError as exc:
@@ -191,6 +198,81 @@ def _load_study(s: StudySettings) -> tuple[Path, dict[str, Any], SearchSpace]:
             raise ConfigError(f"{meta_file}: the study is for {key} {meta.get(key)!r}, not {given!r}")
     space = space_from_dict(meta["model"], meta["search_space"], str(meta_file))
     return study_dir, meta, space
+
+
+def study_folder(storage: str, name: str) -> Path:
+    """``<storage>/<name>``, absolute; `ConfigError` unless ``name`` is one path component and ``storage``
+    is (or can become) a folder this user can write. Checked before Ray starts."""
+    if "://" in storage:
+        raise ConfigError(
+            f"--storage {storage}: URIs are not supported; pass a folder every node can read and write "
+            "(an NFS mount, or a bucket mounted with gcsfuse / mountpoint-s3)"
+        )
+    seps = {os.sep, os.altsep or os.sep}
+    if name in ("", ".", "..") or any(c in name for c in seps) or "\0" in name:
+        raise ConfigError(f"--name {name!r}: a study name is one folder name under --storage "
+                          "(not empty, no '/', not '.' or '..')")
+    root = Path(storage).expanduser()
+    if "\0" in storage:
+        raise ConfigError(f"--storage {storage!r}: not a valid path")
+    existing = root
+    while not existing.exists() and not existing.is_symlink() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        what = "is not a folder" if existing == root else f"cannot be created: {existing} is not a folder"
+        raise ConfigError(f"--storage {storage}: {what}")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        what = "is not writable" if existing == root else f"cannot be created: {existing} is not writable"
+        raise ConfigError(f"--storage {storage}: {what} by this user")
+    return (root.resolve() / name)
+
+
+def check_trusted(folder: Path) -> None:
+    """`ConfigError` unless ``folder`` and everything in it is this user's and writable by no one else.
+
+    Resuming unpickles Ray's state (``tuner.pkl``, ``experiment_state-*.json``, ``searcher-state-*.pkl``,
+    trials' ``error.pkl``), which runs code. The trust boundary is other users: a file this user owns
+    and only this user can write is trusted; anything another user could have written is refused.
+    Group write is allowed only for the user's private group (what a umask of 002 gives).
+    """
+    uid = os.getuid()
+    paths = [folder]
+    for top, dirs, files in os.walk(folder, onerror=_raise):
+        paths += [Path(top, n) for n in dirs + files]
+    for path in paths:
+        try:
+            st = path.lstat()
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot be checked before resuming ({exc.strerror})") from None
+        if stat.S_ISLNK(st.st_mode):
+            raise ConfigError(f"{path}: refusing to resume: a symbolic link in the study folder")
+        if st.st_uid != uid:
+            raise ConfigError(f"{path}: refusing to resume: owned by uid {st.st_uid}, not by this user "
+                              f"(uid {uid}); Ray would unpickle files from this folder")
+        others = stat.S_IWOTH | (0 if _private_group(st.st_gid, uid) else stat.S_IWGRP)
+        if st.st_mode & others:
+            raise ConfigError(f"{path}: refusing to resume: writable by group or others "
+                              f"(mode {stat.filemode(st.st_mode)}); Ray would unpickle files from this folder "
+                              f"(if you trust it: chmod -R go-w {folder})")
+
+
+def _private_group(gid: int, uid: int) -> bool:
+    """Whether group ``gid`` is this user's own (a user private group, as a umask of 002 expects):
+    named after the user, no other member, and no other user's primary group."""
+    import grp
+    import pwd
+
+    try:
+        group, user = grp.getgrgid(gid), pwd.getpwuid(uid)
+    except KeyError:
+        return False
+    if group.gr_name != user.pw_name or set(group.gr_mem) - {user.pw_name}:
+        return False
+    return all(p.pw_gid != gid or p.pw_uid == uid for p in pwd.getpwall())
+
+
+def _raise(exc: OSError) -> None:
+    raise ConfigError(f"{exc.filename}: cannot be checked before resuming ({exc.strerror})")
 
 
 def _grace_epochs(s: StudySettings) -> int:
@@ -247,6 +329,13 @@ def _ray_env() -> None:
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     # Ray's classic progress output is silent at verbose=0; the newer one still prints a banner
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    # the driver's core worker would install absl's failure-signal handler, which turns SIGTERM into a stack
+    # dump and an abort at exit; without it SIGTERM reaches _sigterm_as_sigint (it ends like Ctrl-C)
+    # (the constant is the copy Ray read when it was imported; the variable reaches a local runtime's workers)
+    import ray._private.ray_constants as ray_constants
+
+    os.environ.setdefault("RAY_DISABLE_FAILURE_SIGNAL_HANDLER", "1")
+    ray_constants.RAY_DISABLE_FAILURE_SIGNAL_HANDLER = True
 
 
 def _start_ray(address: str | None, log: Callable[[str], None]) -> None:
@@ -258,22 +347,109 @@ def _start_ray(address: str | None, log: Callable[[str], None]) -> None:
     if address:
         _attach(address)
         log(f"attached to the Ray cluster at {address}")
-    else:
-        # a private runtime bound to the loopback interface, no dashboard; stopped when the study ends
-        ray.init(address="local", include_dashboard=False, _node_ip_address="127.0.0.1",
-                 logging_level=logging.WARNING)
+        return
+    # A private runtime bound to the loopback interface, no dashboard; stopped when the study ends.
+    _loopback_only()
+    ray.init(address="local", include_dashboard=False, _node_ip_address="127.0.0.1", dashboard_host="127.0.0.1",
+             logging_level=logging.WARNING)
+    gcs = ray.get_runtime_context().gcs_address
+    if not gcs.startswith("127.0.0.1:"):  # a Ray that resolves the address differently: never run exposed
+        ray.shutdown()
+        raise RuntimeError(f"the private Ray runtime came up on {gcs}, not on the loopback interface")
+
+
+_LOCAL_ONLY_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+ATTACH_TIMEOUT_ENV = "MGTUNE_ATTACH_TIMEOUT_S"
+"""Seconds ``--address`` waits for the cluster's GCS port to accept a connection (default 30)."""
+
+
+def _loopback_only() -> None:
+    """Make this driver (and a runtime it starts) use 127.0.0.1 as the node address, as asked.
+
+    Ray 2.60 replaces a node IP or GCS host of 127.0.0.1 by the machine's external address unless
+    "cluster mode" is off (``ray._private.services.resolve_ip_for_localhost``). With it off, the GCS, the
+    raylet (node manager and object manager), the workers', the driver's and the agents' servers all
+    bind 127.0.0.1. The variable reaches the processes a local runtime starts; the constant is this
+    driver's copy of it, read when Ray was imported.
+    """
+    import ray._private.ray_constants as ray_constants
+
+    os.environ[_LOCAL_ONLY_ENV] = "0"
+    ray_constants.ENABLE_RAY_CLUSTER = False
 
 
 def _attach(address: str) -> None:
     import ray
 
+    if "://" not in address and address != "auto":
+        host = _wait_for_port(address)
+        if host in ("127.0.0.1", "localhost", "::1"):
+            _loopback_only()  # else Ray would look for the head at this machine's external address
+    # one connection attempt (Ray's own timeout, about 30 s) instead of Ray's default 20, should the
+    # port belong to something that is not a Ray head
+    os.environ.setdefault("RAY_gcs_server_port_wait_time_s", "1")
     try:
         ray.init(address=address, logging_level=logging.WARNING)
-    except (ConnectionError, RuntimeError, ray.exceptions.RayError) as exc:
+    except (ConnectionError, RuntimeError, ValueError, ray.exceptions.RayError) as exc:
         cause = f"{exc} {exc.__cause__ or ''}"
         hint = ("; the cluster uses token authentication: export RAY_AUTH_MODE=token, with the head's token in "
                 "~/.ray/auth_token or $RAY_AUTH_TOKEN" if "Authentication" in cause else "")
         raise ConfigError(f"cannot attach to the Ray cluster at {address}: {str(exc).splitlines()[0]}{hint}") from None
+
+
+def _wait_for_port(address: str) -> str:
+    """Wait (bounded, interruptible) until ``HOST:PORT`` accepts a TCP connection: Ray's own connect loop
+    runs in C++ for minutes and ignores SIGTERM."""
+    host, _, port_s = address.rpartition(":")
+    host = host.strip("[]")
+    if not host or not port_s.isdigit() or not 0 < int(port_s) < 65536:
+        raise ConfigError(f"--address {address}: expected auto, HOST:PORT (a port from 1 to 65535) or ray://HOST:PORT")
+    try:
+        timeout = float(os.environ.get(ATTACH_TIMEOUT_ENV, "30"))
+    except ValueError:
+        raise ConfigError(f"${ATTACH_TIMEOUT_ENV}: not a number of seconds") from None
+    try:
+        socket.getaddrinfo(host, int(port_s), type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise ConfigError(f"--address {address}: unknown host {host!r} ({exc})") from None
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with socket.create_connection((host, int(port_s)), timeout=min(5.0, max(0.1, timeout))):
+                return host
+        except OSError as exc:
+            if time.monotonic() >= deadline:
+                raise ConfigError(f"cannot attach to the Ray cluster at {address}: nothing accepted a connection "
+                                  f"within {timeout:g} s ({exc.strerror or exc}); is the head running "
+                                  f"(ray start --head)?") from None
+        time.sleep(0.5)
+
+
+@contextlib.contextmanager
+def _sigterm_as_sigint() -> Iterator[None]:
+    """SIGTERM does what Ctrl-C does: Ray Tune stops the trials and saves its state, and the study says how
+    to resume. (``ray.init`` installs a handler that exits at once; this one is installed again after it.)"""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        on_int = signal.getsignal(signal.SIGINT)
+        if callable(on_int):
+            on_int(signal.SIGINT, frame)
+        else:
+            raise KeyboardInterrupt
+
+    before = signal.signal(signal.SIGTERM, handler)
+    import ray._private.utils as ray_utils
+
+    set_sigterm = ray_utils.set_sigterm_handler
+    ray_utils.set_sigterm_handler = lambda _h: None  # keep ours over the one ray.init would install
+    try:
+        yield
+    finally:
+        ray_utils.set_sigterm_handler = set_sigterm
+        signal.signal(signal.SIGTERM, before)
 
 
 def _resources(s: StudySettings, n_trials: int, log: Callable[[str], None]) -> tuple[float, int]:
@@ -311,11 +487,64 @@ def _trainable(setup: TrialSetup, data: Dataset, fn: Callable[..., Any] = run_tr
 
     resources = {"cpu": setup.cpus_per_trial, "gpu": setup.gpus_per_trial}
     # with_parameters puts the dataset into the object store once; trials read it from there
-    return tune.with_resources(tune.with_parameters(fn, setup=setup, data=data), resources)
+    return tune.with_resources(tune.with_parameters(_fails_once(fn), setup=setup, data=data), resources)
+
+
+FAILED_FILE = "failed.txt"
+"""In a trial folder: the error the trial raised itself (not a lost node or worker)."""
+MAX_FAILURES = 2
+"""Retries of a trial whose node or worker process was lost; each continues from its last checkpoint."""
+
+
+def _fails_once(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``fn``, such that an error it raises itself is not retried.
+
+    Ray Tune's ``FailureConfig(max_failures)`` retries every failure alike: a lost node (a worker that
+    died: ``RayActorError``) and an exception in the trial (``DivergedError``, a bug), which would only
+    happen again. So the trial records its own error in its folder, and a retry of it (or a resumed
+    study's re-run of it) raises that error again at once instead of training.
+    """
+
+    def trial(config: dict[str, Any], setup: TrialSetup, data: Dataset) -> None:
+        from ray import tune
+
+        trial_id = tune.get_context().get_trial_id()
+        failed = Path(setup.study_dir) / trial_dirname(SimpleNamespace(trial_id=trial_id)) / FAILED_FILE
+        if failed.is_file():
+            kind, _, msg = failed.read_text().partition("\n")
+            raise (DivergedError if kind == DivergedError.__name__ else _TrialFailed)(
+                f"{msg} (failed before: not retried)" if kind == DivergedError.__name__ else f"{kind}: {msg}")
+        try:
+            fn(config, setup=setup, data=data)
+        except Exception as exc:
+            failed.parent.mkdir(parents=True, exist_ok=True)
+            write_text(failed, f"{type(exc).__name__}\n{exc}")
+            raise
+
+    return trial
+
+
+class _TrialFailed(RuntimeError):
+    """A trial's own earlier error, raised again on a retry."""
+
+
+def _fit(tuner: Any, study_dir: Path) -> Any:
+    from mgtune.study._ray_parts import NoTrialFitsError
+
+    try:
+        return tuner.fit()
+    except Exception as exc:
+        cause: BaseException | None = exc
+        while cause is not None and not isinstance(cause, NoTrialFitsError):
+            cause = cause.__cause__ or cause.__context__
+        if cause is None:
+            raise
+        raise ConfigError(f"{cause}; the study stopped: continue it on a cluster that has room with: mgtune run "
+                          f"--resume --name {study_dir.name} --storage {study_dir.parent}") from None
 
 
 def _new_tuner(meta: dict[str, Any], space: SearchSpace, trainable: Any, study_dir: Path, concurrency: int,
-               progress: Any) -> Any:
+               callbacks: list[Any]) -> Any:
     import optuna
     from ray import tune
     from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
@@ -327,7 +556,7 @@ def _new_tuner(meta: dict[str, Any], space: SearchSpace, trainable: Any, study_d
     search = PrunedAwareOptunaSearch(
         space=space.define_by_run(), metric=score, mode="max",
         sampler=optuna.samplers.TPESampler(seed=meta["seed"]), study_name=OPTUNA_STUDY,
-        storage=optuna.storages.RDBStorage(f"sqlite:///{study_dir / OPTUNA_FILE}"),
+        storage=optuna.storages.RDBStorage(f"sqlite:///{study_dir / OPTUNA_FILE}"), study_dir=str(study_dir),
     )
     asha = ASHAScheduler(time_attr="training_iteration", metric=score, mode="max", max_t=meta["max_epochs"],
                          grace_period=meta["grace_epochs"], reduction_factor=meta["reduction_factor"])
@@ -339,10 +568,12 @@ def _new_tuner(meta: dict[str, Any], space: SearchSpace, trainable: Any, study_d
         ),
         run_config=tune.RunConfig(
             name=study_dir.name, storage_path=str(study_dir.parent), verbose=0,
-            callbacks=[JsonLoggerCallback(), CSVLoggerCallback(), progress],
+            callbacks=[JsonLoggerCallback(), CSVLoggerCallback(), *callbacks],
             checkpoint_config=tune.CheckpointConfig(num_to_keep=1, checkpoint_score_attribute=score,
                                                     checkpoint_score_order="max"),  # the best + the latest
-            failure_config=tune.FailureConfig(max_failures=0),  # a failed trial is recorded, the study goes on
+            # a trial whose node is lost is retried from its checkpoint (another node, if any); one that
+            # fails by itself is recorded (see _fails_once), and the study goes on
+            failure_config=tune.FailureConfig(max_failures=MAX_FAILURES),
         ),
     )
 
