@@ -60,7 +60,8 @@ def main() -> int:
         ok &= beats
         print(f"{name:<12} test recall@20 {r.test['recall@20']:.4f} = {r.test['recall@20'] / random:.1f}x random "
               f"(best epoch {r.best_epoch}, "
-              f"{r.epochs_run} run, {r.seconds_per_epoch:.2f} s/epoch) {'beats' if beats else 'DOES NOT beat'} popularity")
+              f"{r.epochs_run} run, {r.seconds_per_epoch:.2f} s/epoch) "
+              f"{'beats' if beats else 'DOES NOT beat'} popularity")
     return 0 if ok else 1
 
 

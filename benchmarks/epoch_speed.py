@@ -1,13 +1,17 @@
 """Seconds per training epoch (MG on/off), per full evaluation (valid + test) and peak memory at baby scale.
 
-Usage: python benchmarks/epoch_speed.py [--models freedom,vbpr | all] [--repeats 3] [--device auto]
-                                        [--data-dir datasets] [--threads N] [--markdown PATH]
-                                        [--no-baseline]
+Usage: python benchmarks/epoch_speed.py [--models freedom,vbpr | all] [--repeats 3] [--device auto|cpu|cuda]
+                                        [--data-dir datasets] [--threads N] [--markdown PATH] [--json PATH]
+                                        [--model-timeout 120] [--no-baseline]
 
 Generates the synthetic ``baby`` preset (19,445 users, 7,050 items, 160,792 interactions, 4096-d
 image and 384-d text features) once as ``<data-dir>/bench-baby``. Each model runs in its own
 process (so its peak memory is its own) with the optimizer and epoch function of `mgtune.training`,
-with its default settings; each figure is the median of ``--repeats`` runs after one warm-up epoch.
+with its default settings; each figure is the median of ``--repeats`` runs after one warm-up epoch,
+and ``build_s`` is the seconds from nothing to a built model (graphs, kNN, parameters on the device).
+A model that fails or runs past ``--model-timeout`` seconds is reported as such and the rest go on.
+``--json`` writes every row, the device and the failures; on CUDA the device is synchronised around
+every timed call.
 The baseline, measured in the same run on the same data, is the reference toolbox's way of doing
 the non-model work: per-row Python rejection sampling of negatives and a Python hit-counting loop
 over the top-k lists (MMRec's ``TopKEvaluator``); the ratios printed are baseline / ours. For
@@ -35,8 +39,17 @@ from mgtune.data import Dataset, TrainSampler, load_dataset
 from mgtune.data.synth import make_synthetic
 from mgtune.files import write_text
 from mgtune.models import model_names
-from mgtune.training import (Evaluator, MGConfig, TrainConfig, build_model, build_optimizer, peak_memory_mb,
-                             reset_peak_memory, resolve_device, train_epoch)
+from mgtune.training import (
+    Evaluator,
+    MGConfig,
+    TrainConfig,
+    build_model,
+    build_optimizer,
+    peak_memory_mb,
+    reset_peak_memory,
+    resolve_device,
+    train_epoch,
+)
 
 DATASET = "bench-baby"
 REFERENCE_CPU = {"freedom": {"mg": 30.0, "nomg": 21.0, "eval": 6.0}, "vbpr": {"mg": 7.0, "nomg": 7.0, "eval": 6.0}}
@@ -88,14 +101,18 @@ def measure(model_name: str, data: Dataset, device: torch.device, repeats: int) 
     """One model's row: median seconds per epoch with and without MG, per evaluation, and peak MiB."""
     cfg = TrainConfig.for_model(model_name, DATASET, device=str(device))
     torch.manual_seed(0)
+    _sync(device)
+    t_build = time.perf_counter()
     model = build_model(cfg, data, device)
+    _sync(device)
+    build_s = time.perf_counter() - t_build
     evaluator = Evaluator(data, device, cfg.topk, cfg.eval_batch_size)
     reset_peak_memory(device)
-    row = {"mg": 0.0, "nomg": 0.0}
+    row = {"mg": 0.0, "nomg": 0.0, "build_s": build_s}
     if model.trainable:
         sampler = TrainSampler(data.train, data.n_items, cfg.batch_size, device, model.needs_negatives)
         opt = build_optimizer(model, cfg)
-        gen = torch.Generator().manual_seed(0)
+        gen = sampler.generator(0)
         epoch = itertools.count()
 
         def run(mg: MGConfig) -> Callable[[], float]:
@@ -117,14 +134,17 @@ def _row_text(name: str, row: dict[str, float]) -> str:
     return f"{name:<12} {epochs} {row['eval']:7.2f} {row['peak_mb']:8.0f}  {ratios:>26}"
 
 
-def _markdown(rows: dict[str, dict[str, float]], device_text: str) -> str:
+def _markdown(rows: dict[str, dict[str, float]], device_text: str, failed: dict[str, str]) -> str:
     lines = [f"Baby-scale synthetic data, {device_text}, default settings; seconds (median), peak MiB of the "
              "model's own process (resident set on CPU, allocated on CUDA).", "",
-             "| model | epoch, MG (s) | epoch, no MG (s) | evaluation (s) | peak memory (MiB) |",
-             "|---|---:|---:|---:|---:|"]
+             "| model | epoch, MG (s) | epoch, no MG (s) | evaluation (s) | build (s) | peak memory (MiB) |",
+             "|---|---:|---:|---:|---:|---:|"]
+    digits = 3 if "CPU" not in device_text else 2  # GPU epochs are fractions of a second
     for name, r in rows.items():
-        mg, nomg = (f"{r['mg']:.2f}", f"{r['nomg']:.2f}") if r["mg"] else ("not trained", "not trained")
-        lines.append(f"| {name} | {mg} | {nomg} | {r['eval']:.2f} | {r['peak_mb']:.0f} |")
+        mg, nomg = (f"{r['mg']:.{digits}f}", f"{r['nomg']:.{digits}f}") if r["mg"] else ("not trained", "not trained")
+        build = f"{r['build_s']:.2f}" if "build_s" in r else "-"
+        lines.append(f"| {name} | {mg} | {nomg} | {r['eval']:.{digits}f} | {build} | {r['peak_mb']:.0f} |")
+    lines += [f"| {name} | failed: {why} | | | | |" for name, why in failed.items()]
     return "\n".join(lines) + "\n"
 
 
@@ -136,6 +156,8 @@ def main() -> int:
     p.add_argument("--data-dir", default="datasets")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's own choice)")
     p.add_argument("--markdown", type=Path, help="also write the table as markdown to this file")
+    p.add_argument("--json", type=Path, help="also write the rows, the device and any failures as JSON to this file")
+    p.add_argument("--model-timeout", type=float, default=120.0, help="seconds one model's process may take")
     p.add_argument("--no-baseline", action="store_true")
     p.add_argument("--one", help=argparse.SUPPRESS)  # internal: measure one model, print its row as JSON
     args = p.parse_args()
@@ -158,24 +180,43 @@ def main() -> int:
           f"{'vs ref CPU (MG/noMG/eval)':>26}", flush=True)
     names = model_names() if args.models == "all" else args.models.split(",")
     rows: dict[str, dict[str, float]] = {}
+    failed: dict[str, str] = {}
+
+    def write_figures() -> None:  # after every model, so a run cut short still leaves what it measured
+        if args.markdown:
+            write_text(args.markdown, _markdown(rows, device_text, failed))
+        if args.json:
+            summary = {"device": str(device), "device_name": device_text, "repeats": args.repeats,
+                       "data": {"users": data.n_users, "items": data.n_items, "train": len(data.train)},
+                       "rows": rows, "failed": failed,
+                       "pending": [n for n in names if n not in rows and n not in failed]}
+            write_text(args.json, json.dumps(summary, indent=2) + "\n")
+
     for name in names:
         child = [sys.executable, __file__, "--one", name, "--repeats", str(args.repeats), "--device", args.device,
                  "--data-dir", args.data_dir] + (["--threads", str(args.threads)] if args.threads else [])
-        out = subprocess.run(child, capture_output=True, text=True)
-        if out.returncode != 0:
-            print(f"{name:<12} failed: {out.stderr.strip().splitlines()[-1] if out.stderr.strip() else out.returncode}")
-            continue
-        rows[name] = json.loads(out.stdout.strip().splitlines()[-1])
-        print(_row_text(name, rows[name]), flush=True)
-    if args.markdown:
-        write_text(args.markdown, _markdown(rows, device_text))
-        print(f"table: {args.markdown}")
+        try:
+            out = subprocess.run(child, capture_output=True, text=True, timeout=args.model_timeout)
+        except subprocess.TimeoutExpired:
+            failed[name] = f"timed out after {args.model_timeout:g} s"
+            print(f"{name:<12} {failed[name]}", flush=True)
+        else:
+            if out.returncode != 0:
+                failed[name] = out.stderr.strip().splitlines()[-1] if out.stderr.strip() else f"exit {out.returncode}"
+                print(f"{name:<12} failed: {failed[name]}", flush=True)
+            else:
+                rows[name] = json.loads(out.stdout.strip().splitlines()[-1])
+                print(_row_text(name, rows[name]), flush=True)
+        write_figures()
+    for path in (args.markdown, args.json):
+        if path:
+            print(f"written: {path}")
 
     if not args.no_baseline:
         print("\nnon-model work, reference style (Python per row) vs ours, same data, same run:")
         t_neg_ref = baseline_negatives(data)
         sampler = TrainSampler(data.train, data.n_items, 2048, device)
-        t_neg = _median_time(lambda: sampler.sample_negatives(sampler.users, torch.Generator().manual_seed(1)),
+        t_neg = _median_time(lambda: sampler.sample_negatives(sampler.users, sampler.generator(1)),
                              args.repeats, device)
         print(f"  negatives for one epoch: baseline {t_neg_ref:.3f} s, ours {t_neg:.4f} s ({t_neg_ref / t_neg:.0f}x)")
         counts = np.bincount(data.train.items, minlength=data.n_items)

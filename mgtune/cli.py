@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
+import typing
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from mgtune.checks import MAX_SEED, check_float, check_int, check_writable_dir
 from mgtune.errors import ConfigError, MgtuneError
-from mgtune.files import write_json
+from mgtune.files import json_text, write_json
 
 __all__ = ["main"]
 
@@ -30,11 +31,26 @@ def _parse_sets(pairs: Sequence[str]) -> dict[str, str]:
     return out
 
 
+_MAX_RUNS = 10_000
+
+
+def _check_ray_options(args: argparse.Namespace) -> None:
+    """Options of ``run``/``confirm`` that only Ray would notice: refused before Ray starts."""
+    check_float("--cpus-per-trial", args.cpus_per_trial, low=0, low_open=True)
+    if args.gpus_per_trial is not None:
+        check_float("--gpus-per-trial", args.gpus_per_trial, low=0)
+    if getattr(args, "seed", None) is not None:
+        check_int("--seed", args.seed, low=0, high=MAX_SEED)
+    for option in ("seeds", "top", "confirm"):  # runs are listed up front: a billion would exhaust memory
+        if getattr(args, option, None) is not None:
+            check_int(f"--{option}", getattr(args, option), high=_MAX_RUNS)
+
+
 # ---------------------------------------------------------------- data
 def _cmd_data_synth(args: argparse.Namespace) -> int:
     from mgtune.data.synth import make_synthetic
 
-    folder = make_synthetic(args.data_dir, args.name, args.preset, args.seed)
+    folder = make_synthetic(args.data_dir, args.name, args.preset, args.seed, force=args.force)
     _log(f"wrote {args.preset} dataset to {folder}")
     return 0
 
@@ -59,14 +75,15 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from mgtune.training import load_data, save_checkpoint, train
 
     cfg = _train_config(args)
-    data = load_data(cfg)  # validates the dataset before anything is printed or written
     out = Path(args.out or f"runs/train/{cfg.model}-{cfg.dataset}-{time.strftime('%Y%m%d-%H%M%S')}")
+    check_writable_dir("--out", out)  # before training, not after it
+    data = load_data(cfg)  # validates the dataset before anything is printed or written
     _log(f"training {cfg.model} on {cfg.dataset} ({'MG' if cfg.mg.enabled else 'no MG'}), output in {out}")
     result = train(cfg, data=data, log=_log)
     summary = result.summary()
     save_checkpoint(out / "checkpoint.pt", cfg, result.best_state, result.best_epoch)
     write_json(out / "metrics.json", summary)
-    print(json.dumps(summary))
+    print(json_text(summary))
     return 0
 
 
@@ -77,6 +94,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     from mgtune.training import Evaluator, build_model, load_checkpoint, resolve_device
 
     cfg, state = load_checkpoint(Path(args.checkpoint))
+    _check_weights(args.checkpoint, state)
     cfg = dataclasses.replace(cfg, dataset=args.dataset or cfg.dataset,
                               data_dir=str(Path(args.data_dir).resolve()) if args.data_dir else cfg.data_dir,
                               device=args.device)
@@ -90,9 +108,21 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         first = str(exc).strip().splitlines()[0]
         raise ConfigError(f"{args.checkpoint}: weights do not fit {cfg.model} on {cfg.dataset} ({first})") from None
     metrics = Evaluator(data, device, cfg.topk, cfg.eval_batch_size).evaluate(model)
-    print(json.dumps({"model": cfg.model, "dataset": cfg.dataset, "valid": metrics["valid"],
+    print(json_text({"model": cfg.model, "dataset": cfg.dataset, "valid": metrics["valid"],
                       "test": metrics["test"], "config": cfg.as_dict()}))
     return 0
+
+
+def _check_weights(path: str, state: Any) -> None:
+    """A checkpoint's weights: named tensors, all finite (a diverged run's NaNs would score nonsense)."""
+    import torch
+
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ConfigError(f"{path}: the checkpoint's model entry is not a set of named weight tensors")
+    bad = [k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if bad:
+        raise ConfigError(f"{path}: {len(bad)} weight tensor(s) hold NaN or infinite values (first: {bad[0]}); "
+                          "the run diverged, so there is nothing to evaluate")
 
 
 # ---------------------------------------------------------------- run
@@ -100,6 +130,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from mgtune.study import StudySettings, run_study
     from mgtune.study.confirm import ConfirmSettings
 
+    _check_ray_options(args)
     confirm = None if args.confirm is None else ConfirmSettings(  # a bad --confirm fails before the study
         study_dir="", seeds=args.confirm, cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,
         address=args.address)
@@ -119,18 +150,18 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if best is None:
         _log("no trial completed (all stopped early or failed): no best configuration")
     else:  # chosen by the validation metric; test is only reported
-        print(json.dumps({
+        print(json_text({
             "study": str(outcome.study_dir), "best_trial": best["trial_id"], "trial_dir": best["trial_dir"],
             "params": {k.removeprefix("param_"): v for k, v in best.items() if k.startswith("param_")},
             f"valid_{args.metric}": best[f"valid_{args.metric}"], f"test_{args.metric}": best[f"test_{args.metric}"],
-        }, default=float))
+        }))
         if confirm is not None:
             import dataclasses
 
             confirmed = _confirm(dataclasses.replace(confirm, study_dir=str(outcome.study_dir)), "reports")
             if not confirmed.finished:
                 return 130
-            print(json.dumps(confirmed.summary()))
+            print(json_text(confirmed.summary()))
     try:
         from mgtune.report import build_report
     except ImportError:
@@ -159,13 +190,15 @@ def _confirm(settings: Any, out: str | None) -> Any:
 def _cmd_confirm(args: argparse.Namespace) -> int:
     from mgtune.study.confirm import ConfirmSettings
 
+    _check_ray_options(args)
+    check_writable_dir("--out", args.out)
     outcome = _confirm(ConfirmSettings(
         study_dir=args.run_dir, seeds=args.seeds, top=args.top, cpus_per_trial=args.cpus_per_trial,
         gpus_per_trial=args.gpus_per_trial, address=args.address, resume=args.resume,
     ), args.out)
     if not outcome.finished:
         return 130
-    print(json.dumps(outcome.summary()))
+    print(json_text(outcome.summary()))
     return 0
 
 
@@ -173,6 +206,7 @@ def _cmd_confirm(args: argparse.Namespace) -> int:
 def _cmd_report(args: argparse.Namespace) -> int:
     from mgtune.report import build_report, find_studies, parse_cutoffs
 
+    check_writable_dir("--out", args.out)
     dirs = [Path(d) for d in args.run_dirs] or find_studies(args.storage)
     for path in build_report(dirs, Path(args.out), metric=args.metric, ks=parse_cutoffs(args.k)):
         print(path)
@@ -198,8 +232,16 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", help="output folder (metrics.json, checkpoint.pt)")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage mistake is one line and exit 2, like every other mistake."""
+
+    def error(self, message: str) -> typing.NoReturn:
+        where = self.prog.removeprefix("mgtune").strip()
+        self.exit(2, f"mgtune: error: {where + ': ' if where else ''}{message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="mgtune", description=__doc__)
+    parser = _Parser(prog="mgtune", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
     data = sub.add_parser("data", help="dataset utilities").add_subparsers(dest="data_command", required=True)
@@ -208,6 +250,7 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--name", required=True)
     synth.add_argument("--seed", type=int, default=0)
     synth.add_argument("--data-dir", default="datasets")
+    synth.add_argument("--force", action="store_true", help="replace an existing dataset of that name (atomically)")
     synth.set_defaults(func=_cmd_data_synth)
 
     tr = sub.add_parser("train", help="train one model once")

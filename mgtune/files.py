@@ -16,7 +16,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["atomic_open", "write_text", "write_json"]
+from mgtune.checks import finite_or_none
+
+__all__ = ["atomic_open", "write_text", "write_json", "json_text"]
 
 _UMASK = os.umask(0o022)  # read the process umask (the only way is to set it) and put it back
 os.umask(_UMASK)
@@ -46,6 +48,11 @@ def write_text(path: Path, text: str) -> None:
         fh.write(text)
 
 
+def json_text(obj: Any, indent: int | None = None) -> str:
+    """``obj`` as standard JSON: non-finite numbers become null (never the non-JSON ``NaN``)."""
+    return json.dumps(finite_or_none(obj), indent=indent, allow_nan=False)
+
+
 def write_json(path: Path, obj: Any) -> None:
     """Replace ``path`` with ``obj`` as indented JSON, atomically."""
-    write_text(path, json.dumps(obj, indent=2) + "\n")
+    write_text(path, json_text(obj, indent=2) + "\n")

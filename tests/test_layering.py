@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 PKG = Path(__file__).resolve().parents[1] / "mgtune"
-ORDER = ["errors", "files", "data", "models", "training", "study", "report", "cli"]
+ORDER = ["errors", "checks", "files", "data", "models", "training", "study", "report", "cli"]
 
 
 def _layer(module: str) -> str | None:

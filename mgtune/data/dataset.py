@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mgtune.checks import check_name
 from mgtune.errors import DataFormatError
 
 __all__ = ["Split", "Dataset", "load_dataset", "dataset_dir", "AMAZON_DATASETS"]
@@ -26,6 +27,8 @@ __all__ = ["Split", "Dataset", "load_dataset", "dataset_dir", "AMAZON_DATASETS"]
 REQUIRED_COLUMNS = ("userID", "itemID", "x_label")
 FEATURE_FILES = {"image": "image_feat.npy", "text": "text_feat.npy"}
 AMAZON_DATASETS = ("baby", "sports", "clothing", "elec")
+_MAX_ID = 2**31 - 1  # ids index torch tensors; larger ones are not ids of a real dataset
+_ID_SLACK_FACTOR, _ID_SLACK = 10, 10_000  # ids may leave some gaps, not billions
 _HOW_TO_GET = (
     "download the preprocessed Amazon data from the MMRec/Mirror-Gradient Google Drive folder "
     "(https://drive.google.com/drive/folders/13cBy1EA_saTUuXxVllKgtfci2A09jyaG) or build it with "
@@ -80,8 +83,13 @@ class Dataset:
 
 
 def dataset_dir(data_dir: str | Path, name: str) -> Path:
-    """The absolute folder of dataset ``name`` (trials run in another working directory)."""
-    return (Path(data_dir) / name).expanduser().resolve()
+    """The absolute folder of dataset ``name`` (trials run in another working directory).
+
+    Every command that names a dataset comes here, so a name that is a path (``../x``, ``/abs``,
+    ``a/b``), which would read or write outside ``data_dir``, is refused in one place.
+    """
+    check_name("dataset name", name)
+    return (Path(data_dir).expanduser() / name).resolve()
 
 
 def load_dataset(data_dir: str | Path, name: str) -> Dataset:
@@ -97,6 +105,8 @@ def load_dataset(data_dir: str | Path, name: str) -> Dataset:
         raise DataFormatError(f"{inter_file}: interaction file not found")
     users, items, labels = _read_inter(inter_file)
     n_users, n_items = int(users.max()) + 1, int(items.max()) + 1
+    for what, ids, n in (("userID", users, n_users), ("itemID", items, n_items)):
+        _check_dense(inter_file, what, ids, n)
 
     splits = []
     train_users = None
@@ -126,6 +136,21 @@ def load_dataset(data_dir: str | Path, name: str) -> Dataset:
         text_feat=feats["text"],
         fingerprint=fingerprint(path, name),
     )
+
+
+def _check_dense(inter_file: Path, what: str, ids: np.ndarray, n: int) -> None:
+    """Ids are row numbers of embedding tables, so ids far beyond the distinct count would allocate for nothing.
+
+    MMRec's data are reindexed to ``0..n-1``; a few gaps are tolerated, a huge id (a raw ASIN hash,
+    a typo) is refused here, with the sizes named, before anything is allocated.
+    """
+    distinct = len(np.unique(ids))
+    if n > _ID_SLACK_FACTOR * distinct + _ID_SLACK:
+        kind = "users" if what == "userID" else "items"
+        raise DataFormatError(
+            f"{inter_file}: {what} values imply {n} {kind} (largest id {n - 1}), but only {distinct} distinct "
+            f"{kind} appear; ids must be 0..n-1 (reindex them, as MMRec's preprocessing does)"
+        )
 
 
 def fingerprint(path: Path, name: str) -> str:
@@ -168,6 +193,13 @@ def _read_inter(inter_file: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
             raise DataFormatError(
                 f"{inter_file}: column {col} must hold integers, got {df[col].iloc[row]!r} on data row {row + 1}"
             )
+        too_big = values.abs() > _MAX_ID
+        if too_big.any():
+            row = int(np.flatnonzero(too_big.to_numpy())[0])
+            raise DataFormatError(
+                f"{inter_file}: column {col} has id {df[col].iloc[row].strip()} on data row {row + 1}, "
+                f"above the largest supported id {_MAX_ID}"
+            )
         arr = values.to_numpy(dtype=np.int64)
         if (arr < 0).any():
             row = int(np.flatnonzero(arr < 0)[0])
@@ -190,8 +222,12 @@ def _read_features(feat_file: Path, n_items: int) -> np.ndarray | None:
         feat = np.load(feat_file, allow_pickle=False)
     except Exception as exc:
         raise DataFormatError(f"{feat_file}: unreadable .npy file ({type(exc).__name__}: {exc})") from None
-    if feat.ndim != 2 or not np.issubdtype(feat.dtype, np.number):
-        raise DataFormatError(f"{feat_file}: expected a 2-d numeric array [n_items, d], got shape {feat.shape}")
+    if feat.ndim != 2 or feat.dtype.kind not in "iuf":
+        raise DataFormatError(
+            f"{feat_file}: expected a 2-d array of real numbers [n_items, d], got {feat.dtype} of shape {feat.shape}"
+        )
+    if feat.shape[1] == 0:
+        raise DataFormatError(f"{feat_file}: has 0 feature columns (shape {feat.shape}); remove the file or fill it")
     if feat.shape[0] < n_items:
         raise DataFormatError(
             f"{feat_file}: {feat.shape[0]} feature rows but the interactions name {n_items} items"

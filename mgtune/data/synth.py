@@ -13,11 +13,17 @@ Generative story (deterministic for a seed):
 
 from __future__ import annotations
 
+import os
+import shutil
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from mgtune.checks import MAX_SEED, check_int, check_writable_dir
+from mgtune.data.dataset import dataset_dir
 from mgtune.errors import ConfigError
 from mgtune.files import atomic_open
 
@@ -150,19 +156,64 @@ def _atomic_write(target: Path, payload: bytes | np.ndarray, npy: bool = False) 
             fh.write(payload)
 
 
-def make_synthetic(data_dir: str | Path, name: str, preset: str, seed: int = 0) -> Path:
-    """Generate preset ``preset`` and write it as ``<data_dir>/<name>``."""
+def make_synthetic(data_dir: str | Path, name: str, preset: str, seed: int = 0, force: bool = False) -> Path:
+    """Generate preset ``preset`` and write it as ``<data_dir>/<name>``.
+
+    An existing dataset folder is refused unless ``force``; then the new dataset is built in a temp
+    folder beside it and swapped in whole, so nothing of the old one (a ``user_graph_dict.npy``, a
+    ``.mgtune_cache/``) survives into the new data, and a failure leaves the old one as it was.
+    """
     if preset not in PRESETS:
         raise ConfigError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+    check_int("seed", seed, low=0, high=MAX_SEED)
+    folder = dataset_dir(data_dir, name)  # refuses names that are paths
+    if folder.exists() and not force:
+        raise ConfigError(f"{folder}: already exists; pass --force to replace it")
+    if folder.exists() and not folder.is_dir():
+        raise ConfigError(f"{folder}: exists and is not a folder")
+    check_writable_dir("--data-dir", folder.parent)
     arrays = synthesize(PRESETS[preset], seed)
-    return write_dataset(Path(data_dir) / name, name, *arrays)
+    _replace_dir(folder, lambda tmp: write_dataset(tmp, name, *arrays))
+    return folder
+
+
+def _replace_dir(folder: Path, build: Callable[[Path], object]) -> None:
+    """Run ``build`` on a temp folder beside ``folder``, then put it in ``folder``'s place.
+
+    The old folder is renamed aside first and removed after the swap (two renames: between them,
+    for an instant, ``folder`` is absent, never half-written).
+    """
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = folder.parent / f".{folder.name}.{uuid.uuid4().hex}.tmp"
+    tmp.mkdir()  # the permissions a plain mkdir gives (mkdtemp's would be 0700)
+    old = tmp.with_suffix(".old")
+    try:
+        build(tmp)
+        if folder.exists():
+            os.rename(folder, old)
+        os.rename(tmp, folder)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if old.exists() and not folder.exists():
+            os.rename(old, folder)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def ensure_demo(data_dir: str | Path, name: str) -> None:
     """Create the built-in ``demo`` dataset (the ``small`` preset, seed 0) on first use."""
-    folder = Path(data_dir) / name
-    if name == DEMO_NAME and not (folder / f"{name}.inter").exists():
-        make_synthetic(data_dir, name, "small", seed=0)
+    folder = dataset_dir(data_dir, name)
+    if name != DEMO_NAME or (folder / f"{name}.inter").exists():
+        return
+    check_writable_dir("--data-dir", folder.parent)
+    if folder.exists():  # an unfinished demo: its files are each written atomically, so complete it in place
+        write_dataset(folder, name, *synthesize(PRESETS["small"], 0))
+        return
+    try:
+        _replace_dir(folder, lambda tmp: write_dataset(tmp, name, *synthesize(PRESETS["small"], 0)))
+    except OSError:
+        if not (folder / f"{name}.inter").exists():  # not a concurrent trial that made it first
+            raise
 
 
 __all__ += ["make_synthetic"]

@@ -6,11 +6,12 @@ import dataclasses
 import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Self, TypeVar
 
 import torch
 from torch import Tensor, nn
 
+from mgtune.checks import check_float, check_int
 from mgtune.data import Batch, Dataset
 from mgtune.errors import ConfigError
 
@@ -42,10 +43,50 @@ def parse_config(cls: type[C], overrides: Mapping[str, Any]) -> C:
                 f"unknown hyperparameter {key!r} for {cls.__name__}; valid: {', '.join(sorted(fields)) or 'none'}"
             )
         values[key] = _convert(key, raw, hints[key])
+    for f in fields.values():
+        if f.name in values or f.default is not dataclasses.MISSING:
+            _check_field(cls.__name__, f.name, values.get(f.name, f.default), hints[f.name])
     try:
         return cls(**values)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{cls.__name__}: {exc}") from None
+
+
+_MAX_LAYERS = 64
+_MAX_SIZE = 16_384
+
+
+def _check_field(owner: str, name: str, value: Any, hint: Any) -> None:
+    """The rules every model's hyperparameters share, by name and type; a model's own go in its config.
+
+    Counts of layers (``n_*``) are in [0, 64]; every other integer is a size or a neighbour count,
+    in [1, 16384]. Floats are finite: dropout rates in [0, 1), temperatures > 0, shares
+    (``*_image_weight``, ``lambda_coeff``) in [0, 1], weights and the rest >= 0.
+    """
+    where = f"{owner}.{name}"
+    if typing.get_origin(hint) is tuple:
+        if not isinstance(value, tuple) or not value:
+            raise ConfigError(f"{where} must be a non-empty list, got {value!r}")
+        for item in value:
+            _check_field(owner, name, item, typing.get_args(hint)[0])
+    elif hint is int:
+        if name.startswith("n_"):
+            check_int(where, value, low=0, high=_MAX_LAYERS)
+        else:
+            check_int(where, value, low=1, high=_MAX_SIZE)
+    elif hint is float:
+        if "dropout" in name:
+            check_float(where, value, low=0.0, high=1.0, high_open=True)
+        elif "temp" in name:
+            check_float(where, value, low=0.0, low_open=True)
+        elif name.endswith("image_weight") or name == "lambda_coeff":
+            check_float(where, value, low=0.0, high=1.0)
+        else:
+            check_float(where, value, low=0.0)
+    elif hint is bool and not isinstance(value, bool):
+        raise ConfigError(f"{where} must be true or false, got {value!r}")
+    elif hint is str and not isinstance(value, str):
+        raise ConfigError(f"{where} must be a string, got {value!r}")
 
 
 def _convert(key: str, raw: Any, hint: Any) -> Any:
@@ -72,7 +113,7 @@ def _convert(key: str, raw: Any, hint: Any) -> Any:
             return float(raw)
         if hint is str:
             return str(raw)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise ConfigError(f"hyperparameter {key!r} expects {getattr(hint, '__name__', hint)}, got {raw!r}") from None
     return raw
 
@@ -84,6 +125,8 @@ class Recommender(nn.Module):
     once in ``__init__``, and end it with ``reset_parameters()``.
     """
 
+    name: ClassVar[str]
+    """The lower-case name the model is registered under (set by `registry.register`)."""
     config_cls: ClassVar[type[ModelConfig]] = ModelConfig
     needs_negatives: ClassVar[bool] = True
     """False for models trained on (user, positive) pairs only (BM3, SELFCFED_LGN)."""
@@ -102,7 +145,7 @@ class Recommender(nn.Module):
         self._eval_cache: dict[str, Any] = {}
 
     @classmethod
-    def from_dataset(cls, data: Dataset, cfg: ModelConfig | None = None, device: str | torch.device = "cpu") -> Recommender:
+    def from_dataset(cls, data: Dataset, cfg: ModelConfig | None = None, device: str | torch.device = "cpu") -> Self:
         """Build the model for ``data`` on ``device`` (parameters moved there too)."""
         dev = torch.device(device)
         model = cls(data, cfg if cfg is not None else cls.config_cls(), dev)
@@ -130,6 +173,6 @@ class Recommender(nn.Module):
             self._eval_cache[key] = build()
         return self._eval_cache[key]
 
-    def train(self, mode: bool = True) -> Recommender:
+    def train(self, mode: bool = True) -> Self:
         self._eval_cache = {}  # parameters may change between evaluations
         return super().train(mode)

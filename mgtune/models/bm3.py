@@ -93,7 +93,8 @@ class BM3(Recommender):
 
     def _embeddings(self) -> tuple[Tensor, Tensor]:
         ego = torch.cat([self.user_embedding.weight, self.item_id_embedding.weight])
-        user_emb, item_emb = layer_mean(self.norm_adj, ego, self.cfg.n_layers, symmetric=True).split([self.n_users, self.n_items])
+        all_emb = layer_mean(self.norm_adj, ego, self.cfg.n_layers, symmetric=True)
+        user_emb, item_emb = all_emb.split([self.n_users, self.n_items])
         return user_emb, item_emb + self.item_id_embedding.weight
 
     def loss(self, batch: Batch) -> Tensor:

@@ -32,10 +32,10 @@ import torch
 from torch import Tensor, nn
 
 from mgtune.data import Batch, Dataset
-from mgtune.models._blocks.losses import bpr_loss
 from mgtune.models._blocks.edge_dropout import PrunableGraph
 from mgtune.models._blocks.feature_tables import project_rows, trainable_feature_tables
 from mgtune.models._blocks.interactions import require_modalities, train_edges
+from mgtune.models._blocks.losses import bpr_loss
 from mgtune.models._blocks.mixed_knn_graph import mixed_knn_adj
 from mgtune.models._blocks.propagation import layer_mean
 from mgtune.models._blocks.sparse import spmm

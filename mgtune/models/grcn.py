@@ -61,6 +61,7 @@ from torch import Tensor, nn
 
 from mgtune.data import Batch, Dataset
 from mgtune.models._blocks.edge_list import EdgeGraph
+from mgtune.models._blocks.feature_tables import LinearDict
 from mgtune.models._blocks.interactions import require_modalities, train_edges
 from mgtune.models._blocks.losses import bpr_loss
 from mgtune.models.base import ModelConfig, Recommender
@@ -100,7 +101,7 @@ class GRCN(Recommender):
         self.preference = nn.ParameterDict(
             {m: nn.Parameter(torch.empty(self.n_users, cfg.latent_embedding)) for m in feats}
         )
-        self.feat_mlp = nn.ModuleDict({m: nn.Linear(f.shape[1], cfg.latent_embedding) for m, f in feats.items()})
+        self.feat_mlp = LinearDict({m: nn.Linear(f.shape[1], cfg.latent_embedding) for m, f in feats.items()})
         self.confidence = nn.Parameter(torch.empty(self.n_nodes, len(feats)))
         self.reset_parameters()
 

@@ -38,7 +38,7 @@ from torch import Tensor
 from mgtune.data import Batch, Dataset
 from mgtune.models._blocks.cache import cached_tensors
 from mgtune.models._blocks.interactions import require_modalities
-from mgtune.models._blocks.weighted_knn import topk_similarity
+from mgtune.models._blocks.knn import topk_similarity
 from mgtune.models.base import ModelConfig, Recommender
 from mgtune.models.registry import register
 

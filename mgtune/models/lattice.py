@@ -53,19 +53,23 @@ projections ``(n_items, feat_embed_dim)``.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from mgtune.data import Batch, Dataset
-from mgtune.models._blocks.edge_list import EdgeGraph, sym_norm_edge_values
+from mgtune.models._blocks.edge_list import EdgeGraph
 from mgtune.models._blocks.feature_tables import trainable_feature_tables
 from mgtune.models._blocks.interactions import require_modalities, train_edges
+from mgtune.models._blocks.knn import cosine_knn_edges
 from mgtune.models._blocks.losses import bpr_loss, l2_loss
 from mgtune.models._blocks.mean_aggregation import bipartite_mean_adj, mean_aggregate
-from mgtune.models._blocks.similarity_graph import cosine_knn_edges, similarity_knn_adj
+from mgtune.models._blocks.propagation import sym_norm_values
+from mgtune.models._blocks.similarity_graph import similarity_knn_adj
 from mgtune.models.base import ModelConfig, Recommender
 from mgtune.models.registry import register
 
@@ -109,7 +113,8 @@ class LatticeConfig(ModelConfig):
 @register("lattice")
 class Lattice(Recommender):
     config_cls = LatticeConfig
-    train_defaults = {"lr_decay": 0.96, "lr_decay_every": 50}  # MMRec: learning_rate_scheduler: [0.96, 50]
+    # MMRec: learning_rate_scheduler: [0.96, 50]
+    train_defaults: ClassVar[dict[str, Any]] = {"lr_decay": 0.96, "lr_decay_every": 50}
     cfg: LatticeConfig
 
     def __init__(self, data: Dataset, cfg: LatticeConfig, device: torch.device) -> None:
@@ -129,8 +134,8 @@ class Lattice(Recommender):
         self.modal_weight = nn.Parameter(torch.empty(2))
         if cfg.cf_model == "ngcf":
             sizes = [d, *cfg.weight_size]
-            self.gc_linear = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
-            self.bi_linear = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
+            self.gc_linear = nn.ModuleList(nn.Linear(a, b) for a, b in itertools.pairwise(sizes))
+            self.bi_linear = nn.ModuleList(nn.Linear(a, b) for a, b in itertools.pairwise(sizes))
             self.mess_dropout = nn.ModuleList(nn.Dropout(p) for p in cfg.mess_dropout)
         # this epoch's item graph, detached; None: rebuild it (with gradients) on the next training batch
         self._item_adj: tuple[EdgeGraph, Tensor] | None = None
@@ -165,7 +170,7 @@ class Lattice(Recommender):
             frozen.append((f_rows, f_cols, lam * w * f_vals))
         rows = torch.cat([e[0] for e in learned])
         cols = torch.cat([e[1] for e in learned])
-        vals = (1.0 - lam) * sym_norm_edge_values(rows, cols, torch.cat([e[2] for e in learned]), self.n_items)
+        vals = (1.0 - lam) * sym_norm_values(rows, cols, torch.cat([e[2] for e in learned]), self.n_items)
         return (
             torch.cat([rows, *(e[0] for e in frozen)]),
             torch.cat([cols, *(e[1] for e in frozen)]),

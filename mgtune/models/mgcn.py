@@ -18,7 +18,8 @@ The behaviour-aware fuser splits a common part :math:`c = \sum_m a_m V^m` (atten
 :math:`a = \mathrm{softmax}_m(q^\top \tanh(Q V^m + b))`) from modality-specific parts
 :math:`(V^m - c) \odot \sigma(P_m C + p_m)`, and the node is
 
-.. math:: e = C + \tfrac13\big(c + \textstyle\sum_m (V^m - c) \odot \sigma(P_m C + p_m)\big),\qquad s(u, i) = e_u^\top e_i.
+.. math::
+    e = C + \tfrac13\big(c + \textstyle\sum_m (V^m - c) \odot \sigma(P_m C + p_m)\big),\qquad s(u, i) = e_u^\top e_i.
 
 Loss, with :math:`S` the side part (the bracket above) and :math:`\tau = 0.2`:
 
@@ -47,6 +48,7 @@ every view ``(n_users + n_items, d)``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -88,7 +90,8 @@ def _gate(d: int) -> nn.Sequential:
 @register("mgcn")
 class MGCN(Recommender):
     config_cls = MGCNConfig
-    train_defaults = {"lr_decay": 0.96, "lr_decay_every": 50}  # MMRec: learning_rate_scheduler: [0.96, 50]
+    # MMRec: learning_rate_scheduler: [0.96, 50]
+    train_defaults: ClassVar[dict[str, Any]] = {"lr_decay": 0.96, "lr_decay_every": 50}
     cfg: MGCNConfig
 
     def __init__(self, data: Dataset, cfg: MGCNConfig, device: torch.device) -> None:
@@ -121,7 +124,8 @@ class MGCN(Recommender):
     def _views(self) -> tuple[Tensor, Tensor]:
         """The user-item view ``C`` and the side view ``S``, both ``(n_users + n_items, d)``."""
         ids = self.item_id_embedding.weight
-        content = layer_mean(self.norm_adj, torch.cat([self.user_embedding.weight, ids]), self.cfg.n_ui_layers, symmetric=True)
+        ego = torch.cat([self.user_embedding.weight, ids])
+        content = layer_mean(self.norm_adj, ego, self.cfg.n_ui_layers, symmetric=True)
         modal = []
         for m in _MODALITIES:
             h = ids * self.purifier[m](self.feat_proj[m](self.feat_tables[m]))

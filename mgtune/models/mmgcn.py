@@ -157,7 +157,7 @@ class MMGCN(Recommender):
     def _embeddings(self) -> tuple[Tensor, Tensor]:
         out = sum(b(getattr(self, f"{m}_feat"), self.graph, self.id_embedding) for m, b in self._branches().items())
         out = out / len(self.branches)
-        return out[: self.n_users], out[self.n_users :]  # type: ignore[index]
+        return out[: self.n_users], out[self.n_users :]
 
     def loss(self, batch: Batch) -> Tensor:
         assert batch.neg_items is not None

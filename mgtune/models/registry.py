@@ -21,7 +21,7 @@ def register(name: str) -> Callable[[R], R]:
         key = name.lower()
         assert key not in _REGISTRY, f"model {key} registered twice"
         _REGISTRY[key] = cls
-        cls.name = key  # type: ignore[attr-defined]
+        cls.name = key
         return cls
 
     return deco

@@ -45,6 +45,7 @@ class VBPRConfig(ModelConfig):
 class VBPR(Recommender):
     config_cls = VBPRConfig
     cfg: VBPRConfig
+    item_raw: Tensor  # (n_items, d_text + d_image), a buffer
 
     def __init__(self, data: Dataset, cfg: VBPRConfig, device: torch.device) -> None:
         super().__init__(data, cfg, device)

@@ -8,15 +8,14 @@ naming the file and what is wrong with it.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from mgtune.errors import ConfigError, DataFormatError
-from mgtune.study.record import STATUSES, StudyMeta
+from mgtune.study.record import FINISHED, STATUSES, StudyMeta
 
 __all__ = [
     "METRIC_ABBREV", "STATUSES", "FINISHED", "Study", "load_study", "find_studies", "parse_metric",
@@ -25,8 +24,6 @@ __all__ = [
 
 # Display names of the ranking metrics, in the seed's column order (REC, PREC, MAP, NDCG).
 METRIC_ABBREV = {"recall": "REC", "precision": "PREC", "map": "MAP", "ndcg": "NDCG"}
-FINISHED = ("completed", "early_stopped")  # trials that produced metrics
-_FIXED_COLUMNS = ("trial_id", "trial_dir", "status", "epochs_run", "best_epoch", "seconds")
 _METRIC_RE = re.compile(r"^([a-z]+)@(\d+)$")
 
 
@@ -72,11 +69,13 @@ class Study:
 
     def progress(self, trial_dir: str, metric: str) -> pd.DataFrame:
         """Per-epoch rows of one trial: at least ``epoch`` and ``valid_<metric>``, sorted by epoch."""
+        from mgtune.study.results import numeric_column, read_csv, require_columns  # torch: only when reading
+
         path = self.path / trial_dir / "progress.csv"
-        frame = _read_csv(path)
-        _require_columns(path, frame, ["epoch", f"valid_{metric}"])
+        frame = read_csv(path)
+        require_columns(path, frame, ["epoch", f"valid_{metric}"])
         for col in ("epoch", f"valid_{metric}"):
-            frame[col] = _numeric(path, frame, col, frame[col].notna())
+            frame[col] = numeric_column(path, frame, col, frame[col].notna())
         # a resumed trial re-reports the epochs after its last checkpoint: the later rows count
         return frame.drop_duplicates("epoch", keep="last").sort_values("epoch")
 
@@ -91,7 +90,13 @@ def find_studies(storage: str | Path) -> list[Path]:
 
 
 def load_study(path: str | Path, metric: str, ks: Sequence[int]) -> Study:
-    """Read and check ``path``; the columns needed for ``metric`` and cutoffs ``ks`` must exist."""
+    """Read and check ``path``; the columns needed for ``metric`` and cutoffs ``ks`` must exist.
+
+    ``results.csv`` goes through `mgtune.study.results.read_results`, the reader `mgtune confirm`
+    uses too (imported here, not at the top: importing the report stays free of torch).
+    """
+    from mgtune.study.results import read_results
+
     path = Path(path)
     info = StudyMeta.read(path)  # ConfigError if the folder is not a study, DataFormatError if study.json is bad
     results = path / "results.csv"
@@ -100,66 +105,6 @@ def load_study(path: str | Path, metric: str, ks: Sequence[int]) -> Study:
     if not (path / "optuna.db").is_file():
         raise DataFormatError(f"{path / 'optuna.db'}: missing; every study folder keeps its Optuna storage")
     needed = [f"valid_{metric}"] + [f"test_{m}@{k}" for k in ks for m in METRIC_ABBREV]
-    trials = _read_results(results, needed)
+    trials = read_results(results, needed)
     params = tuple(c.removeprefix("param_") for c in trials.columns if c.startswith("param_"))
     return Study(path, info.model, info.dataset, info.mg, info.metric, info.max_epochs, info.finished, trials, params)
-
-
-def _read_csv(path: Path) -> pd.DataFrame:
-    if not path.is_file():
-        raise DataFormatError(f"{path}: missing")
-    try:
-        frame = pd.read_csv(path, dtype={"trial_id": str, "trial_dir": str, "status": str})
-    except pd.errors.EmptyDataError:
-        raise DataFormatError(f"{path}: empty file") from None
-    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise DataFormatError(f"{path}: not a readable CSV ({first})") from None
-    return frame
-
-
-def _require_columns(path: Path, frame: pd.DataFrame, columns: Iterable[str]) -> None:
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise DataFormatError(f"{path}: missing column(s) {', '.join(missing)}")
-
-
-def _numeric(path: Path, frame: pd.DataFrame, col: str, required: pd.Series | None = None) -> pd.Series:
-    """``frame[col]`` as floats; a non-number, or an empty cell where ``required``, is an error."""
-    values = pd.to_numeric(frame[col], errors="coerce").astype(float)
-    present = frame[col].notna() if required is None else frame[col].notna() | required
-    bad = (values.isna() & present) | np.isinf(values)
-    if bad.any():
-        row = int(bad.to_numpy().nonzero()[0][0])
-        raise DataFormatError(f"{path}: column {col} needs a finite number in data row {row + 1}, "
-                              f"got {frame[col].iloc[row]!r}")
-    return values
-
-
-def _read_results(path: Path, needed: Sequence[str]) -> pd.DataFrame:
-    frame = _read_csv(path)
-    if tuple(frame.columns[: len(_FIXED_COLUMNS)]) != _FIXED_COLUMNS:
-        raise DataFormatError(
-            f"{path}: the first columns must be {', '.join(_FIXED_COLUMNS)}; got {', '.join(frame.columns[:6])}"
-        )
-    _require_columns(path, frame, needed)
-    if frame.empty:
-        raise DataFormatError(f"{path}: no trials")
-    unknown = sorted(set(frame["status"].fillna("<empty>")) - set(STATUSES))
-    if unknown:
-        raise DataFormatError(f"{path}: unknown status {unknown[0]!r}; expected one of {', '.join(STATUSES)}")
-    if frame["trial_id"].isna().any() or frame["trial_id"].duplicated().any():
-        raise DataFormatError(f"{path}: trial_id must be present and unique in every row")
-    finished = frame["status"].isin(FINISHED)
-    if not finished.any():
-        raise DataFormatError(f"{path}: no finished trial (all {len(frame)} diverged or errored)")
-    completed = frame["status"] == "completed"
-    if frame.loc[finished, "trial_dir"].isna().any():
-        raise DataFormatError(f"{path}: a finished trial has an empty trial_dir")
-    # Failed trials may leave counters and metrics empty; finished ones may not.
-    frame["epochs_run"] = _numeric(path, frame, "epochs_run", finished).fillna(0)
-    frame["seconds"] = _numeric(path, frame, "seconds").fillna(0.0)  # informative only: may be empty
-    frame["best_epoch"] = _numeric(path, frame, "best_epoch", finished)
-    for col in needed:
-        frame[col] = _numeric(path, frame, col, completed if col.startswith("test_") else finished)
-    return frame

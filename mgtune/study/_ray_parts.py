@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import time
+from pathlib import Path
 from typing import Any
 
 from ray.air.constants import TRAINING_ITERATION
@@ -23,6 +26,11 @@ class PrunedAwareOptunaSearch(OptunaSearch):
     trial's last intermediate value, and TPE ranks pruned trials below the completed ones.
     """
 
+    def __init__(self, *args: Any, study_dir: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.study_dir = study_dir
+        """The study folder (Ray restores the searcher from a local copy of its state, elsewhere)."""
+
     def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False) -> None:
         if result is not None and not error and not result.get(FINAL, False):
             ot_trial = self._ot_trials.get(trial_id)
@@ -32,6 +40,85 @@ class PrunedAwareOptunaSearch(OptunaSearch):
                 ot_trial.report(result[self.metric], result[TRAINING_ITERATION])
             result = None
         super().on_trial_complete(trial_id, result=result, error=error)
+
+    def restore_from_dir(self, checkpoint_dir: str) -> None:
+        """Restore, then tidy what a hard kill of the driver left that Ray's saved state does not know.
+
+        Ray saves its state every few seconds; a driver killed with SIGKILL may have asked Optuna for a
+        trial (now ``RUNNING`` forever) and started it (a trial folder holding only its first TensorBoard
+        events) after the last save. Ray's restored state does not know that trial, so it is never
+        resumed: Optuna is told it failed, and its folder, holding no result, is removed.
+        """
+        super().restore_from_dir(checkpoint_dir)
+        import optuna
+
+        study = self._ot_study
+        assert study is not None  # restored with the rest of the searcher's state
+        known = {t.number for t in self._ot_trials.values()}
+        for stale in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+            if stale.number not in known:
+                study.tell(stale.number, state=optuna.trial.TrialState.FAIL)
+                _log(f"Optuna trial {stale.number}: left running by a driver that was killed; marked failed")
+        for folder in Path(self.study_dir).glob("trial_*"):
+            orphan = folder.name.removeprefix("trial_") not in self._ot_trials
+            if orphan and folder.is_dir() and _holds_no_result(folder):
+                shutil.rmtree(folder)
+                _log(f"{folder}: a trial started by a driver that was killed, with no result; removed")
+
+
+def _holds_no_result(folder: Path) -> bool:
+    """Nothing but TensorBoard events (written as a trial starts) in ``folder``."""
+    return all(p.is_file() and p.name.startswith("events.out.tfevents.") for p in folder.iterdir())
+
+
+class NoTrialFitsError(RuntimeError):
+    """The live nodes can no longer hold one trial (raised in a callback, so Ray Tune ends ``fit``)."""
+
+
+NO_FIT_GRACE_ENV = "MGTUNE_NO_FIT_GRACE_S"
+"""Seconds a study waits for a node that can hold a trial to (re)appear before it stops (default 60)."""
+
+
+class NoTrialFits(Callback):
+    """Stops the study when trials wait and no live node can hold one (the node that could was lost).
+
+    Without it Ray Tune waits forever for resources. The check is per node, as in `session.resources`,
+    and a study gives the cluster ``$MGTUNE_NO_FIT_GRACE_S`` seconds to recover (an autoscaler, a restart).
+    """
+
+    def __init__(self, cpus: float, gpus: float) -> None:
+        self.cpus, self.gpus = cpus, gpus
+        self._since: float | None = None
+        self._checked = 0.0
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"cpus": self.cpus, "gpus": self.gpus, "_since": None, "_checked": 0.0}
+
+    def on_step_end(self, iteration: int, trials: list[Any], **info: Any) -> None:
+        now = time.monotonic()
+        if now - self._checked < 1.0:
+            return
+        self._checked = now
+        waiting = any(t.status == "PENDING" for t in trials) and not any(t.status == "RUNNING" for t in trials)
+        if not waiting or self._fits():
+            self._since = None
+            return
+        self._since = self._since or now
+        grace = float(os.environ.get(NO_FIT_GRACE_ENV, "60"))
+        if now - self._since >= grace:
+            raise NoTrialFitsError(
+                f"no live node of the Ray cluster can hold a trial ({self.cpus:g} CPU + {self.gpus:g} GPU) "
+                f"after waiting {grace:g} s; a node was lost or the cluster shrank")
+
+    def _fits(self) -> bool:
+        import ray
+
+        for node in ray.nodes():
+            res = node.get("Resources", {})
+            cpus, gpus = res.get("CPU", 0.0) + 1e-9, res.get("GPU", 0.0) + 1e-9
+            if node.get("Alive") and cpus >= self.cpus and gpus >= self.gpus:
+                return True
+        return False
 
 
 class ProgressLines(Callback):

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mgtune.checks import check_float
 from mgtune.data import Dataset
 from mgtune.errors import ConfigError
 from mgtune.files import write_json
@@ -48,10 +49,10 @@ from mgtune.study.confirmation import (
     write_confirm_results,
 )
 from mgtune.study.record import RESULTS_FILE, StudyMeta, now
-from mgtune.study.runner import StudySettings
+from mgtune.study.runner import StudySettings, check_trusted
 from mgtune.study.search_space import SearchSpace
+from mgtune.study.session import MAX_FAILURES, make_trainable, resources, start_ray
 from mgtune.study.session import log as _log
-from mgtune.study.session import make_trainable, resources, start_ray
 from mgtune.study.trainable import TrialSetup, run_trial, trial_dir_name, trial_dirname
 from mgtune.training import load_data, peak_memory_mb, resolve_device
 
@@ -81,6 +82,10 @@ class ConfirmSettings:
         for ok, msg in checks:
             if not ok:
                 raise ConfigError(msg)
+        # what the comparisons above let through: infinities
+        check_float("--cpus-per-trial", self.cpus_per_trial, low=0, low_open=True)
+        if self.gpus_per_trial is not None:
+            check_float("--gpus-per-trial", self.gpus_per_trial, low=0)
 
 
 # ---------------------------------------------------------------- one run (on a Ray worker)
@@ -155,6 +160,8 @@ def run_confirm(s: ConfirmSettings, log: Callable[[str], None] | None = None) ->
     }
     interrupted = False
     pending = pending_runs(confirm_dir, wanted, meta)
+    if pending and s.resume and confirm_dir.is_dir():
+        check_trusted(confirm_dir)  # before Ray unpickles its saved state from it
     if pending:
         data = load_data(meta.train_config())  # a bad dataset fails here, once
         interrupted = _run_ray(s, meta, space, confirm_dir, info, pending, data, wanted, log)
@@ -238,7 +245,8 @@ def _tuner(pending: list[RunKey], info: dict[str, Any], trainable: Any, confirm_
             name=confirm_dir.name, storage_path=str(confirm_dir.parent), verbose=0,
             callbacks=[JsonLoggerCallback(), CSVLoggerCallback(), ProgressLines(meta.metric, len(runs))],
             checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
-            failure_config=tune.FailureConfig(max_failures=0),  # a failed run is recorded, the others go on
+            # a run whose node is lost is retried from its checkpoint; a failed run is recorded, the others go on
+            failure_config=tune.FailureConfig(max_failures=MAX_FAILURES),
         ),
     )
 

@@ -23,7 +23,7 @@ from typing import Any, NamedTuple
 from mgtune.errors import DataFormatError
 from mgtune.files import write_text
 from mgtune.study.record import RESULTS_FILE, STUDY_FILE, StudyMeta, finite_number, rank_completed
-from mgtune.study.results import TrialRecord, trial_row
+from mgtune.study.results import TrialRecord, read_results, trial_row
 from mgtune.study.search_space import SearchSpace, space_from_dict
 from mgtune.study.stats import ArmStats, PairedTest, arm_stats, paired_t_test
 from mgtune.training import metric_names
@@ -84,11 +84,9 @@ def select_candidates(study_dir: Path, meta: StudyMeta, space: SearchSpace, top:
     path = study_dir / RESULTS_FILE
     if not path.is_file():
         raise DataFormatError(f"{path}: missing; the study has not finished (continue it with mgtune run --resume)")
-    with path.open(newline="") as fh:
-        rows = list(csv.DictReader(fh))
     key = f"valid_{meta.metric}"
-    if rows and key not in rows[0]:
-        raise DataFormatError(f"{path}: missing column {key}")
+    frame = read_results(path, [key])  # the report's reader: a damaged file is an error, never another trial
+    rows = frame.astype(object).where(frame.notna(), None).to_dict("records")
     done = rank_completed(rows, meta.metric)  # as the report: ties keep the file's (trial id) order
     if not done:
         raise DataFormatError(f"{path}: no completed trial to confirm (none of its {len(rows)} trials ran to "
@@ -98,8 +96,10 @@ def select_candidates(study_dir: Path, meta: StudyMeta, space: SearchSpace, top:
         params_file = study_dir / (row.get("trial_dir") or f"trial_{row['trial_id']}") / "params.json"
         try:
             saved = json.loads(params_file.read_text())
-        except (OSError, json.JSONDecodeError) as exc:
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise DataFormatError(f"{params_file}: cannot read the trial's parameters ({exc})") from None
+        if not isinstance(saved, dict):
+            raise DataFormatError(f"{params_file}: expected a JSON object of parameters, got {type(saved).__name__}")
         params = {p: saved[p] for p in space.names if p in saved}
         out.append(Candidate(rank, str(row["trial_id"]), float(row[key]), params))
     return out

@@ -31,12 +31,14 @@ if TYPE_CHECKING:
     from mgtune.training import TrainConfig
 
 __all__ = [
-    "STUDY_FILE", "RESULTS_FILE", "STATUSES", "StudyMeta", "select_best", "rank_completed", "finite_number", "now",
+    "STUDY_FILE", "RESULTS_FILE", "STATUSES", "FINISHED", "StudyMeta", "select_best", "rank_completed",
+    "finite_number", "now",
 ]
 
 STUDY_FILE = "study.json"
 RESULTS_FILE = "results.csv"
 STATUSES = ("completed", "early_stopped", "diverged", "errored")  # a trial's status in results.csv
+FINISHED = ("completed", "early_stopped")  # the statuses of trials that produced metrics
 
 _Row = TypeVar("_Row", bound=Mapping[str, Any])
 

@@ -11,21 +11,25 @@ from __future__ import annotations
 
 import csv
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mgtune.errors import DivergedError
+from mgtune.errors import DataFormatError, DivergedError
 from mgtune.files import atomic_open
-from mgtune.study.record import STATUSES
+from mgtune.study.record import FINISHED, STATUSES
 from mgtune.study.trainable import FINAL, TRIAL_SECONDS
 from mgtune.training import metric_names
 
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["STATUSES", "TrialRecord", "result_columns", "trial_row", "write_results"]
+__all__ = [
+    "STATUSES", "FINISHED", "TrialRecord", "result_columns", "trial_row", "write_results", "read_results", "read_csv",
+    "numeric_column", "require_columns",
+]
+
 HEAD = ("trial_id", "trial_dir", "status", "epochs_run", "best_epoch", "seconds")
 
 
@@ -87,3 +91,80 @@ def write_results(path: Path, records: Sequence[TrialRecord], param_names: Seque
 def _is_divergence(error: BaseException) -> bool:
     # Ray wraps the trial's exception (RayTaskError(DivergedError)); after a restore only its text may survive
     return isinstance(error, DivergedError) or "DivergedError" in f"{type(error).__name__} {error}"
+
+
+# ---------------------------------------------------------------- reading results.csv back
+def read_results(path: Path, needed: Sequence[str]) -> pd.DataFrame:
+    """``results.csv`` read and checked: the one reader of `mgtune report` and `mgtune confirm`.
+
+    ``needed`` are the metric columns the caller uses (``valid_recall@20``...). Numeric columns
+    come back as floats; a finished trial with an empty counter or metric, an unknown status, a
+    duplicate trial id or a file cut short (no newline after its last row) is a `DataFormatError`
+    naming the file, never a silently different trial.
+    """
+    frame = read_csv(path)
+    if tuple(frame.columns[: len(HEAD)]) != HEAD:
+        got = ", ".join(map(str, frame.columns[:6]))
+        raise DataFormatError(f"{path}: the first columns must be {', '.join(HEAD)}; got {got}")
+    require_columns(path, frame, needed)
+    if frame.empty:
+        raise DataFormatError(f"{path}: no trials")
+    unknown = sorted(set(frame["status"].fillna("<empty>")) - set(STATUSES))
+    if unknown:
+        raise DataFormatError(f"{path}: unknown status {unknown[0]!r}; expected one of {', '.join(STATUSES)}")
+    if frame["trial_id"].isna().any() or frame["trial_id"].duplicated().any():
+        raise DataFormatError(f"{path}: trial_id must be present and unique in every row")
+    finished = frame["status"].isin(FINISHED)
+    if not finished.any():
+        raise DataFormatError(f"{path}: no finished trial (all {len(frame)} diverged or errored)")
+    completed = frame["status"] == "completed"
+    if frame.loc[finished, "trial_dir"].isna().any():
+        raise DataFormatError(f"{path}: a finished trial has an empty trial_dir")
+    # Failed trials may leave counters and metrics empty; finished ones may not.
+    frame["epochs_run"] = numeric_column(path, frame, "epochs_run", finished).fillna(0)
+    frame["seconds"] = numeric_column(path, frame, "seconds").fillna(0.0)  # informative only: may be empty
+    frame["best_epoch"] = numeric_column(path, frame, "best_epoch", finished)
+    for col in needed:
+        frame[col] = numeric_column(path, frame, col, completed if col.startswith("test_") else finished)
+    with path.open("rb") as fh:  # a writer always ends the last row; a file cut inside it may still parse
+        fh.seek(-1, 2)
+        if fh.read(1) not in (b"\n", b"\r"):
+            raise DataFormatError(f"{path}: truncated (its last row does not end with a newline)")
+    return frame
+
+
+def read_csv(path: Path) -> pd.DataFrame:
+    """A CSV file of a study folder; unreadable or empty files are a `DataFormatError`."""
+    import pandas as pd
+
+    if not path.is_file():
+        raise DataFormatError(f"{path}: missing")
+    try:
+        frame = pd.read_csv(path, dtype={"trial_id": str, "trial_dir": str, "status": str})
+    except pd.errors.EmptyDataError:
+        raise DataFormatError(f"{path}: empty file") from None
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DataFormatError(f"{path}: not a readable CSV ({first})") from None
+    return frame
+
+
+def require_columns(path: Path, frame: pd.DataFrame, columns: Iterable[str]) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise DataFormatError(f"{path}: missing column(s) {', '.join(missing)}")
+
+
+def numeric_column(path: Path, frame: pd.DataFrame, col: str, required: pd.Series | None = None) -> pd.Series:
+    """``frame[col]`` as floats; a non-number, or an empty cell where ``required``, is an error."""
+    import numpy as np
+    import pandas as pd
+
+    values = pd.to_numeric(frame[col], errors="coerce").astype(float)
+    present = frame[col].notna() if required is None else frame[col].notna() | required
+    bad = (values.isna() & present) | np.isinf(values)
+    if bad.any():
+        row = int(bad.to_numpy().nonzero()[0][0])
+        raise DataFormatError(f"{path}: column {col} needs a finite number in data row {row + 1}, "
+                              f"got {frame[col].iloc[row]!r}")
+    return values

@@ -13,6 +13,7 @@ import contextlib
 import dataclasses
 import json
 import os
+import stat
 import statistics
 import sys
 import time
@@ -22,17 +23,19 @@ from pathlib import Path
 from typing import Any
 
 from mgtune import __version__
+from mgtune.checks import MAX_SEED, check_float, check_int, check_name
 from mgtune.errors import ConfigError
 from mgtune.models import get_model
 from mgtune.study.record import RESULTS_FILE, STUDY_FILE, StudyMeta, now, select_best
 from mgtune.study.results import TrialRecord, write_results
 from mgtune.study.search_space import SearchSpace, find_search_space, load_search_space, space_from_dict
+from mgtune.study.session import MAX_FAILURES, make_trainable, resources, sigterm_as_sigint, start_ray
 from mgtune.study.session import log as _log
-from mgtune.study.session import make_trainable, resources, start_ray
 from mgtune.study.trainable import score_key, trial_dirname
 from mgtune.training import CUTOFFS, TrainConfig, load_data
 
-__all__ = ["StudySettings", "StudyOutcome", "run_study", "default_name", "STUDY_FILE", "RESULTS_FILE"]
+__all__ = ["StudySettings", "StudyOutcome", "run_study", "default_name", "study_folder", "check_trusted", "STUDY_FILE",
+           "RESULTS_FILE"]
 
 OPTUNA_FILE = "optuna.db"
 OPTUNA_STUDY = "mgtune"
@@ -83,11 +86,6 @@ def default_name(model: str, dataset: str, mg: bool) -> str:
 def run_study(s: StudySettings, log: Callable[[str], None] | None = None) -> StudyOutcome:
     """Run (or with ``s.resume`` continue) a study; `ConfigError` for any bad setting."""
     log = log or _log
-    if "://" in s.storage:
-        raise ConfigError(
-            f"--storage {s.storage}: URIs are not supported; pass a folder every node can read and write "
-            "(an NFS mount, or a bucket mounted with gcsfuse / mountpoint-s3)"
-        )
     if s.resume:
         study_dir, meta, space = _load_study(s)
     else:
@@ -97,36 +95,41 @@ def run_study(s: StudySettings, log: Callable[[str], None] | None = None) -> Stu
 
     import ray
 
-    start_ray(s.address, log)
-    try:
-        gpus, concurrency = resources(s if not s.resume else _with_meta_resources(s, meta), meta.trials, log)
-        meta = meta.replace(gpus_per_trial=gpus, max_concurrent_trials=concurrency,
-                            ray_address=ray.get_runtime_context().gcs_address)
-        study_dir.mkdir(parents=True, exist_ok=True)  # only now: a setting refused above leaves no folder
-        meta.write(study_dir)
-        from mgtune.study._ray_parts import ProgressLines
+    # stdout carries only the CLI's result: whatever Ray prints (worker logs it forwards, a raylet's
+    # dying words) goes to stderr, from start to shutdown
+    with contextlib.redirect_stdout(sys.stderr), sigterm_as_sigint():
+        start_ray(s.address, log)
+        try:
+            gpus, concurrency = resources(s if not s.resume else _with_meta_resources(s, meta), meta.trials, log)
+            meta = meta.replace(gpus_per_trial=gpus, max_concurrent_trials=concurrency,
+                                ray_address=ray.get_runtime_context().gcs_address)
+            study_dir.mkdir(parents=True, exist_ok=True)  # only now: a setting refused above leaves no folder
+            meta.write(study_dir)
+            from mgtune.study._ray_parts import NoTrialFits, ProgressLines
 
-        setup = meta.trial_setup(space, study_dir)
-        trainable = make_trainable(setup, data)
-        progress = ProgressLines(meta.metric, meta.trials)  # a resumed study prints with its saved copy
-        if s.resume:
-            from ray import tune
+            setup = meta.trial_setup(space, study_dir)
+            trainable = make_trainable(setup, data)
+            progress = ProgressLines(meta.metric, meta.trials)  # a resumed study prints with its saved copy
+            no_fit = NoTrialFits(setup.cpus_per_trial, setup.gpus_per_trial)  # a resumed study: its saved copy
+            if s.resume:
+                from ray import tune
 
-            if not tune.Tuner.can_restore(str(study_dir)):
-                raise ConfigError(f"{study_dir}: no Ray experiment state to resume (the study never started "
-                                  "its trials); start it again under a new --name")
-            log(f"resuming study {study_dir}")
-            tuner = tune.Tuner.restore(str(study_dir), trainable=trainable, resume_unfinished=True,
-                                       resume_errored=False, restart_errored=False)
-        else:
-            log(f"study {study_dir}: {meta.trials} trials of {meta.model} on {meta.dataset} "
-                f"({'MG' if meta.mg else 'no MG'}), {concurrency} at a time, {setup.cpus_per_trial:g} CPU "
-                f"+ {gpus:g} GPU each; searching {', '.join(space.names) or 'nothing'}")
-            tuner = _new_tuner(meta, space, trainable, study_dir, concurrency, progress)
-        with contextlib.redirect_stdout(sys.stderr):  # stdout carries only the CLI's result
-            grid = tuner.fit()
-    finally:
-        ray.shutdown()  # only disconnects from an attached cluster; stops a local one
+                if not tune.Tuner.can_restore(str(study_dir)):
+                    raise ConfigError(f"{study_dir}: no Ray experiment state to resume (the study never started "
+                                      "its trials); start it again under a new --name")
+                log(f"resuming study {study_dir}")
+                # resume_errored: a trial that lost its node more often than FailureConfig retries continues
+                # from its checkpoint; one that failed by itself fails again at once (see make_trainable)
+                tuner = tune.Tuner.restore(str(study_dir), trainable=trainable, resume_unfinished=True,
+                                           resume_errored=True, restart_errored=False)
+            else:
+                log(f"study {study_dir}: {meta.trials} trials of {meta.model} on {meta.dataset} "
+                    f"({'MG' if meta.mg else 'no MG'}), {concurrency} at a time, {setup.cpus_per_trial:g} CPU "
+                    f"+ {gpus:g} GPU each; searching {', '.join(space.names) or 'nothing'}")
+                tuner = _new_tuner(meta, space, trainable, study_dir, concurrency, [progress, no_fit])
+            grid = _fit(tuner, study_dir)
+        finally:
+            ray.shutdown()  # only disconnects from an attached cluster; stops a local one
 
     # Ray's trial statuses after a Ctrl-C do not say which trials were cut short; the Optuna study does:
     # every trial that ended was told to it (COMPLETE, PRUNED or FAIL), an interrupted one is still RUNNING
@@ -150,6 +153,7 @@ def run_study(s: StudySettings, log: Callable[[str], None] | None = None) -> Stu
 def _new_study(s: StudySettings) -> tuple[Path, StudyMeta, SearchSpace]:
     if not s.model or not s.dataset:
         raise ConfigError("--model and --dataset are required (unless --resume)")
+    check_name("dataset name", s.dataset)  # before the study's folder name is made from it
     cls = get_model(s.model)
     model = s.model.lower()
     _check_numbers(s)
@@ -159,8 +163,7 @@ def _new_study(s: StudySettings) -> tuple[Path, StudyMeta, SearchSpace]:
     mg = s.mg and cls.trainable
     if not mg:
         space = space.without_mg()
-    name = s.name or default_name(model, s.dataset, mg)
-    study_dir = (Path(s.storage) / name).expanduser().resolve()
+    study_dir = study_folder(s.storage, s.name if s.name is not None else default_name(model, s.dataset, mg))
     if (study_dir / STUDY_FILE).exists():
         raise ConfigError(f"{study_dir}: a study of this name exists; continue it with --resume or pick another --name")
     meta = StudyMeta(
@@ -179,16 +182,92 @@ def _new_study(s: StudySettings) -> tuple[Path, StudyMeta, SearchSpace]:
 def _load_study(s: StudySettings) -> tuple[Path, StudyMeta, SearchSpace]:
     if not s.name:
         raise ConfigError("--resume needs --name NAME (the study folder under --storage)")
-    study_dir = (Path(s.storage) / s.name).expanduser().resolve()
+    study_dir = study_folder(s.storage, s.name)
     meta_file = study_dir / STUDY_FILE
     if not meta_file.is_file():
         raise ConfigError(f"{meta_file}: not found; nothing to resume")
+    check_trusted(study_dir)  # before Ray unpickles anything in it
     meta = StudyMeta.read_file(meta_file).require(*RESUME_KEYS, path=meta_file)
     for key, given in (("model", s.model), ("dataset", s.dataset)):
         if given and given.lower() != str(getattr(meta, key)).lower():
             raise ConfigError(f"{meta_file}: the study is for {key} {getattr(meta, key)!r}, not {given!r}")
     space = space_from_dict(meta.model, meta.search_space, str(meta_file))
     return study_dir, meta, space
+
+
+def study_folder(storage: str, name: str) -> Path:
+    """``<storage>/<name>``, absolute; `ConfigError` unless ``name`` is one path component and ``storage``
+    is (or can become) a folder this user can write. Checked before Ray starts."""
+    if "://" in storage:
+        raise ConfigError(
+            f"--storage {storage}: URIs are not supported; pass a folder every node can read and write "
+            "(an NFS mount, or a bucket mounted with gcsfuse / mountpoint-s3)"
+        )
+    seps = {os.sep, os.altsep or os.sep}
+    if name in ("", ".", "..") or any(c in name for c in seps) or "\0" in name:
+        raise ConfigError(f"--name {name!r}: a study name is one folder name under --storage "
+                          "(not empty, no '/', not '.' or '..')")
+    root = Path(storage).expanduser()
+    if "\0" in storage:
+        raise ConfigError(f"--storage {storage!r}: not a valid path")
+    existing = root
+    while not existing.exists() and not existing.is_symlink() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        what = "is not a folder" if existing == root else f"cannot be created: {existing} is not a folder"
+        raise ConfigError(f"--storage {storage}: {what}")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        what = "is not writable" if existing == root else f"cannot be created: {existing} is not writable"
+        raise ConfigError(f"--storage {storage}: {what} by this user")
+    return (root.resolve() / name)
+
+
+def check_trusted(folder: Path) -> None:
+    """`ConfigError` unless ``folder`` and everything in it is this user's and writable by no one else.
+
+    Resuming unpickles Ray's state (``tuner.pkl``, ``experiment_state-*.json``, ``searcher-state-*.pkl``,
+    trials' ``error.pkl``), which runs code. The trust boundary is other users: a file this user owns
+    and only this user can write is trusted; anything another user could have written is refused.
+    Group write is allowed only for the user's private group (what a umask of 002 gives).
+    """
+    uid = os.getuid()
+    paths = [folder]
+    for top, dirs, files in os.walk(folder, onerror=_raise):
+        paths += [Path(top, n) for n in dirs + files]
+    for path in paths:
+        try:
+            st = path.lstat()
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot be checked before resuming ({exc.strerror})") from None
+        if stat.S_ISLNK(st.st_mode):
+            raise ConfigError(f"{path}: refusing to resume: a symbolic link in the study folder")
+        if st.st_uid != uid:
+            raise ConfigError(f"{path}: refusing to resume: owned by uid {st.st_uid}, not by this user "
+                              f"(uid {uid}); Ray would unpickle files from this folder")
+        others = stat.S_IWOTH | (0 if _private_group(st.st_gid, uid) else stat.S_IWGRP)
+        if st.st_mode & others:
+            raise ConfigError(f"{path}: refusing to resume: writable by group or others "
+                              f"(mode {stat.filemode(st.st_mode)}); Ray would unpickle files from this folder "
+                              f"(if you trust it: chmod -R go-w {folder})")
+
+
+def _private_group(gid: int, uid: int) -> bool:
+    """Whether group ``gid`` is this user's own (a user private group, as a umask of 002 expects):
+    named after the user, no other member, and no other user's primary group."""
+    import grp
+    import pwd
+
+    try:
+        group, user = grp.getgrgid(gid), pwd.getpwuid(uid)
+    except KeyError:
+        return False
+    if group.gr_name != user.pw_name or set(group.gr_mem) - {user.pw_name}:
+        return False
+    return all(p.pw_gid != gid or p.pw_uid == uid for p in pwd.getpwall())
+
+
+def _raise(exc: OSError) -> None:
+    raise ConfigError(f"{exc.filename}: cannot be checked before resuming ({exc.strerror})")
 
 
 def _grace_epochs(s: StudySettings) -> int:
@@ -213,6 +292,11 @@ def _check_numbers(s: StudySettings) -> None:
     for ok, msg in checks:
         if not ok:
             raise ConfigError(msg)
+    # what the comparisons above let through: infinities, and seeds NumPy cannot take
+    check_float("--cpus-per-trial", s.cpus_per_trial, low=0, low_open=True)
+    if s.gpus_per_trial is not None:
+        check_float("--gpus-per-trial", s.gpus_per_trial, low=0)
+    check_int("--seed", s.seed, low=0, high=MAX_SEED)
 
 
 def _with_meta_resources(s: StudySettings, meta: StudyMeta) -> StudySettings:
@@ -220,9 +304,23 @@ def _with_meta_resources(s: StudySettings, meta: StudyMeta) -> StudySettings:
                                concurrency=meta.max_concurrent_trials)
 
 
-# ---------------------------------------------------------------- Ray Tune
+def _fit(tuner: Any, study_dir: Path) -> Any:
+    from mgtune.study._ray_parts import NoTrialFitsError
+
+    try:
+        return tuner.fit()
+    except Exception as exc:
+        cause: BaseException | None = exc
+        while cause is not None and not isinstance(cause, NoTrialFitsError):
+            cause = cause.__cause__ or cause.__context__
+        if cause is None:
+            raise
+        raise ConfigError(f"{cause}; the study stopped: continue it on a cluster that has room with: mgtune run "
+                          f"--resume --name {study_dir.name} --storage {study_dir.parent}") from None
+
+
 def _new_tuner(meta: StudyMeta, space: SearchSpace, trainable: Any, study_dir: Path, concurrency: int,
-               progress: Any) -> Any:
+               callbacks: list[Any]) -> Any:
     import optuna
     from ray import tune
     from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
@@ -234,7 +332,7 @@ def _new_tuner(meta: StudyMeta, space: SearchSpace, trainable: Any, study_dir: P
     search = PrunedAwareOptunaSearch(
         space=space.define_by_run(), metric=score, mode="max",
         sampler=optuna.samplers.TPESampler(seed=meta.seed), study_name=OPTUNA_STUDY,
-        storage=optuna.storages.RDBStorage(f"sqlite:///{study_dir / OPTUNA_FILE}"),
+        storage=optuna.storages.RDBStorage(f"sqlite:///{study_dir / OPTUNA_FILE}"), study_dir=str(study_dir),
     )
     asha = ASHAScheduler(time_attr="training_iteration", metric=score, mode="max", max_t=meta.max_epochs,
                          grace_period=meta.grace_epochs, reduction_factor=meta.reduction_factor)
@@ -246,10 +344,12 @@ def _new_tuner(meta: StudyMeta, space: SearchSpace, trainable: Any, study_dir: P
         ),
         run_config=tune.RunConfig(
             name=study_dir.name, storage_path=str(study_dir.parent), verbose=0,
-            callbacks=[JsonLoggerCallback(), CSVLoggerCallback(), progress],
+            callbacks=[JsonLoggerCallback(), CSVLoggerCallback(), *callbacks],
             checkpoint_config=tune.CheckpointConfig(num_to_keep=1, checkpoint_score_attribute=score,
                                                     checkpoint_score_order="max"),  # the best + the latest
-            failure_config=tune.FailureConfig(max_failures=0),  # a failed trial is recorded, the study goes on
+            # a trial whose node is lost is retried from its checkpoint (another node, if any); one that
+            # fails by itself is recorded (see _fails_once), and the study goes on
+            failure_config=tune.FailureConfig(max_failures=MAX_FAILURES),
         ),
     )
 
@@ -275,3 +375,6 @@ def _record(result: Any, study_dir: Path) -> TrialRecord:
     if not params and (trial_dir / "params.json").is_file():
         params = json.loads((trial_dir / "params.json").read_text())
     return TrialRecord(trial_id, os.path.relpath(trial_dir, study_dir), params, progress, result.error)
+
+
+# ---------------------------------------------------------------- small helpers

@@ -139,7 +139,11 @@ def load_search_space(path: str | Path, model: str | None = None) -> SearchSpace
     if not path.is_file():
         raise ConfigError(f"{where}: search-space file not found")
     try:
-        doc = yaml.load(path.read_text(), Loader=_Loader)
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{where}: cannot read as UTF-8 text ({type(exc).__name__})") from None
+    try:
+        doc = yaml.load(text, Loader=_Loader)  # a SafeLoader subclass
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f" at line {mark.line + 1}" if mark is not None else ""
@@ -154,11 +158,13 @@ def load_search_space(path: str | Path, model: str | None = None) -> SearchSpace
     if not isinstance(doc.get("model"), str):
         raise ConfigError(f"{where}: 'model' must name the model, got {doc.get('model')!r}")
     if model is not None and doc["model"].lower() != model.lower():
-        raise ConfigError(f"{where}: the file is for model {doc['model'].lower()!r}, "
-                          f"but the study is for {model.lower()!r}")
+        raise ConfigError(
+            f"{where}: the file is for model {doc['model'].lower()!r}, but the study is for {model.lower()!r}"
+        )
     if not isinstance(doc.get("params"), dict) or not doc["params"]:
-        raise ConfigError(f"{where}: 'params' must be a non-empty mapping of parameter -> spec, "
-                          f"got {doc.get('params')!r}")
+        raise ConfigError(
+            f"{where}: 'params' must be a non-empty mapping of parameter -> spec, got {doc.get('params')!r}"
+        )
     return space_from_dict(doc["model"], doc["params"], str(path.resolve()))
 
 

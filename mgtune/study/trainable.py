@@ -22,12 +22,13 @@ import torch
 from mgtune.data import Dataset, Split
 from mgtune.models import get_model
 from mgtune.study.search_space import SearchSpace
-from mgtune.training import CUTOFFS, METRICS, EpochReport, MGConfig, TrainConfig, train
+from mgtune.training import CUTOFFS, METRICS, EpochReport, MGConfig, TrainConfig, resolve_device, train
 
 if TYPE_CHECKING:
     from torch.utils.tensorboard import SummaryWriter
 
-__all__ = ["TrialSetup", "run_trial", "trial_dirname", "trial_dir_name", "FINAL", "TRIAL_SECONDS", "score_key"]
+__all__ = ["TrialSetup", "run_trial", "trial_dirname", "trial_dir_name", "FINAL", "TRIAL_SECONDS", "score_key",
+           "TrialOutOfMemoryError", "out_of_memory_reason"]
 
 FINAL = "final"
 """Reported key: true on the trial's last epoch (max_epochs reached or its own early stopping)."""
@@ -89,7 +90,7 @@ def run_trial(config: dict[str, Any], setup: TrialSetup, data: Dataset) -> None:
         # Ray only books fractions; cap this process so trials sharing the GPU cannot starve each other
         torch.cuda.set_per_process_memory_fraction(setup.gpus_per_trial)
     cfg = setup.train_config(config)
-    resume, seconds_before = _load_state(tune.get_checkpoint())
+    resume, seconds_before = _load_state(tune.get_checkpoint(), resolve_device(cfg.device))
     trial_dir = Path(setup.study_dir) / trial_dir_name(tune.get_context().get_trial_id())
     writer = _writer(trial_dir, config, setup, resume)
 
@@ -97,9 +98,38 @@ def run_trial(config: dict[str, Any], setup: TrialSetup, data: Dataset) -> None:
         return seconds_before + time.perf_counter() - started
 
     try:
-        train(cfg, _Reporter(setup, cfg, writer, clock), data=_writable(data), resume=resume)
+        _train_within_share(setup, cfg, _Reporter(setup, cfg, writer, clock), _writable(data), resume)
     finally:
         writer.close()
+
+
+class TrialOutOfMemoryError(RuntimeError):
+    """A trial ran out of its CUDA memory share; the message is the one-line reason the study records."""
+
+
+def out_of_memory_reason(gpus_per_trial: float, device_bytes: int, model: str) -> str:
+    """E.g. ``CUDA out of memory at 0.25 GPU (35 GiB) for freedom``: the share, in GiB, and the model."""
+    share = min(gpus_per_trial, 1.0) if gpus_per_trial > 0 else 1.0
+    return f"CUDA out of memory at {gpus_per_trial:g} GPU ({share * device_bytes / 2**30:.0f} GiB) for {model}"
+
+
+def _train_within_share(setup: TrialSetup, cfg: TrainConfig, reporter: Callable[[EpochReport], None], data: Dataset,
+                        resume: dict[str, Any] | None) -> None:
+    """`train`, with a CUDA out-of-memory turned into a `TrialOutOfMemoryError` whose message names the share.
+
+    The error is raised outside the ``except`` block, so the failed step's tensors (held by the
+    original traceback) are freed first and the GPU's other trials get their memory back.
+    """
+    try:
+        train(cfg, reporter, data=data, resume=resume, snapshot_every=setup.checkpoint_every)
+        return
+    except torch.cuda.OutOfMemoryError:
+        device = resolve_device(cfg.device)
+        total = torch.cuda.get_device_properties(device).total_memory if device.type == "cuda" else 0
+        reason = out_of_memory_reason(setup.gpus_per_trial, total, cfg.model)
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+    raise TrialOutOfMemoryError(reason)
 
 
 class _Reporter:
@@ -126,11 +156,11 @@ class _Reporter:
         if final:
             # before reporting: Ray may end the trial inside this report (ASHA stops it at max_t too)
             self.writer.session_end()
-        if final or (rep.epoch + 1) % self.setup.checkpoint_every != 0:
+        if final or rep.state is None:  # the loop snapshots every checkpoint_every-th epoch
             tune.report(metrics)  # a finished trial is never resumed: no checkpoint needed
             return
         with tempfile.TemporaryDirectory(prefix="mgtune-ckpt-") as tmp:
-            torch.save({"loop": rep.state(), TRIAL_SECONDS: metrics[TRIAL_SECONDS]}, Path(tmp) / STATE_FILE)
+            torch.save({"loop": rep.state, TRIAL_SECONDS: metrics[TRIAL_SECONDS]}, Path(tmp) / STATE_FILE)
             tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(tmp))
 
 
@@ -183,12 +213,13 @@ def _writer(logdir: Path, params: dict[str, Any], setup: TrialSetup, resume: dic
     return _TrialWriter(SummaryWriter(str(logdir), purge_step=purge), params, setup)
 
 
-def _load_state(checkpoint: Any) -> tuple[dict[str, Any] | None, float]:
-    """The loop's resume state and the trial's seconds so far, from a Ray checkpoint (or none)."""
+def _load_state(checkpoint: Any, device: torch.device) -> tuple[dict[str, Any] | None, float]:
+    """The loop's resume state (mapped onto the trial's ``device``) and the trial's seconds so far,
+    from a Ray checkpoint (or none)."""
     if checkpoint is None:
         return None, 0.0
     with checkpoint.as_directory() as folder:
-        saved = torch.load(Path(folder) / STATE_FILE, map_location="cpu", weights_only=True)
+        saved = torch.load(Path(folder) / STATE_FILE, map_location=device, weights_only=True)
     return saved["loop"], float(saved[TRIAL_SECONDS])
 
 

@@ -19,12 +19,13 @@ def save_checkpoint(path: Path, cfg: TrainConfig, state: dict[str, torch.Tensor]
         torch.save({"config": cfg.as_dict(), "model": state, "best_epoch": best_epoch}, fh)
 
 
-def load_checkpoint(path: Path) -> tuple[TrainConfig, dict[str, torch.Tensor]]:
-    """The run's config and best weights; a clear error for a missing or foreign file."""
+def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> tuple[TrainConfig, dict[str, torch.Tensor]]:
+    """The run's config and best weights, mapped onto ``device`` whatever device saved them (weights-only
+    loading: plain tensors and primitives); a clear error for a missing or foreign file."""
     if not path.is_file():
         raise ConfigError(f"{path}: checkpoint not found")
     try:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
+        blob = torch.load(path, map_location=device, weights_only=True)
     except Exception as exc:
         raise ConfigError(f"{path}: not a loadable mgtune checkpoint ({type(exc).__name__})") from None
     if not isinstance(blob, dict) or "config" not in blob or "model" not in blob:

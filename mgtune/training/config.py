@@ -6,12 +6,14 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from mgtune.checks import MAX_SEED, check_float, check_int
 from mgtune.errors import ConfigError
 
 __all__ = ["MGConfig", "TrainConfig", "METRICS", "CUTOFFS", "metric_names"]
 
 METRICS = ("recall", "precision", "map", "ndcg")
 CUTOFFS = (5, 10, 20, 50)  # the cutoffs k of every metric@k recorded, unless a config says otherwise
+_MAX_SIZE = 10**9  # epochs, batch sizes, cutoffs: anything larger is a typo
 
 
 def metric_names(topk: tuple[int, ...]) -> list[str]:
@@ -29,10 +31,18 @@ class MGConfig:
     flip_interval: int = 3  # every flip_interval-th batch (batch 0 included) is a flip batch; beta
 
     def __post_init__(self) -> None:
-        if self.flip_interval < 1:
-            raise ConfigError(f"flip_interval must be >= 1, got {self.flip_interval}")
-        if self.flip_ratio < 0:
-            raise ConfigError(f"flip_ratio must be >= 0, got {self.flip_ratio}")
+        if not isinstance(self.enabled, bool):
+            raise ConfigError(f"mg.enabled must be true or false, got {self.enabled!r}")
+        check_int("flip_interval", self.flip_interval, low=1)
+        check_float("flip_ratio", self.flip_ratio, low=0)
+        check_float("alpha1", self.alpha1, low=0, low_open=True)
+        if self.enabled and not self.alpha1 > self.flip_ratio:
+            # a flip batch steps on alpha1 * L, then on -flip_ratio * L: with flip_ratio >= alpha1 the
+            # pair is net gradient ascent
+            raise ConfigError(
+                f"Mirror Gradient needs alpha1 > flip_ratio (otherwise a flip batch is net gradient ascent), "
+                f"got alpha1={self.alpha1:g}, flip_ratio={self.flip_ratio:g}"
+            )
 
 
 @dataclass(frozen=True)
@@ -58,15 +68,28 @@ class TrainConfig:
     device: str = "auto"
 
     def __post_init__(self) -> None:
+        for name in ("model", "dataset", "data_dir", "valid_metric", "device"):
+            if not isinstance(getattr(self, name), str):
+                raise ConfigError(f"{name} must be a string, got {getattr(self, name)!r}")
+        if not isinstance(self.model_params, dict):
+            raise ConfigError(f"model_params must be a mapping of hyperparameter -> value, got {self.model_params!r}")
+        if not isinstance(self.mg, MGConfig):
+            raise ConfigError(f"mg must be Mirror Gradient settings, got {self.mg!r}")
+        if not isinstance(self.topk, tuple) or not self.topk:
+            raise ConfigError(f"topk must be a non-empty list of cutoffs, got {self.topk!r}")
+        for k in self.topk:
+            check_int("topk", k, low=1, high=_MAX_SIZE)
         if self.valid_metric not in metric_names(self.topk):
             raise ConfigError(
                 f"unknown validation metric {self.valid_metric!r}; use one of {', '.join(metric_names(self.topk))}"
             )
         for name in ("epochs", "batch_size", "eval_batch_size", "lr_decay_every"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.learning_rate <= 0:
-            raise ConfigError(f"learning_rate must be > 0, got {self.learning_rate}")
+            check_int(name, getattr(self, name), low=1, high=_MAX_SIZE)
+        check_int("patience", self.patience, low=0)
+        check_int("seed", self.seed, low=0, high=MAX_SEED)
+        check_float("learning_rate", self.learning_rate, low=0, low_open=True)
+        check_float("weight_decay", self.weight_decay, low=0)
+        check_float("lr_decay", self.lr_decay, low=0, low_open=True)
         if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):
             raise ConfigError(f"device must be auto, cpu or cuda, got {self.device!r}")
 
@@ -89,12 +112,21 @@ class TrainConfig:
         return cls(model=model, dataset=dataset, **{**get_model(model).train_defaults, **given})
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
+    def from_dict(cls, d: Any) -> TrainConfig:
+        """The inverse of `as_dict`; anything else (a checkpoint's foreign config) is a `ConfigError`."""
+        if not isinstance(d, dict):
+            raise ConfigError(f"training settings must be a mapping, got {type(d).__name__}")
         d = dict(d)
-        d["mg"] = MGConfig(**d.get("mg", {}))
-        d["topk"] = tuple(d.get("topk", CUTOFFS))
         known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d) - known
+        unknown = set(map(str, d)) - known
         if unknown:
             raise ConfigError(f"unknown training setting(s): {', '.join(sorted(unknown))}")
-        return cls(**d)
+        mg, topk = d.get("mg", {}), d.get("topk", CUTOFFS)
+        if not isinstance(mg, dict) or set(map(str, mg)) - {f.name for f in dataclasses.fields(MGConfig)}:
+            raise ConfigError(f"mg must be a mapping of enabled, alpha1, flip_ratio, flip_interval, got {mg!r}")
+        if not isinstance(topk, (list, tuple)):
+            raise ConfigError(f"topk must be a list of cutoffs, got {topk!r}")
+        missing = [f.name for f in dataclasses.fields(cls) if f.name in ("model", "dataset") and f.name not in d]
+        if missing:
+            raise ConfigError(f"missing training setting(s): {', '.join(missing)}")
+        return cls(**{**d, "mg": MGConfig(**mg), "topk": tuple(topk)})

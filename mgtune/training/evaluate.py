@@ -16,7 +16,8 @@ relevant items in the split and ``hit_j`` whether the item at rank ``j`` is rele
 each averaged over the split's users — MMRec's ``utils/metrics.py`` (``recall_``, ``precision_``,
 ``ndcg_``, ``map_``), without its rounding to 4 decimals. Users are scored in batches, so no more
 than ``batch_size x n_items`` scores exist at once, and the valid and test splits share one scoring
-pass over their users.
+pass over their users. On CUDA the batch also shrinks to what this process's memory share has free
+(`users_per_batch`), so a trial on a quarter of a GPU does not run out where a whole-GPU trial would not.
 """
 
 from __future__ import annotations
@@ -31,7 +32,33 @@ from mgtune.data import Dataset, InteractionIndex, Split
 from mgtune.models.base import Recommender
 from mgtune.training.config import CUTOFFS, METRICS
 
-__all__ = ["Evaluator", "ranking_metrics"]
+__all__ = ["Evaluator", "ranking_metrics", "users_per_batch", "cuda_headroom"]
+
+_SCORE_COPIES = 4
+"""Float32 ``(users, n_items)`` buffers alive at once while a batch is scored: the model's scores,
+their float copy, top-k's workspace, and one spare for the model's own product."""
+
+
+def users_per_batch(n_items: int, limit: int, headroom_bytes: int | None) -> int:
+    """Users to score at once: ``limit``, or fewer when half of ``headroom_bytes`` cannot hold them.
+
+    ``headroom_bytes`` is the memory this process may still allocate (None: no bound, as on CPU);
+    each user costs ``_SCORE_COPIES`` float32 rows of ``n_items``. Never below 1.
+    """
+    if headroom_bytes is None:
+        return max(1, limit)
+    per_user = _SCORE_COPIES * 4 * max(n_items, 1)
+    return max(1, min(limit, (headroom_bytes // 2) // per_user))
+
+
+def cuda_headroom(device: torch.device) -> int:
+    """Bytes this process may still allocate on ``device``: the device's free memory plus what its own
+    allocator holds unused, capped by its memory share (`torch.cuda.set_per_process_memory_fraction`)."""
+    free, total = torch.cuda.mem_get_info(device)
+    allocated, reserved = torch.cuda.memory_allocated(device), torch.cuda.memory_reserved(device)
+    get_fraction = getattr(torch.cuda, "get_per_process_memory_fraction", None)  # torch >= 2.8
+    fraction = float(get_fraction(device)) if get_fraction is not None else 1.0
+    return max(0, min(free + reserved - allocated, int(fraction * total) - allocated))
 
 
 def ranking_metrics(hits: Tensor, n_relevant: Tensor, topk: tuple[int, ...]) -> dict[str, Tensor]:
@@ -88,14 +115,19 @@ class Evaluator:
         n_rel = torch.as_tensor(np.bincount(split.users, minlength=data.n_users), device=self.device)
         return _SplitTargets(InteractionIndex(split, data.n_items, self.device), n_rel, int((n_rel > 0).sum()))
 
+    def _headroom(self) -> int | None:
+        """Bytes this process may still allocate for scoring; None on CPU (no bound)."""
+        return cuda_headroom(self.device) if self.device.type == "cuda" else None
+
     def _mask_training_items(self, scores: Tensor, users: Tensor) -> None:
         start, end = self.train_rowptr[users], self.train_rowptr[users + 1]
         counts = end - start
-        rows = torch.repeat_interleave(torch.arange(len(users), device=self.device), counts)
-        offsets = torch.arange(int(counts.sum()), device=self.device) - torch.repeat_interleave(
-            counts.cumsum(0) - counts, counts
+        total = int(counts.sum())  # the batch's one host sync here: every repeat below is told its size
+        rows = torch.repeat_interleave(torch.arange(len(users), device=self.device), counts, output_size=total)
+        offsets = torch.arange(total, device=self.device) - torch.repeat_interleave(
+            counts.cumsum(0) - counts, counts, output_size=total
         )
-        cols = self.train_items[torch.repeat_interleave(start, counts) + offsets]
+        cols = self.train_items[torch.repeat_interleave(start, counts, output_size=total) + offsets]
         scores[rows, cols] = -torch.inf
 
     @torch.no_grad()
@@ -107,21 +139,24 @@ class Evaluator:
         for t in targets:
             any_rel |= t.n_relevant > 0
         users_all = torch.nonzero(any_rel).squeeze(1)
+        batch_size = users_per_batch(self.n_items, self.batch_size, self._headroom())
         width = min(max(self.topk), self.n_items)
-        sums = [{f"{m}@{k}": torch.zeros((), dtype=torch.float64, device=self.device) for m in METRICS for k in self.topk} for _ in targets]
-        for start in range(0, len(users_all), self.batch_size):
-            users = users_all[start : start + self.batch_size]
+        sums = [{f"{m}@{k}": torch.zeros((), dtype=torch.float64, device=self.device)
+                 for m in METRICS for k in self.topk} for _ in targets]
+        for start in range(0, len(users_all), batch_size):
+            users = users_all[start : start + batch_size]
             scores = model.score(users).float()
             self._mask_training_items(scores, users)
             top = scores.topk(width, dim=1).indices
-            for t, acc in zip(targets, sums):
+            for t, acc in zip(targets, sums, strict=True):
                 n_rel = t.n_relevant[users]
                 keep = n_rel > 0
                 u = users[keep]
                 hits = t.index.contains(u.unsqueeze(1), top[keep])
                 for key, per_user in ranking_metrics(hits, n_rel[keep], self.topk).items():
                     acc[key] += per_user.sum()
+        # one device-to-host copy per split instead of one per metric
         return {
-            name: {key: float(v) / t.n_users for key, v in acc.items()}
-            for name, t, acc in zip(splits, targets, sums)
+            name: dict(zip(acc, (torch.stack(list(acc.values())) / t.n_users).tolist(), strict=True))
+            for name, t, acc in zip(splits, targets, sums, strict=True)
         }

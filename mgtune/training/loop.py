@@ -7,6 +7,7 @@ leave through a callback, so this module knows nothing about Ray or TensorBoard.
 from __future__ import annotations
 
 import copy
+import functools
 import math
 import random
 import time
@@ -33,7 +34,8 @@ __all__ = [
 
 @dataclass
 class EpochReport:
-    """What one epoch produced; ``state()`` snapshots everything needed to resume after it."""
+    """What one epoch produced. ``state`` is the snapshot to resume after it (`train`'s ``resume``),
+    taken on the epochs ``snapshot_every`` asks for and None on the others."""
 
     epoch: int
     train_loss: float
@@ -46,7 +48,7 @@ class EpochReport:
     best_epoch: int
     best_valid: dict[str, float]
     best_test: dict[str, float]
-    state: Callable[[], dict[str, Any]] = field(repr=False, default=dict)
+    state: dict[str, Any] | None = field(repr=False, default=None)
 
 
 @dataclass
@@ -75,12 +77,34 @@ class TrainResult:
         }
 
 
-def seed_everything(seed: int) -> torch.Generator:
-    """Seed Python, NumPy and torch; return the generator that drives batch order and negatives."""
+@dataclass
+class _Best:
+    """The best validation epoch so far and what it scored; ``bad_epochs`` counts epochs since."""
+
+    score: float = -math.inf
+    epoch: int = -1
+    bad_epochs: int = 0
+    valid: dict[str, float] = field(default_factory=dict)
+    test: dict[str, float] = field(default_factory=dict)
+    weights: dict[str, torch.Tensor] = field(repr=False, default_factory=dict)
+
+    def update(self, epoch: int, score: float, metrics: dict[str, dict[str, float]], model: Recommender) -> bool:
+        """Record ``epoch`` if it beats the best so far (strictly); True when it did."""
+        if not score > self.score:  # a NaN score is never best
+            self.bad_epochs += 1
+            return False
+        self.score, self.epoch, self.bad_epochs = score, epoch, 0
+        self.valid, self.test, self.weights = metrics["valid"], metrics["test"], _cpu_state(model)
+        return True
+
+
+def seed_everything(seed: int, device: torch.device | str = "cpu") -> torch.Generator:
+    """Seed Python, NumPy and torch (CPU and every CUDA device); return a generator *on ``device``*
+    that drives batch order and negatives (`TrainSampler` accepts only one of its own device)."""
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-    return torch.Generator().manual_seed(seed)
+    return torch.Generator(device=device).manual_seed(seed)
 
 
 def load_data(cfg: TrainConfig) -> Dataset:
@@ -99,15 +123,19 @@ def train(
     data: Dataset | None = None,
     resume: dict[str, Any] | None = None,
     log: Callable[[str], None] | None = None,
+    snapshot_every: int = 0,
 ) -> TrainResult:
     """Train ``cfg.model`` on ``cfg.dataset`` with early stopping on ``cfg.valid_metric``.
 
     Validation and test are evaluated after every epoch; the result holds the test metrics of the
-    best validation epoch (never chosen by test). ``resume`` is a ``state()`` snapshot from an
-    earlier run of the same config. Raises `DivergedError` when an epoch's loss is not finite.
+    best validation epoch (never chosen by test). Every ``snapshot_every``-th epoch (0: never) the
+    report carries ``state``, a snapshot of plain tensors, numbers and dicts (loadable with
+    ``weights_only=True``) to pass back as ``resume`` to a later run of the same config: it
+    continues as if it had not stopped, random states included. Raises `DivergedError` when an
+    epoch's loss is not finite.
     """
     device = resolve_device(cfg.device)
-    generator = seed_everything(cfg.seed)
+    generator = seed_everything(cfg.seed, device)
     data = data if data is not None else load_data(cfg)
     model = build_model(cfg, data, device)
     evaluator = Evaluator(data, device, cfg.topk, cfg.eval_batch_size)
@@ -115,35 +143,23 @@ def train(
 
     if not model.trainable:
         metrics = evaluator.evaluate(model)
-        report = EpochReport(0, 0.0, metrics["valid"], metrics["test"], 0.0, 0.0, 0.0, True, 0,
-                             metrics["valid"], metrics["test"])
         if callback:
-            callback(report)
+            callback(EpochReport(
+                epoch=0, train_loss=0.0, valid=metrics["valid"], test=metrics["test"], lr=0.0, train_seconds=0.0,
+                eval_seconds=0.0, is_best=True, best_epoch=0, best_valid=metrics["valid"], best_test=metrics["test"],
+            ))
         return TrainResult(cfg, 0, 0, metrics["valid"], metrics["test"], _cpu_state(model),
                            peak_memory_mb=peak_memory_mb(device))
 
     optimizer = build_optimizer(model, cfg)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda e: cfg.lr_decay ** (e / cfg.lr_decay_every)
-    )
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda e: cfg.lr_decay ** (e / cfg.lr_decay_every))
     sampler = TrainSampler(data.train, data.n_items, cfg.batch_size, device, model.needs_negatives)
-
-    start_epoch, best_epoch, bad_epochs = 0, -1, 0
-    best_score = -math.inf
-    best_valid: dict[str, float] = {}
-    best_test: dict[str, float] = {}
-    best_state: dict[str, torch.Tensor] = {}
-    train_times: list[float] = []
+    best = _Best()
+    start_epoch = 0
     if resume is not None:
-        model.load_state_dict(resume["model"])
-        optimizer.load_state_dict(resume["optimizer"])
-        scheduler.load_state_dict(resume["scheduler"])
-        generator.set_state(resume["generator"])
-        torch.set_rng_state(resume["torch_rng"])
-        start_epoch, best_epoch, bad_epochs = resume["epoch"] + 1, resume["best_epoch"], resume["bad_epochs"]
-        best_score, best_valid, best_test = resume["best_score"], resume["best_valid"], resume["best_test"]
-        best_state = resume["best_model"]
+        start_epoch = _restore(resume, model, optimizer, scheduler, generator, best, device)
 
+    train_times: list[float] = []
     epoch = start_epoch - 1
     for epoch in range(start_epoch, cfg.epochs):
         t0 = time.perf_counter()
@@ -158,37 +174,61 @@ def train(
         train_times.append(t1 - t0)
 
         score = metrics["valid"][cfg.valid_metric]
-        is_best = score > best_score
-        if is_best:
-            best_score, best_epoch, bad_epochs = score, epoch, 0
-            best_valid, best_test = metrics["valid"], metrics["test"]
-            best_state = _cpu_state(model)
-        else:
-            bad_epochs += 1
-
-        def state(epoch: int = epoch) -> dict[str, Any]:
-            return {
-                "model": _cpu_state(model), "optimizer": copy.deepcopy(optimizer.state_dict()),
-                "scheduler": scheduler.state_dict(), "generator": generator.get_state(),
-                "torch_rng": torch.get_rng_state(), "epoch": epoch, "best_epoch": best_epoch,
-                "bad_epochs": bad_epochs, "best_score": best_score, "best_valid": best_valid,
-                "best_test": best_test, "best_model": best_state,
-            }
-
+        is_best = best.update(epoch, score, metrics, model)
         if log:
             log(f"epoch {epoch:4d}  loss {train_loss:.4f}  valid {cfg.valid_metric} {score:.4f}  "
                 f"test {cfg.valid_metric} {metrics['test'][cfg.valid_metric]:.4f}  "
                 f"[{t1 - t0:.2f}s train, {t2 - t1:.2f}s eval]{'  *' if is_best else ''}")
         if callback:
-            callback(EpochReport(epoch, train_loss, metrics["valid"], metrics["test"], lr, t1 - t0, t2 - t1,
-                                 is_best, best_epoch, best_valid, best_test, state))
-        if bad_epochs > cfg.patience:  # MMRec stops once more than `stopping_step` epochs failed to improve
+            snapshot = snapshot_every > 0 and (epoch + 1) % snapshot_every == 0
+            callback(EpochReport(
+                epoch=epoch, train_loss=train_loss, valid=metrics["valid"], test=metrics["test"], lr=lr,
+                train_seconds=t1 - t0, eval_seconds=t2 - t1, is_best=is_best, best_epoch=best.epoch,
+                best_valid=best.valid, best_test=best.test,
+                state=_snapshot(epoch, model, optimizer, scheduler, generator, best, device) if snapshot else None,
+            ))
+        if best.bad_epochs > cfg.patience:  # MMRec stops once more than `stopping_step` epochs failed to improve
             break
 
     return TrainResult(
-        cfg, best_epoch, epoch + 1, best_valid, best_test, best_state,
+        cfg, best.epoch, epoch + 1, best.valid, best.test, best.weights,
         seconds_per_epoch=float(np.median(train_times)) if train_times else 0.0, peak_memory_mb=peak_memory_mb(device),
     )
+
+
+def _snapshot(epoch: int, model: Recommender, optimizer: torch.optim.Optimizer,
+              scheduler: torch.optim.lr_scheduler.LRScheduler, generator: torch.Generator, best: _Best,
+              device: torch.device) -> dict[str, Any]:
+    """Everything `_restore` needs to continue after ``epoch``, copied now (CPU tensors, numbers, dicts)."""
+    return {
+        "epoch": epoch, "model": _cpu_state(model), "optimizer": _cpu_copy(optimizer.state_dict()),
+        "scheduler": scheduler.state_dict(), "generator": generator.get_state(), "torch_rng": torch.get_rng_state(),
+        # the global CUDA generator drives the models' own draws on CUDA (edge pruning, dropout)
+        "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else torch.empty(0, dtype=torch.uint8),
+        "best_epoch": best.epoch, "bad_epochs": best.bad_epochs, "best_score": best.score,
+        "best_valid": best.valid, "best_test": best.test, "best_model": best.weights,
+    }
+
+
+def _restore(resume: dict[str, Any], model: Recommender, optimizer: torch.optim.Optimizer,
+             scheduler: torch.optim.lr_scheduler.LRScheduler, generator: torch.Generator, best: _Best,
+             device: torch.device) -> int:
+    """Load a `_snapshot` (on whatever device it was mapped to) into this run; the epoch to start at.
+
+    Random states must be CPU byte tensors whatever the run's device, hence the ``.cpu()``.
+    """
+    model.load_state_dict(resume["model"])
+    optimizer.load_state_dict(resume["optimizer"])  # moves the moments onto the parameters' device
+    scheduler.load_state_dict(resume["scheduler"])
+    generator.set_state(resume["generator"].cpu())
+    torch.set_rng_state(resume["torch_rng"].cpu())
+    cuda_rng = resume.get("cuda_rng")
+    if device.type == "cuda" and cuda_rng is not None and cuda_rng.numel():
+        torch.cuda.set_rng_state(cuda_rng.cpu(), device)
+    best.epoch, best.bad_epochs, best.score = resume["best_epoch"], resume["bad_epochs"], resume["best_score"]
+    best.valid, best.test = resume["best_valid"], resume["best_test"]
+    best.weights = {k: v.to("cpu") for k, v in resume["best_model"].items()}
+    return int(resume["epoch"]) + 1
 
 
 def build_optimizer(model: Recommender, cfg: TrainConfig) -> torch.optim.Optimizer:
@@ -213,9 +253,20 @@ def train_epoch(model: Recommender, sampler: TrainSampler, optimizer: torch.opti
     with deterministic_on_cpu(sampler.device):
         model.pre_epoch(epoch)
         for batch_idx, batch in enumerate(sampler.epoch(generator)):
-            total += mirror_gradient_step(lambda b=batch: model.loss(b), optimizer, mg, batch_idx)
+            total += mirror_gradient_step(functools.partial(model.loss, batch), optimizer, mg, batch_idx)
     return float(total) / max(len(sampler), 1)
 
 
 def _cpu_state(model: Recommender) -> dict[str, torch.Tensor]:
     return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+
+
+def _cpu_copy(obj: Any) -> Any:
+    """A deep copy with every tensor copied to the CPU (an optimizer's state dict, say)."""
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().to("cpu", copy=True)
+    if isinstance(obj, dict):
+        return {k: _cpu_copy(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_cpu_copy(v) for v in obj)
+    return copy.deepcopy(obj)

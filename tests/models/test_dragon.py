@@ -13,8 +13,7 @@ from mgtune.models.dragon import DRAGON, DRAGONConfig
 
 
 def test_item_graph_mixes_the_modalities_knn_graphs(tiny_dataset: Dataset) -> None:
-    model = get_model("dragon").from_dataset(tiny_dataset)
-    assert isinstance(model, DRAGON)
+    model = DRAGON.from_dataset(tiny_dataset)
     cfg, n = model.cfg, tiny_dataset.n_items
     dense = model.mm_adj.matrix.to_dense()
     assert dense.shape == (n, n)

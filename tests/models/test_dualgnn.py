@@ -52,8 +52,7 @@ def test_reads_the_reference_user_graph_file(tiny_dir: Path, tmp_path: Path) -> 
     # the reference's format: {user: [neighbours sorted by count, counts]}, here a ring of 3 users
     ring = {u: [[(u + 1) % data.n_users, (u + 2) % data.n_users], [5.0, 1.0]] for u in range(data.n_users)}
     np.save(root / "tiny" / USER_GRAPH_FILE, ring, allow_pickle=True)
-    model = get_model("dualgnn").from_dataset(data)
-    assert isinstance(model, DualGNN)
+    model = DualGNN.from_dataset(data)
     graph = model.user_graph.graph
     assert graph.n_valid.tolist() == [2] * data.n_users
     assert graph.neighbours[0, :2].tolist() == [1, 2] and graph.counts[0, :2].tolist() == [5.0, 1.0]
@@ -72,7 +71,7 @@ def test_built_graph_is_cached_by_dataset_content(tmp_path: Path) -> None:
     make_synthetic(tmp_path, "t", "tiny", seed=0)
     first = user_graph(load_dataset(tmp_path, "t"), 10)
     assert list((tmp_path / "t" / ".mgtune_cache").glob("user-graph-*.pt"))
-    make_synthetic(tmp_path, "t", "tiny", seed=1)  # same folder, new interactions
+    make_synthetic(tmp_path, "t", "tiny", seed=1, force=True)  # same folder, new interactions
     data = load_dataset(tmp_path, "t")
     second = user_graph(data, 10)
     expected = cooccurrence_topk(data.train.users, data.train.items, data.n_users, data.n_items, 10)

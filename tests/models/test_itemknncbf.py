@@ -8,7 +8,7 @@ import torch
 
 from mgtune.data import Batch, Dataset
 from mgtune.models import get_model
-from mgtune.models._blocks import weighted_knn
+from mgtune.models._blocks import knn
 from mgtune.models.itemknncbf import ItemKNNCBF
 
 
@@ -26,7 +26,7 @@ def _dense_reference(data: Dataset, k: int, shrink: float) -> torch.Tensor:
 
 @pytest.mark.parametrize("shrink", [0.0, 10.0])
 def test_scores_equal_dense_reference(tiny_dataset: Dataset, shrink: float, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(weighted_knn, "_CHUNK_ELEMENTS", 7 * tiny_dataset.n_items)  # several chunks
+    monkeypatch.setattr(knn, "_CHUNK_ELEMENTS", 7 * tiny_dataset.n_items)  # several chunks
     model = get_model("itemknncbf").from_dataset(tiny_dataset, ItemKNNCBF.config_cls(knn_k=5, shrink=shrink))
     model.eval()
     users = torch.as_tensor(np.unique(tiny_dataset.train.users)[::2])

@@ -31,8 +31,7 @@ def _batch(data: Dataset, n: int = 64) -> Batch:
 
 def test_item_graph_matches_dense_reference(tiny_dataset: Dataset) -> None:
     torch.manual_seed(0)
-    model = get_model("lattice").from_dataset(tiny_dataset)
-    assert isinstance(model, Lattice)
+    model = Lattice.from_dataset(tiny_dataset)
     with torch.no_grad():
         model.modal_weight.copy_(torch.tensor([0.2, 0.9]))
     k, lam = model.cfg.knn_k, model.cfg.lambda_coeff

@@ -15,8 +15,7 @@ from mgtune.models.mgcn import MGCN
 
 
 def test_similarity_graph_matches_dense_reference(tiny_dataset: Dataset) -> None:
-    model = get_model("mgcn").from_dataset(tiny_dataset)
-    assert isinstance(model, MGCN)
+    model = MGCN.from_dataset(tiny_dataset)
     k = model.cfg.knn_k
     for m in ("image", "text"):
         feats = torch.as_tensor(tiny_dataset.features(m))

@@ -8,10 +8,11 @@ import torch
 from mgtune.data import Batch, Dataset
 from mgtune.models import get_model
 from mgtune.models._blocks.edge_dropout import sparse_dropout
+from mgtune.models.selfcfed_lgn import SelfCFedLGN, SelfCFedLGNConfig
 
 
 def test_sparse_dropout_keeps_and_rescales_entries(tiny_dataset: Dataset) -> None:
-    model = get_model("selfcfed_lgn").from_dataset(tiny_dataset)
+    model = SelfCFedLGN.from_dataset(tiny_dataset)
     adj = model.norm_adj
     torch.manual_seed(0)
     assert torch.equal(sparse_dropout(adj, 1.0).to_dense(), adj.to_dense())
@@ -23,9 +24,8 @@ def test_sparse_dropout_keeps_and_rescales_entries(tiny_dataset: Dataset) -> Non
 
 def test_selfcfed_loss_and_score(tiny_dataset: Dataset) -> None:
     torch.manual_seed(0)
-    cls = get_model("selfcfed_lgn")
-    assert cls.needs_negatives is False
-    model = cls.from_dataset(tiny_dataset)
+    assert get_model("selfcfed_lgn") is SelfCFedLGN and SelfCFedLGN.needs_negatives is False
+    model = SelfCFedLGN.from_dataset(tiny_dataset)
     loss = model.loss(Batch(torch.tensor([0, 1, 2]), torch.tensor([3, 4, 5]), None))
     assert loss.dim() == 0 and torch.isfinite(loss)
     loss.backward()
@@ -39,11 +39,34 @@ def test_selfcfed_loss_and_score(tiny_dataset: Dataset) -> None:
         assert torch.allclose(model.score(users), expected, atol=1e-5)
 
 
-@pytest.mark.parametrize("n_layers", [1, 2])
-def test_selfcfed_layers(tiny_dataset: Dataset, n_layers: int) -> None:
-    from mgtune.models import parse_config
+def _dense_layer_mean(model: SelfCFedLGN, n_layers: int) -> torch.Tensor:
+    adj = model.norm_adj.to_dense()
+    h = torch.cat([model.user_emb, model.item_emb]).detach()
+    layers = [h]
+    for _ in range(n_layers):
+        h = adj @ h
+        layers.append(h)
+    return torch.stack(layers).mean(0)
 
-    cls = get_model("selfcfed_lgn")
-    model = cls.from_dataset(tiny_dataset, parse_config(cls.config_cls, {"n_layers": n_layers}))
-    model.eval()
-    assert model.score(torch.tensor([1])).shape == (1, tiny_dataset.n_items)
+
+@pytest.mark.parametrize("n_layers", [0, 1, 3])
+def test_selfcfed_propagates_n_layers(tiny_dataset: Dataset, n_layers: int) -> None:
+    torch.manual_seed(0)
+    model = SelfCFedLGN.from_dataset(tiny_dataset, SelfCFedLGNConfig(n_layers=n_layers))
+    with torch.no_grad():
+        user_emb, item_emb = model._embeddings(model.norm_adj)
+    torch.testing.assert_close(torch.cat([user_emb, item_emb]), _dense_layer_mean(model, n_layers))
+
+
+def test_selfcfed_scores_change_with_n_layers_for_the_same_weights(tiny_dataset: Dataset) -> None:
+    torch.manual_seed(0)
+    one = SelfCFedLGN.from_dataset(tiny_dataset, SelfCFedLGNConfig(n_layers=1))
+    three = SelfCFedLGN.from_dataset(tiny_dataset, SelfCFedLGNConfig(n_layers=3))
+    three.load_state_dict(one.state_dict())
+    one.eval()
+    three.eval()
+    users = torch.arange(10)
+    with torch.no_grad():
+        s1, s3 = one.score(users), three.score(users)
+    assert s1.shape == s3.shape == (10, tiny_dataset.n_items)
+    assert (s1 - s3).abs().max() > 1e-3

@@ -38,5 +38,5 @@ def test_slmrec_modalities(tiny_dataset: Dataset) -> None:
     model.eval()
     assert model.score(torch.tensor([0])).shape == (1, tiny_dataset.n_items)
     assert "image_feat" not in model.state_dict()  # features are data, not checkpointed state
-    with pytest.raises(DataFormatError, match="image_feat.npy"):
+    with pytest.raises(DataFormatError, match=r"image_feat\.npy"):
         cls.from_dataset(dataclasses.replace(tiny_dataset, image_feat=None))

@@ -251,6 +251,9 @@ def test_diverging_trial_is_recorded_and_the_study_completes(ray_head: tuple[str
     assert "failed" in proc.stderr and "DivergedError" in proc.stderr
     states = [t.state.name for t in _optuna_trials(tmp_path / "nan")]
     assert states.count("FAIL") == len(by_status["diverged"])
+    for r in by_status["diverged"]:  # an error of the trial itself is not retried (only a lost node is)
+        epochs = [row["epoch"] for row in csv.DictReader((tmp_path / "nan" / r["trial_dir"] / "progress.csv").open())]
+        assert len(epochs) == len(set(epochs)), epochs
 
 
 # ---------------------------------------------------------------- interrupt and --resume

@@ -11,7 +11,8 @@ from torch import Tensor
 
 from mgtune.data import Dataset, Split
 from mgtune.models.base import ModelConfig, Recommender
-from mgtune.training.evaluate import Evaluator
+from mgtune.training import evaluate
+from mgtune.training.evaluate import Evaluator, cuda_headroom, users_per_batch
 
 
 class FixedScores(Recommender):
@@ -66,3 +67,48 @@ def test_batched_evaluation_equals_one_batch(tiny_dataset: Dataset) -> None:
     for split in ("valid", "test"):
         for key, value in one[split].items():
             assert many[split][key] == pytest.approx(value)
+
+
+def test_users_per_batch_fits_half_the_headroom() -> None:
+    per_user = 4 * 4 * 7050  # four float32 rows of baby's 7,050 items
+    assert users_per_batch(7050, 4096, None) == 4096  # CPU: the configured batch
+    assert users_per_batch(7050, 4096, 139 * 2**30) == 4096  # a whole H200: the configured batch fits
+    assert users_per_batch(7050, 4096, 30 * 2**20) == (15 * 2**20) // per_user == 139  # a nearly full share
+    assert users_per_batch(7050, 4096, 0) == 1  # never zero
+
+
+def test_cuda_headroom_is_capped_by_the_memory_share(monkeypatch: pytest.MonkeyPatch) -> None:
+    gib = 2**30
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (100 * gib, 140 * gib))
+    monkeypatch.setattr(torch.cuda, "memory_allocated", lambda device=None: 5 * gib)
+    monkeypatch.setattr(torch.cuda, "memory_reserved", lambda device=None: 6 * gib)
+    monkeypatch.setattr(torch.cuda, "get_per_process_memory_fraction", lambda device=None: 0.25, raising=False)
+    assert cuda_headroom(torch.device("cuda", 0)) == 35 * gib - 5 * gib  # the share, not the free device
+    monkeypatch.setattr(torch.cuda, "get_per_process_memory_fraction", lambda device=None: 1.0, raising=False)
+    assert cuda_headroom(torch.device("cuda", 0)) == 101 * gib  # free + held unused by this process
+
+
+def test_small_headroom_scores_in_smaller_batches_with_the_same_metrics(
+    tiny_dataset: Dataset, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    table = torch.randn(tiny_dataset.n_users, tiny_dataset.n_items, generator=torch.Generator().manual_seed(0))
+    model = FixedScores(tiny_dataset, table)
+    sizes: list[int] = []
+    real_score = model.score
+
+    def score(users: torch.Tensor) -> torch.Tensor:
+        sizes.append(len(users))
+        return real_score(users)
+
+    monkeypatch.setattr(model, "score", score)
+    ev = Evaluator(tiny_dataset, torch.device("cpu"), batch_size=4096)
+    whole = ev.evaluate(model)
+    assert max(sizes) > 8
+    sizes.clear()
+    room_for_four = 2 * 4 * evaluate._SCORE_COPIES * 4 * tiny_dataset.n_items  # half of it holds four users
+    monkeypatch.setattr(ev, "_headroom", lambda: room_for_four)
+    share = ev.evaluate(model)
+    assert set(sizes[:-1]) == {4} and sizes[-1] <= 4
+    for split in whole:
+        for key, value in whole[split].items():
+            assert share[split][key] == pytest.approx(value, rel=1e-6)  # float32 per-batch sums

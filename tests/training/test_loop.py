@@ -12,11 +12,12 @@ from torch.optim.optimizer import register_optimizer_step_post_hook
 from mgtune.data import load_dataset
 from mgtune.data.synth import make_synthetic
 from mgtune.errors import DivergedError
-from mgtune.training import MGConfig, TrainConfig, train
+from mgtune.training import EpochReport, MGConfig, TrainConfig, train
 
 
 def _cfg(tiny_dir: Path, **kw: object) -> TrainConfig:
-    base = dict(model="vbpr", dataset="tiny", data_dir=str(tiny_dir), epochs=2, batch_size=512, device="cpu")
+    base = {"model": "vbpr", "dataset": "tiny", "data_dir": str(tiny_dir), "epochs": 2, "batch_size": 512,
+            "device": "cpu"}
     base.update(kw)
     return TrainConfig(**base)  # type: ignore[arg-type]
 
@@ -61,7 +62,7 @@ def test_optimizer_steps_per_epoch(tiny_dir: Path, mg_on: bool) -> None:
 
 
 def test_callback_reports_every_epoch_and_best_is_by_validation(tiny_dir: Path) -> None:
-    seen = []
+    seen: list[EpochReport] = []
     result = train(_cfg(tiny_dir, epochs=4), callback=seen.append)
     assert [r.epoch for r in seen] == [0, 1, 2, 3]
     best = max(seen, key=lambda r: r.valid["recall@20"])
@@ -81,13 +82,23 @@ def test_nan_loss_raises_diverged(tiny_dir: Path) -> None:
         train(_cfg(tiny_dir, learning_rate=1e30, epochs=3, model_params={"reg_weight": 1e30}))
 
 
-def test_resume_continues_identically(tiny_dir: Path) -> None:
-    cfg = _cfg(tiny_dir, epochs=3, model="freedom")
-    full = []
+@pytest.mark.parametrize("model", ["freedom", "selfcfed_lgn"])  # selfcfed_lgn draws from the global CPU RNG per batch
+def test_resume_continues_identically(tiny_dir: Path, tmp_path: Path, model: str) -> None:
+    """A run resumed from a snapshot (saved and loaded weights-only, as a study trial does) continues
+    exactly as the uninterrupted run: same losses and metrics, random states restored."""
+    cfg = _cfg(tiny_dir, epochs=4, model=model)
+    full: list[EpochReport] = []
     train(cfg, callback=full.append)
-    snap = {}
-    train(dataclasses.replace(cfg, epochs=2), callback=lambda r: snap.update(r.state()))
-    rest = []
-    train(cfg, callback=rest.append, resume=snap)
-    assert [r.epoch for r in rest] == [2]
-    assert rest[0].valid == full[2].valid
+    first: list[EpochReport] = []
+    train(dataclasses.replace(cfg, epochs=2), callback=first.append, snapshot_every=2)
+    assert first[0].state is None and first[1].state is not None
+    torch.save(first[1].state, tmp_path / "state.pt")
+    snap = torch.load(tmp_path / "state.pt", map_location="cpu", weights_only=True)
+    rest: list[EpochReport] = []
+    result = train(cfg, callback=rest.append, resume=snap)
+    assert [r.epoch for r in rest] == [2, 3]
+    for resumed, uninterrupted in zip(rest, full[2:], strict=True):
+        assert resumed.train_loss == uninterrupted.train_loss
+        assert resumed.valid == uninterrupted.valid and resumed.test == uninterrupted.test
+        assert resumed.best_epoch == uninterrupted.best_epoch
+    assert result.best_epoch == full[-1].best_epoch

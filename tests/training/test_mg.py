@@ -9,11 +9,11 @@ from mgtune.training import MGConfig, mirror_gradient_step
 
 
 class CountingSGD(torch.optim.SGD):
-    def __init__(self, params, lr: float) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, params, lr: float) -> None:
         super().__init__(params, lr=lr)
         self.steps = 0
 
-    def step(self, closure=None):  # type: ignore[no-untyped-def, override]
+    def step(self, closure=None):
         self.steps += 1
         return super().step(closure)
 

@@ -9,4 +9,5 @@ def test_model_defaults_apply_and_the_user_wins() -> None:
     assert TrainConfig.for_model("mgcn", "d").lr_decay == 0.96
     assert TrainConfig.for_model("freedom", "d").lr_decay == 1.0  # no override: overall.yaml's [1.0, 50]
     assert TrainConfig.for_model("lattice", "d", lr_decay=0.5).lr_decay == 0.5
-    assert TrainConfig.for_model("lattice", "d", learning_rate=None).learning_rate == TrainConfig("m", "d").learning_rate
+    default_lr = TrainConfig("m", "d").learning_rate
+    assert TrainConfig.for_model("lattice", "d", learning_rate=None).learning_rate == default_lr

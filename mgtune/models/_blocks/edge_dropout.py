@@ -59,8 +59,9 @@ def sparse_dropout(adj: Tensor, keep_prob: float) -> Tensor:
     """
     crow, col, val = adj.crow_indices(), adj.col_indices(), adj.values()
     n_rows = adj.shape[0]
-    keep = torch.rand(val.shape, device=val.device) < keep_prob
-    rows = torch.repeat_interleave(torch.arange(n_rows, device=val.device), crow.diff())
+    # kept entries as indices: one host sync per call (the nonzero), where boolean masks would sync three times
+    keep = (torch.rand(val.shape, device=val.device) < keep_prob).nonzero().squeeze(1)
+    rows = torch.repeat_interleave(torch.arange(n_rows, device=val.device), crow.diff(), output_size=val.numel())
     counts = torch.bincount(rows[keep], minlength=n_rows)
     new_crow = torch.cat([crow.new_zeros(1), counts.cumsum(0)])
     return torch.sparse_csr_tensor(new_crow, col[keep], val[keep] / keep_prob, adj.shape)

@@ -1,4 +1,4 @@
-"""Sparse graphs whose edge values carry gradients: products and normalisation.
+"""Sparse graphs whose edge values carry gradients: their products with dense tensors.
 
 `sparse.spmm` (``torch.sparse.mm``) is differentiable only in the dense operand. Models that learn
 edge weights (LATTICE's learned item graph, GRCN's attention-weighted user-item graph) need the
@@ -24,7 +24,7 @@ from torch import Tensor
 
 import mgtune.models._blocks.sparse  # noqa: F401  (silences the CSR beta warnings)
 
-__all__ = ["EdgeGraph", "sym_norm_edge_values"]
+__all__ = ["EdgeGraph"]
 
 
 class EdgeGraph:
@@ -70,7 +70,7 @@ class EdgeGraph:
 
         Shapes: ``values`` ``(nnz,)``, ``x`` ``(n_cols, d)`` → ``(n_rows, d)``.
         """
-        return _Spmm.apply(values, x, self)
+        return _EdgeSpmm.apply(values, x, self)
 
     def sddmm(self, a: Tensor, b: Tensor) -> Tensor:
         """``a[rows[e]] . b[cols[e]]`` for every entry ``e``, differentiable in ``a`` and ``b``.
@@ -84,7 +84,7 @@ class EdgeGraph:
         return torch.sparse.sampled_addmm(pattern, a, b.t().contiguous(), beta=0.0).values()
 
 
-class _Spmm(torch.autograd.Function):
+class _EdgeSpmm(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, values: Tensor, x: Tensor, graph: EdgeGraph) -> Tensor:
         ctx.graph = graph
@@ -122,16 +122,3 @@ def _compressed(sorted_index: Tensor, n: int) -> Tensor:
     crow[1:] = torch.bincount(sorted_index, minlength=n).cumsum(0)
     return crow
 
-
-def sym_norm_edge_values(rows: Tensor, cols: Tensor, values: Tensor, n: int) -> Tensor:
-    r"""Values of :math:`D^{-1/2} A D^{-1/2}` with :math:`d_i = \sum_j A_{ij}` (the weighted row sum).
-
-    This is MMRec's ``compute_normalized_laplacian`` (LATTICE) and ``get_sparse_laplacian(...,
-    "sym")`` (MGCN) without the dense matrix: a row whose sum is 0 gets weight 0 (their ``inf``
-    → 0). A negative row sum gives NaN, as in MMRec. Differentiable in ``values``, also through ``d``.
-
-    Shapes: ``(n_edges,)`` each → ``(n_edges,)``.
-    """
-    deg = values.new_zeros(n).index_add(0, rows, values)
-    inv_sqrt = torch.where(deg == 0, torch.zeros_like(deg), deg.masked_fill(deg == 0, 1.0).pow(-0.5))
-    return inv_sqrt[rows] * values * inv_sqrt[cols]

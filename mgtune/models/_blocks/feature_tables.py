@@ -2,25 +2,39 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from typing import cast
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
-__all__ = ["trainable_feature_tables", "project_rows"]
+__all__ = ["LinearDict", "trainable_feature_tables", "project_rows"]
+
+
+class LinearDict(nn.ModuleDict):
+    """An ``nn.ModuleDict`` of ``nn.Linear`` layers (one per modality), typed as such for mypy.
+
+    The same module tree and state-dict keys as a plain ``nn.ModuleDict``.
+    """
+
+    def __getitem__(self, key: str) -> nn.Linear:
+        return cast(nn.Linear, super().__getitem__(key))
+
+    def values(self) -> Iterator[nn.Linear]:  # type: ignore[override]
+        return (cast(nn.Linear, m) for m in super().values())
 
 
 def trainable_feature_tables(
     feats: Mapping[str, np.ndarray], out_dim: int, device: torch.device
-) -> tuple[nn.ParameterDict, nn.ModuleDict]:
+) -> tuple[nn.ParameterDict, LinearDict]:
     """Each modality's features as a trainable ``(n_items, d_m)`` table, and a ``Linear(d_m, out_dim)``.
 
     Trainable because MMRec loads them with ``nn.Embedding.from_pretrained(freeze=False)`` in BM3,
     FREEDOM, LATTICE and MGCN, so Adam updates the raw features too.
     """
     tables = nn.ParameterDict({m: nn.Parameter(torch.as_tensor(f, device=device).clone()) for m, f in feats.items()})
-    projections = nn.ModuleDict({m: nn.Linear(f.shape[1], out_dim) for m, f in feats.items()})
+    projections = LinearDict({m: nn.Linear(f.shape[1], out_dim) for m, f in feats.items()})
     return tables, projections
 
 

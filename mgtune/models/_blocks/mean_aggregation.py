@@ -14,6 +14,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
+from mgtune.models._blocks.propagation import bipartite_edges
 from mgtune.models._blocks.sparse import sparse_matrix, symmetric_spmm
 
 __all__ = ["MeanAdjacency", "bipartite_mean_adj", "mean_aggregate"]
@@ -39,13 +40,10 @@ def bipartite_mean_adj(
     Shapes: ``adj`` ``(n_users + n_items, n_users + n_items)``, ``inv_deg`` ``(n_users + n_items, 1)``.
     """
     n = n_users + n_items
-    rows = [users, items + n_users]
-    cols = [items + n_users, users]
+    row, col = bipartite_edges(users, items, n_users)
     if self_loops:
         loop = torch.arange(n, device=users.device)
-        rows.append(loop)
-        cols.append(loop)
-    row, col = torch.cat(rows), torch.cat(cols)
+        row, col = torch.cat([row, loop]), torch.cat([col, loop])
     deg = torch.bincount(row, minlength=n).float()
     inv_deg = torch.where(deg > 0, deg.clamp_min(1.0).reciprocal(), torch.zeros_like(deg)).unsqueeze(1)
     return MeanAdjacency(sparse_matrix(row, col, torch.ones_like(row, dtype=torch.float32), (n, n)), inv_deg)

@@ -1,4 +1,5 @@
-"""User-item graph propagation: the normalised bipartite adjacency and LightGCN's layer mean."""
+"""Graph normalisation and propagation: :math:`D^{-1/2} A D^{-1/2}` of any graph (`sym_norm_values`),
+the user-item graph built from it, and LightGCN's layer mean."""
 
 from __future__ import annotations
 
@@ -7,14 +8,53 @@ from torch import Tensor
 
 from mgtune.models._blocks.sparse import sparse_matrix, symmetric_spmm
 
-__all__ = ["bipartite_norm_adj", "bipartite_edge_weights", "layer_mean"]
+__all__ = [
+    "BINARY_EPS", "sym_norm_values", "binary_sym_norm_values", "bipartite_edges", "bipartite_norm_adj",
+    "bipartite_edge_weights", "layer_mean",
+]
+
+BINARY_EPS = 1e-7
+"""MMRec adds this to the degrees of its 0/1 graphs (``get_norm_adj_mat``, FREEDOM's
+``compute_normalized_laplacian``) instead of mapping empty rows to 0."""
+
+
+def sym_norm_values(rows: Tensor, cols: Tensor, values: Tensor, n: int, eps: float = 0.0) -> Tensor:
+    r"""Entry values of :math:`D^{-1/2} A D^{-1/2}`, :math:`d_i = \epsilon + \sum_j A_{ij}` (the weighted row sum).
+
+    The one normalisation of every graph here; the two references' variants are the two ``eps``:
+
+    - ``eps = 0``: MMRec's ``compute_normalized_laplacian`` (LATTICE) and ``get_sparse_laplacian(...,
+      "sym")`` (MGCN) for weighted graphs: a row whose sum is 0 gets weight 0 (their ``inf`` → 0); a
+      negative row sum gives NaN, as in MMRec;
+    - ``eps = BINARY_EPS`` with ``values`` all ones: MMRec's 0/1 graphs (user-item, FREEDOM's kNN).
+
+    Differentiable in ``values``, also through ``d``. The entries are not merged: pass each once.
+    Shapes: ``(n_edges,)`` each → ``(n_edges,)``.
+    """
+    deg = values.new_zeros(n).index_add(0, rows, values)
+    if eps:
+        deg = deg + eps
+    inv_sqrt = torch.where(deg == 0, torch.zeros_like(deg), deg.masked_fill(deg == 0, 1.0).pow(-0.5))
+    return inv_sqrt[rows] * values * inv_sqrt[cols]
+
+
+def bipartite_edges(users: Tensor, items: Tensor, n_users: int) -> tuple[Tensor, Tensor]:
+    """``(rows, cols)`` of both directions of every user-item edge: the user -> item entries first.
+
+    Nodes are users ``0..n_users-1`` then items ``n_users..``. Shapes: ``(n_edges,)`` each → ``(2 n_edges,)``.
+    """
+    return torch.cat([users, items + n_users]), torch.cat([items + n_users, users])
+
+
+def binary_sym_norm_values(rows: Tensor, cols: Tensor, n: int) -> Tensor:
+    """`sym_norm_values` of the 0/1 graph with these entries, degrees + `BINARY_EPS`, as MMRec's 0/1 graphs."""
+    return sym_norm_values(rows, cols, torch.ones(len(rows), device=rows.device), n, eps=BINARY_EPS)
 
 
 def bipartite_edge_weights(users: Tensor, items: Tensor, n_users: int, n_items: int) -> Tensor:
-    """``1 / sqrt(deg(u) * deg(i))`` per edge (degrees + 1e-7, as in MMRec)."""
-    du = torch.bincount(users, minlength=n_users).float() + 1e-7
-    di = torch.bincount(items, minlength=n_items).float() + 1e-7
-    return du[users].rsqrt() * di[items].rsqrt()
+    """``1 / sqrt(deg(u) * deg(i))`` per edge (degrees + 1e-7, as in MMRec): the user -> item
+    entries of `bipartite_norm_adj` (pass each pair once)."""
+    return binary_sym_norm_values(*bipartite_edges(users, items, n_users), n_users + n_items)[: len(users)]
 
 
 def bipartite_norm_adj(users: Tensor, items: Tensor, n_users: int, n_items: int) -> Tensor:
@@ -25,12 +65,9 @@ def bipartite_norm_adj(users: Tensor, items: Tensor, n_users: int, n_items: int)
     Duplicate (user, item) pairs count once. Shape: ``(n_users + n_items, n_users + n_items)``, CSR.
     """
     key = torch.unique(users * n_items + items)
-    users, items = key // n_items, key % n_items
-    w = bipartite_edge_weights(users, items, n_users, n_items)
     n = n_users + n_items
-    rows = torch.cat([users, items + n_users])
-    cols = torch.cat([items + n_users, users])
-    return sparse_matrix(rows, cols, torch.cat([w, w]), (n, n))
+    rows, cols = bipartite_edges(key // n_items, key % n_items, n_users)
+    return sparse_matrix(rows, cols, binary_sym_norm_values(rows, cols, n), (n, n))
 
 
 def layer_mean(adj: Tensor, ego: Tensor, n_layers: int, symmetric: bool = False) -> Tensor:

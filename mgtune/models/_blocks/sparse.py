@@ -40,7 +40,7 @@ def fixed_sparse(rows: Tensor, cols: Tensor, values: Tensor, shape: tuple[int, i
     return FixedSparse(sparse_matrix(rows, cols, values, shape), sparse_matrix(cols, rows, values, shape[::-1]))
 
 
-class _Spmm(torch.autograd.Function):
+class _ConstantSpmm(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, adj: Tensor, adj_t: Tensor, x: Tensor) -> Tensor:
         ctx.adj_t = adj_t  # a constant graph: kept by reference, never differentiated
@@ -53,9 +53,9 @@ class _Spmm(torch.autograd.Function):
 
 def spmm(adj: FixedSparse, x: Tensor) -> Tensor:
     """``adj.matrix @ x``, differentiable in ``x`` (the backward uses the prebuilt transpose)."""
-    return _Spmm.apply(adj.matrix, adj.transpose, x)
+    return _ConstantSpmm.apply(adj.matrix, adj.transpose, x)
 
 
 def symmetric_spmm(adj: Tensor, x: Tensor) -> Tensor:
     """``adj @ x`` for a constant sparse ``adj`` that the caller guarantees symmetric; differentiable in ``x``."""
-    return _Spmm.apply(adj, adj, x)
+    return _ConstantSpmm.apply(adj, adj, x)

@@ -22,12 +22,13 @@ neighbours are empty).
 from __future__ import annotations
 
 import hashlib
+import pickle
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import scipy.sparse as sp  # type: ignore[import-untyped]
+import scipy.sparse as sp
 import torch
 from torch import Tensor, nn
 
@@ -135,18 +136,12 @@ def _rank_in_run(sorted_rows: np.ndarray, n_rows: int) -> np.ndarray:
 def load_user_graph_dict(path: Path, n_users: int, k: int) -> UserGraph:
     """Read the reference's ``user_graph_dict.npy`` and keep each user's first ``k`` neighbours.
 
-    The file is a pickle (``np.save`` of a dict), so it is read with ``allow_pickle=True``; only
-    load files you trust. Every problem is a `DataFormatError` naming the file.
+    The file is ``np.save`` of a dict, i.e. a pickle, and a pickle can run any code. It is read by
+    `_SafeUnpickler`, which builds only what such a file holds (plain containers and numbers, and
+    numpy arrays of numbers), so a crafted file fails instead of running. Every problem is a
+    `DataFormatError` naming the file.
     """
-    try:
-        raw = np.load(path, allow_pickle=True)
-        graph = raw.item() if raw.dtype == object and raw.shape == () else None
-    except Exception as exc:
-        raise DataFormatError(f"{path}: unreadable user graph ({type(exc).__name__}: {exc})") from None
-    if not isinstance(graph, dict):
-        raise DataFormatError(
-            f"{path}: expected a pickled dict {{user: [neighbours, counts]}}, got {type(raw).__name__}"
-        )
+    graph = _read_pickled_dict(path)
     missing = [u for u in range(n_users) if u not in graph]
     if missing:
         raise DataFormatError(
@@ -160,14 +155,75 @@ def load_user_graph_dict(path: Path, n_users: int, k: int) -> UserGraph:
         try:
             nbrs, weights = graph[u]
             nbrs, weights = np.asarray(nbrs[:k], dtype=np.int64), np.asarray(weights[:k], dtype=np.float32)
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, OverflowError, KeyError, IndexError) as exc:
             raise DataFormatError(f"{path}: entry of user {u} is not [neighbours, counts] ({exc})") from None
+        if nbrs.ndim != 1 or weights.ndim != 1 or not np.isfinite(weights).all():
+            raise DataFormatError(f"{path}: entry of user {u} must be two flat lists, of ids and of finite counts")
         if len(nbrs) != len(weights) or (len(nbrs) and (nbrs.min() < 0 or nbrs.max() >= n_users)):
             raise DataFormatError(f"{path}: entry of user {u} has mismatched lists or ids outside [0, {n_users})")
         neighbours[u, : len(nbrs)] = nbrs
         counts[u, : len(nbrs)] = weights
         n_valid[u] = len(nbrs)
     return UserGraph(torch.from_numpy(neighbours), torch.from_numpy(counts), torch.from_numpy(n_valid))
+
+
+def _read_pickled_dict(path: Path) -> dict[Any, Any]:
+    """The dict a ``.npy`` file holds (``np.save(path, a_dict)``), unpickled without running code."""
+    fmt = np.lib.format
+    try:
+        with path.open("rb") as fh:
+            version = fmt.read_magic(fh)
+            if version not in ((1, 0), (2, 0)):
+                raise ValueError(f".npy format version {version}")
+            read_header = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
+            shape, _, dtype = read_header(fh)
+            if dtype != np.dtype(object) or shape != ():
+                raise ValueError(f"holds a {dtype} array of shape {shape}, not a pickled dict")
+            raw = _SafeUnpickler(fh).load()
+        graph = raw.item() if isinstance(raw, np.ndarray) and raw.dtype == object and raw.shape == () else raw
+    except Exception as exc:  # a refused global, a bad header, a truncated pickle: all one line
+        first = (str(exc).strip().splitlines() or [""])[0]
+        raise DataFormatError(f"{path}: unreadable user graph ({type(exc).__name__}: {first})") from None
+    if not isinstance(graph, dict):
+        raise DataFormatError(
+            f"{path}: expected a pickled dict {{user: [neighbours, counts]}}, got {type(graph).__name__}"
+        )
+    return graph
+
+
+def _numeric_dtype(*args: Any) -> np.dtype[Any]:
+    dtype = np.dtype(*args)
+    if dtype.kind not in "biufO" or dtype.fields is not None or dtype.subdtype is not None:
+        raise pickle.UnpicklingError(f"dtype {dtype} is not allowed in a user graph")
+    return dtype
+
+
+def _allowed_globals() -> dict[tuple[str, str], Any]:
+    """What ``np.save`` of a dict of lists/arrays of numbers pickles, under numpy 1's and 2's module names."""
+    allowed: dict[tuple[str, str], Any] = {("numpy", "ndarray"): np.ndarray, ("numpy", "dtype"): _numeric_dtype}
+    multiarray = np.ndarray.__reduce__(np.zeros(0))[0]  # numpy's own _reconstruct, whatever its module
+    scalar = np.int64(0).__reduce__()[0]
+    for module in ("numpy.core.multiarray", "numpy._core.multiarray"):
+        allowed[(module, "_reconstruct")] = multiarray
+        allowed[(module, "scalar")] = scalar
+    return allowed
+
+
+class _SafeUnpickler(pickle.Unpickler):
+    """An unpickler that refuses every global but numpy's array, dtype and scalar constructors.
+
+    Without globals a pickle can only build str, bytes, numbers, lists, tuples, dicts and sets;
+    ``_reconstruct`` only makes ndarrays, and object arrays hold only what this unpickler built.
+    """
+
+    _ALLOWED = _allowed_globals()
+
+    def find_class(self, module: str, name: str) -> Any:
+        try:
+            return self._ALLOWED[(module, name)]
+        except KeyError:
+            msg = f"refused to load {module}.{name} (only numbers and arrays are allowed)"
+            raise pickle.UnpicklingError(msg) from None
 
 
 def user_graph(data: Dataset, k: int) -> UserGraph:

@@ -1,0 +1,74 @@
+"""Stopping a study from outside, and resuming what a hard-killed driver left.
+
+One study on the default private runtime: SIGTERM stops it like Ctrl-C (exit 130, the resume hint,
+nothing on stdout). Then the leftovers of a ``kill -9`` of the driver are added (an Optuna trial left
+``RUNNING`` and a trial folder holding only TensorBoard events, both unknown to Ray's saved state), and
+``--resume`` marks the trial failed, removes the folder and finishes the study, printing only JSON.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.ray
+
+
+def _cmd(*args: str) -> list[str]:
+    return [sys.executable, "-m", "mgtune.cli", "run", *args]
+
+
+def test_sigterm_then_resume_after_a_hard_kill(tiny_dir: Path, tmp_path: Path) -> None:
+    import optuna
+
+    err = tmp_path / "first.err"
+    env = {**os.environ, "RAY_ADDRESS": ""}
+    with err.open("w") as fh:
+        first = subprocess.Popen(
+            _cmd("--model", "freedom", "--dataset", "tiny", "--data-dir", str(tiny_dir), "--trials", "2",
+                 "--concurrency", "1", "--max-epochs", "6", "--grace-epochs", "6", "--checkpoint-every", "1",
+                 "--storage", str(tmp_path), "--name", "s"),
+            stdout=subprocess.PIPE, stderr=fh, text=True, env=env)
+    folder = tmp_path / "s"
+    try:
+        deadline = time.monotonic() + 180
+        while not list(folder.glob("trial_*/checkpoint_*")):
+            assert first.poll() is None, err.read_text()[-3000:]
+            assert time.monotonic() < deadline, err.read_text()[-3000:]
+            time.sleep(0.2)
+        first.send_signal(signal.SIGTERM)
+        out, _ = first.communicate(timeout=120)
+    finally:
+        if first.poll() is None:
+            first.kill()
+    text = err.read_text()
+    assert first.returncode == 130, text[-3000:]
+    assert f"continue it with: mgtune run --resume --name s --storage {tmp_path}" in text
+    assert out == ""
+
+    # what a driver killed between Ray's state snapshots leaves behind
+    storage = f"sqlite:///{folder / 'optuna.db'}"
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    stale = optuna.load_study(study_name="mgtune", storage=storage).ask().number
+    orphan = folder / "trial_deadbeef"
+    orphan.mkdir(mode=0o700)
+    (orphan / "events.out.tfevents.1.host.1.0").write_bytes(b"")
+
+    second = subprocess.run(_cmd("--resume", "--name", "s", "--storage", str(tmp_path)), capture_output=True,
+                            text=True, timeout=240, env=env)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert json.loads(second.stdout)["best_trial"]  # stdout: the JSON and nothing else
+    trials = optuna.load_study(study_name="mgtune", storage=storage).trials
+    assert trials[stale].state == optuna.trial.TrialState.FAIL
+    assert not any(t.state == optuna.trial.TrialState.RUNNING for t in trials)
+    assert not orphan.exists()
+    rows = list(csv.DictReader((folder / "results.csv").open()))
+    assert len(rows) == 2 and {r["status"] for r in rows} == {"completed"}, rows
