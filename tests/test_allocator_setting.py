@@ -7,7 +7,8 @@ import sys
 
 def _setting_after_import(env: dict[str, str]) -> str:
     code = "import os, mgtune; print(os.environ['THP_MEM_ALLOC_ENABLE'])"
-    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout.strip()
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    return proc.stdout.strip()
 
 
 def test_huge_pages_on_by_default_and_the_user_wins() -> None:

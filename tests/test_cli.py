@@ -35,7 +35,7 @@ def _set_row(lines: list[str], row: int, col: int, value: str) -> list[str]:
 BAD_INPUTS: dict[str, tuple[Callable[[Path], None], str]] = {
     "missing folder": (lambda d: shutil.rmtree(d), "dataset folder not found"),
     "missing inter": (lambda d: (d / "tiny.inter").unlink(), "tiny.inter: interaction file not found"),
-    "missing column": (lambda d: _rewrite_inter(d, lambda ls: [ls[0].replace("x_label", "label")] + ls[1:]),
+    "missing column": (lambda d: _rewrite_inter(d, lambda ls: [ls[0].replace("x_label", "label"), *ls[1:]]),
                        "missing column(s) x_label"),
     "non-integer id": (lambda d: _rewrite_inter(d, lambda ls: _set_row(ls, 3, 1, "abc")),
                        "column itemID must hold integers"),
@@ -43,7 +43,7 @@ BAD_INPUTS: dict[str, tuple[Callable[[Path], None], str]] = {
                       "column userID must hold integers"),
     "negative id": (lambda d: _rewrite_inter(d, lambda ls: _set_row(ls, 3, 0, "-4")), "negative id -4"),
     "bad label": (lambda d: _rewrite_inter(d, lambda ls: _set_row(ls, 2, 2, "7")), "x_label must be 0, 1 or 2"),
-    "empty test split": (lambda d: _rewrite_inter(d, lambda ls: [ls[0]] + [l for l in ls[1:] if not l.endswith("\t2")]),
+    "empty test split": (lambda d: _rewrite_inter(d, lambda ls: [ls[0], *(x for x in ls[1:] if not x.endswith("\t2"))]),
                          "the test split (x_label=2) is empty"),
     "few feature rows": (lambda d: np.save(d / "image_feat.npy", np.load(d / "image_feat.npy")[:10]),
                          "image_feat.npy: 10 feature rows but the interactions name"),
@@ -117,6 +117,7 @@ def test_train_then_eval_reproduces_test_metrics(tiny_dir: Path, tmp_path: Path,
 
 def test_synth_is_deterministic(tmp_path: Path) -> None:
     for name in ("a", "b"):
-        assert main(["data", "synth", "--preset", "tiny", "--name", name, "--seed", "3", "--data-dir", str(tmp_path)]) == 0
+        argv = ["data", "synth", "--preset", "tiny", "--name", name, "--seed", "3", "--data-dir", str(tmp_path)]
+        assert main(argv) == 0
     assert (tmp_path / "a/a.inter").read_bytes() == (tmp_path / "b/b.inter").read_bytes()
     assert np.array_equal(np.load(tmp_path / "a/image_feat.npy"), np.load(tmp_path / "b/image_feat.npy"))

@@ -25,9 +25,8 @@ def test_write_replaces_and_leaves_nothing_beside(tmp_path: Path) -> None:
 def test_an_error_keeps_the_old_file_whole(tmp_path: Path) -> None:
     target = tmp_path / "results.csv"
     write_text(target, "old\n")
-    with pytest.raises(RuntimeError):
-        with atomic_open(target, "w") as fh:
-            fh.write("half of the new")
-            raise RuntimeError("crash while writing")
+    with pytest.raises(RuntimeError), atomic_open(target, "w") as fh:
+        fh.write("half of the new")
+        raise RuntimeError("crash while writing")
     assert target.read_text() == "old\n"
     assert os.listdir(tmp_path) == ["results.csv"]
