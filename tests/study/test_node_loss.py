@@ -22,7 +22,7 @@ import pytest
 pytestmark = pytest.mark.ray
 
 # the test process reads its auth token once, when Ray first needs it: a fresh token would not reach it
-# the cluster's processes run on 127.0.0.1, as the study's own runtime does (see runner._start_ray)
+# the cluster's processes run on 127.0.0.1, as the study's own runtime does (see session.start_ray)
 AUTH = {"RAY_AUTH_MODE": "disabled", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
 EPOCHS = 30
 
