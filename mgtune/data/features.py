@@ -148,10 +148,10 @@ def _table_chunks(path: Path, table: pd.DataFrame) -> Iterator[Chunk]:
 
 
 def _is_nan_text(value: object) -> bool:
-    """A cell that spells a missing number ('nan', 'NaN', 'inf', a parquet null): a NaN, not a typo."""
+    """A cell that spells a missing number (empty, 'nan', 'inf', a parquet null): a NaN, not a typo."""
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return True
-    return isinstance(value, str) and value.strip().lower() in ("nan", "inf", "-inf", "+inf")
+    return isinstance(value, str) and value.strip().lower() in ("", "nan", "inf", "-inf", "+inf")
 
 
 def align_features(chunks: Iterable[Chunk], item_ids: pd.Index, out_path: Path, file: str | Path) -> FeatureReport:

@@ -88,7 +88,7 @@ def read_interactions(path: Path, columns: Columns = Columns()) -> Interactions:
     kind = suffixes[-2] if suffixes and suffixes[-1] == ".gz" and len(suffixes) > 1 else (suffixes or [""])[-1]
     try:
         if kind in (".jsonl", ".json", ".ndjson"):
-            frame = pd.read_json(path, lines=True, dtype=False, convert_dates=False)
+            frame = pd.read_json(path, lines=True, dtype=False)
         elif kind in (".csv", ".tsv", ".txt", ".inter"):
             frame = pd.read_csv(path, sep="," if kind == ".csv" else "\t", dtype=str, keep_default_na=False,
                                 na_values=[""])
