@@ -218,7 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     data = sub.add_parser("data", help="dataset utilities").add_subparsers(dest="data_command", required=True)
     synth = data.add_parser("synth", help="write a synthetic dataset in MMRec's format")
-    synth.add_argument("--preset", choices=["tiny", "small", "baby"], default="small")
+    synth.add_argument("--preset", choices=["tiny", "small", "baby", "elec"], default="small")
     synth.add_argument("--name", required=True)
     synth.add_argument("--seed", type=int, default=0)
     synth.add_argument("--data-dir", default="datasets")
