@@ -21,7 +21,6 @@ neighbours are empty).
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +30,7 @@ import torch
 from torch import Tensor, nn
 
 from mgtune.data import Dataset
+from mgtune.data.prepare import file_digest
 from mgtune.data.user_graph import USER_GRAPH_FILE, top_k_cooccurrence
 from mgtune.errors import DataFormatError
 from mgtune.models._blocks.cache import cached_tensors
@@ -105,7 +105,7 @@ def user_graph(data: Dataset, k: int) -> UserGraph:
     """The dataset's user graph with ``k`` neighbours per user: from its file, else built; cached."""
     path = data.path / USER_GRAPH_FILE
     if path.is_file():
-        source = _file_digest(path)
+        source = file_digest(path)
 
         def build() -> dict[str, Tensor]:
             return _as_dict(load_user_graph_dict(path, data.n_users, k))
@@ -192,11 +192,3 @@ def _rebuild_after_load(module: UserGraphAggregation, _keys: Any) -> None:
 
 def _as_dict(graph: UserGraph) -> dict[str, Tensor]:
     return {"neighbours": graph.neighbours, "counts": graph.counts, "n_valid": graph.n_valid}
-
-
-def _file_digest(path: Path) -> str:
-    h = hashlib.blake2b(digest_size=16)
-    with path.open("rb") as fh:
-        while chunk := fh.read(1 << 24):
-            h.update(chunk)
-    return h.hexdigest()
