@@ -66,16 +66,22 @@ def top_k_cooccurrence(
     return neighbours, counts, n_valid
 
 
-def write_user_graph_dict(path: Path, neighbours: np.ndarray, counts: np.ndarray, n_valid: np.ndarray) -> None:
+def write_user_graph_dict(
+    path: Path, neighbours: np.ndarray, counts: np.ndarray, n_valid: np.ndarray, block: int = 16_384
+) -> None:
     """Write `top_k_cooccurrence`'s result as the reference's ``user_graph_dict.npy`` (atomically).
 
     Each user's neighbours are sorted by decreasing count (ties by id), as the reference's
-    ``torch.topk`` gives them; a user without neighbours gets two empty arrays.
+    ``torch.topk`` gives them; a user without neighbours gets two empty arrays. The rows of
+    ``neighbours``/``counts`` are sorted in place, ``block`` users at a time, and the dict holds
+    views of them, so writing needs no second copy of the graph.
     """
-    order = np.lexsort((neighbours, -counts), axis=1)  # padding (count 0) sorts last
-    neighbours = np.take_along_axis(neighbours, order, axis=1)
-    counts = np.take_along_axis(counts, order, axis=1)
-    graph = {u: [neighbours[u, :n].copy(), counts[u, :n].copy()] for u, n in enumerate(n_valid.tolist())}
+    for start in range(0, len(n_valid), block):
+        rows = slice(start, start + block)
+        order = np.lexsort((neighbours[rows], -counts[rows]), axis=1)  # padding (count 0) sorts last
+        neighbours[rows] = np.take_along_axis(neighbours[rows], order, axis=1)
+        counts[rows] = np.take_along_axis(counts[rows], order, axis=1)
+    graph = {u: [neighbours[u, :n], counts[u, :n]] for u, n in enumerate(n_valid.tolist())}
     with atomic_open(path, "wb") as fh:
         np.save(fh, np.array(graph, dtype=object), allow_pickle=True)
 
