@@ -260,7 +260,7 @@ def build_dataset(
         "cold_start_items": {"count": len(cold), "note": "items with no training interaction",
                              "examples": [str(item_ids[i]) for i in cold[:20]]},
         "split": {"rule": "per user: n < 10 -> 1 valid + 1 test; else int(0.2 n) held out, halved (valid first)",
-                  "order": "timestamp" if split == "time" else f"random (seed {seed})"},
+                  "order": "timestamp" if split == "time" else f"random, seed {seed}"},
         "features": {},
     }
 
