@@ -255,3 +255,14 @@ def test_bad_input_is_one_line_exit_2_and_no_folder(case: str, tmp_path: Path,
     assert code == 2
     assert len(err) == 1 and err[0].startswith(f"mgtune: error: {tmp_path / file}: ") and message in err[0], err
     assert not (tmp_path / "data").exists() or list((tmp_path / "data").iterdir()) == []
+
+
+def test_min_rating_drops_low_ratings_before_the_k_core(tmp_path: Path) -> None:
+    log = _log()
+    path = tmp_path / "log.csv"
+    log.to_csv(path, index=False)
+    assert _prepare(tmp_path, path, "--min-rating", "3", "--core", "1") == 0
+    c = json.loads((tmp_path / "data/mine/prepare.json").read_text())["counts"]
+    assert c["rows_below_min_rating"] == int((log.rating < 3).sum()) > 0
+    assert c["interactions"] == int((log.rating >= 3).sum())
+    assert _inter(tmp_path).rating.min() >= 3
