@@ -53,6 +53,8 @@ def _tfidf_svd(texts: Sequence[str], dim: int, seed: int) -> np.ndarray:
         x = tfidf.fit_transform(texts)
     except ValueError:  # every text empty: no vocabulary
         return np.zeros((len(texts), 1), dtype=np.float32)
+    if min(x.shape) < 2:  # one text or one term: nothing to reduce
+        return np.asarray(normalize(x).toarray(), dtype=np.float32)
     n_comp = max(1, min(dim, x.shape[0] - 1, x.shape[1] - 1))
     reduced = TruncatedSVD(n_components=n_comp, random_state=seed).fit_transform(x)
     return np.asarray(normalize(reduced), dtype=np.float32)

@@ -160,3 +160,11 @@ def test_minilm_without_the_extra_is_one_line(tmp_path: Path, capsys: pytest.Cap
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "pip install 'mgtune[text]'" in err[0]
     assert not list((tmp_path / "data").iterdir())
+
+
+def test_tfidf_encoder_handles_a_single_item_or_term() -> None:
+    from mgtune.data.text import encode_texts
+
+    assert encode_texts(["one"]).shape == (1, 1)
+    out = encode_texts(["red shoe", "blue shoe", "red hat", "warm hat"], dim=384)
+    assert out.shape == (4, 3) and np.allclose(np.linalg.norm(out, axis=1), 1, atol=1e-5)
