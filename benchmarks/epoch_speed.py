@@ -52,6 +52,7 @@ from mgtune.training import (
 )
 
 DATASET = "bench-baby"
+BABY_TABLE = Path(__file__).with_name("epoch_speed_baby_cpu.md")  # measured peaks, the base of elec's estimates
 REFERENCE_CPU = {"freedom": {"mg": 30.0, "nomg": 21.0, "eval": 6.0}, "vbpr": {"mg": 7.0, "nomg": 7.0, "eval": 6.0}}
 
 
@@ -127,6 +128,23 @@ def measure(model_name: str, data: Dataset, device: torch.device, repeats: int) 
     return row
 
 
+def estimate_peak_mb(name: str, preset: str, base_mb: float = 500.0) -> float | None:
+    """A model's peak memory on ``preset``, extrapolated from its measured peak at baby scale (`BABY_TABLE`).
+
+    Everything above the process's fixed cost ``base_mb`` (torch, the interpreter) is taken to grow
+    like the largest of the preset's users, items and interactions relative to baby (Elec: 10.5x):
+    a deliberate over-estimate for the parts that grow with items only. None: no baby figure.
+    """
+    from mgtune.data.synth import PRESETS
+
+    rows = [line.split("|") for line in BABY_TABLE.read_text().splitlines() if line.startswith(f"| {name} |")]
+    if not rows:
+        return None
+    big, baby = PRESETS[preset], PRESETS["baby"]
+    ratio = max(big.n_users / baby.n_users, big.n_items / baby.n_items, big.n_interactions / baby.n_interactions)
+    return base_mb + max(float(rows[0][5]) - base_mb, 0.0) * ratio
+
+
 def _row_text(name: str, row: dict[str, float]) -> str:
     ref = REFERENCE_CPU.get(name)
     ratios = "" if ref is None else " ".join(f"{ref[k] / row[k]:5.1f}x" for k in ("mg", "nomg", "eval"))
@@ -154,6 +172,8 @@ def main() -> int:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--device", default="auto")
     p.add_argument("--data-dir", default="datasets")
+    p.add_argument("--dataset", choices=["baby", "elec"], default="baby", help="synthetic preset to time on")
+    p.add_argument("--memory-gb", type=float, default=24.0, help="with --dataset elec: skip models estimated above")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's own choice)")
     p.add_argument("--markdown", type=Path, help="also write the table as markdown to this file")
     p.add_argument("--json", type=Path, help="also write the rows, the device and any failures as JSON to this file")
@@ -164,9 +184,13 @@ def main() -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
+    global DATASET
+    DATASET = f"bench-{args.dataset}"
+    if args.dataset != "baby":
+        REFERENCE_CPU.clear()  # the reference's figures are baby's: no ratios against them
     if not (Path(args.data_dir) / DATASET / f"{DATASET}.inter").exists():
-        print(f"generating the baby preset into {args.data_dir}/{DATASET} ...", file=sys.stderr)
-        make_synthetic(args.data_dir, DATASET, "baby", seed=0)
+        print(f"generating the {args.dataset} preset into {args.data_dir}/{DATASET} ...", file=sys.stderr)
+        make_synthetic(args.data_dir, DATASET, args.dataset, seed=0)
     data = load_dataset(args.data_dir, DATASET)
     if args.one:
         print(json.dumps(measure(args.one, data, device, args.repeats)))
@@ -193,8 +217,13 @@ def main() -> int:
             write_text(args.json, json.dumps(summary, indent=2) + "\n")
 
     for name in names:
+        estimate = estimate_peak_mb(name, args.dataset) if args.dataset != "baby" else None
+        if estimate is not None and estimate > args.memory_gb * 1024:
+            print(f"{name:<12} does not fit: estimated peak {estimate / 1024:.1f} GiB > {args.memory_gb:g} GiB")
+            continue
         child = [sys.executable, __file__, "--one", name, "--repeats", str(args.repeats), "--device", args.device,
-                 "--data-dir", args.data_dir] + (["--threads", str(args.threads)] if args.threads else [])
+                 "--data-dir", args.data_dir, "--dataset", args.dataset] + (
+                     ["--threads", str(args.threads)] if args.threads else [])
         try:
             out = subprocess.run(child, capture_output=True, text=True, timeout=args.model_timeout)
         except subprocess.TimeoutExpired:

@@ -55,6 +55,32 @@ def _cmd_data_synth(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_data_prepare(args: argparse.Namespace) -> int:
+    from mgtune.data.dataset import dataset_dir
+    from mgtune.data.features import FeatureSource
+    from mgtune.data.prepare import Columns, format_summary, prepare_dataset
+
+    common: dict[str, Any] = {"core": args.core, "split": args.split, "seed": args.seed,
+                              "user_graph_k": args.user_graph_k, "force": args.force}
+    if (args.amazon is None) == (args.interactions is None):
+        raise ConfigError("data prepare needs exactly one of --interactions FILE or --amazon DIR --category CAT")
+    if args.amazon is not None:
+        from mgtune.data.amazon import prepare_amazon
+
+        if not args.category:
+            raise ConfigError("--amazon needs --category (e.g. Baby, Sports_and_Outdoors, Electronics)")
+        summary = prepare_amazon(args.data_dir, args.name, Path(args.amazon), args.category,
+                                 text_encoder=args.text_encoder, **common)
+    else:
+        sources = {m: FeatureSource(Path(f), Path(i) if i else None) if f else None for m, f, i in (
+            ("image", args.image_features, args.image_ids), ("text", args.text_features, args.text_ids))}
+        columns = Columns(args.user_col, args.item_col, args.rating_col, args.time_col)
+        summary = prepare_dataset(args.data_dir, args.name, Path(args.interactions), columns=columns,
+                                  min_rating=args.min_rating, image=sources["image"], text=sources["text"], **common)
+    _log(format_summary(summary, dataset_dir(args.data_dir, args.name)))
+    return 0
+
+
 # ---------------------------------------------------------------- train / eval
 def _train_config(args: argparse.Namespace) -> Any:
     from mgtune.models import get_model, parse_config
@@ -246,12 +272,41 @@ def build_parser() -> argparse.ArgumentParser:
 
     data = sub.add_parser("data", help="dataset utilities").add_subparsers(dest="data_command", required=True)
     synth = data.add_parser("synth", help="write a synthetic dataset in MMRec's format")
-    synth.add_argument("--preset", choices=["tiny", "small", "baby"], default="small")
+    synth.add_argument("--preset", choices=["tiny", "small", "baby", "elec"], default="small")
     synth.add_argument("--name", required=True)
     synth.add_argument("--seed", type=int, default=0)
     synth.add_argument("--data-dir", default="datasets")
     synth.add_argument("--force", action="store_true", help="replace an existing dataset of that name (atomically)")
     synth.set_defaults(func=_cmd_data_synth)
+
+    prep = data.add_parser("prepare", help="build a dataset folder from your interactions file, or from raw Amazon "
+                                           "data; writes prepare.json and prints a summary")
+    prep.add_argument("--interactions", metavar="FILE", help="CSV, TSV or JSON lines (.gz too), a row per interaction")
+    prep.add_argument("--amazon", metavar="DIR", help="folder of a category's raw Amazon 2014 files")
+    prep.add_argument("--category", help="with --amazon: Baby, Sports_and_Outdoors, Clothing_Shoes_and_Jewelry, "
+                                         "Electronics (or baby, sports, clothing, elec)")
+    prep.add_argument("--name", required=True, help="dataset name: the folder <data-dir>/<name>")
+    prep.add_argument("--data-dir", default="datasets")
+    prep.add_argument("--user-col", default="user_id")
+    prep.add_argument("--item-col", default="item_id")
+    prep.add_argument("--rating-col", help="rating column (default: 'rating' if present); kept in the .inter file")
+    prep.add_argument("--time-col", help="timestamp column, numbers or dates (default: 'timestamp' if present)")
+    prep.add_argument("--min-rating", type=float, help="drop interactions rated below this")
+    prep.add_argument("--core", type=int, default=5, help="k-core: every user and item keeps >= k interactions")
+    prep.add_argument("--split", choices=["random", "time"], default="random",
+                      help="MMRec's per-user split, in random (seeded) or chronological order")
+    prep.add_argument("--seed", type=int, default=0)
+    for modality in ("image", "text"):
+        prep.add_argument(f"--{modality}-features", metavar="FILE",
+                          help=f"{modality} features: .npy (with --{modality}-ids), or .csv/.tsv/.parquet whose "
+                               "first column is the item id")
+        prep.add_argument(f"--{modality}-ids", metavar="FILE", help="raw item id of each .npy row, one per line")
+    prep.add_argument("--text-encoder", choices=["tfidf", "minilm"], default="tfidf",
+                      help="with --amazon: tfidf (offline) or minilm (all-MiniLM-L6-v2; pip install 'mgtune[text]')")
+    prep.add_argument("--user-graph-k", type=int, default=200,
+                      help="neighbours per user in user_graph_dict.npy (DualGNN, DRAGON); 0: none")
+    prep.add_argument("--force", action="store_true", help="replace an existing dataset folder")
+    prep.set_defaults(func=_cmd_data_prepare)
 
     tr = sub.add_parser("train", help="train one model once")
     _add_train_args(tr)

@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
 from mgtune.checks import finite_or_none
 
-__all__ = ["atomic_open", "write_text", "write_json", "json_text"]
+__all__ = ["atomic_open", "write_text", "write_json", "json_text", "replace_dir"]
 
 _UMASK = os.umask(0o022)  # read the process umask (the only way is to set it) and put it back
 os.umask(_UMASK)
@@ -56,3 +58,27 @@ def json_text(obj: Any, indent: int | None = None) -> str:
 def write_json(path: Path, obj: Any) -> None:
     """Replace ``path`` with ``obj`` as indented JSON, atomically."""
     write_text(path, json_text(obj, indent=2) + "\n")
+
+
+def replace_dir(folder: Path, build: Callable[[Path], object]) -> None:
+    """Run ``build`` on a temp folder beside ``folder``, then put it in ``folder``'s place.
+
+    A whole dataset folder is swapped, so nothing of an old one (a stale graph file, a cache) survives
+    into the new one. The old folder is renamed aside first and removed after the swap: two renames,
+    so for an instant ``folder`` is absent, but never half-written; a failure restores the old one.
+    """
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = folder.parent / f".{folder.name}.{uuid.uuid4().hex}.tmp"
+    tmp.mkdir()  # the permissions a plain mkdir gives (mkdtemp's would be 0700)
+    old = tmp.with_suffix(".old")
+    try:
+        build(tmp)
+        if folder.exists():
+            os.rename(folder, old)
+        os.rename(tmp, folder)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if old.exists() and not folder.exists():
+            os.rename(old, folder)
+        raise
+    shutil.rmtree(old, ignore_errors=True)

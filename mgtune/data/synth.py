@@ -13,10 +13,6 @@ Generative story (deterministic for a seed):
 
 from __future__ import annotations
 
-import os
-import shutil
-import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,7 +21,7 @@ import numpy as np
 from mgtune.checks import MAX_SEED, check_int, check_writable_dir
 from mgtune.data.dataset import dataset_dir
 from mgtune.errors import ConfigError
-from mgtune.files import atomic_open
+from mgtune.files import atomic_open, replace_dir
 
 __all__ = ["Preset", "PRESETS", "synthesize", "write_dataset", "ensure_demo", "DEMO_NAME"]
 
@@ -54,11 +50,22 @@ PRESETS: dict[str, Preset] = {
     # Amazon Baby's shape (MMRec's preprocessed 5-core version).
     "baby": Preset(n_users=19_445, n_items=7_050, n_interactions=160_792, image_dim=4_096, text_dim=384,
                    n_clusters=40),
+    # Amazon Electronics' shape (MMRec's preprocessed 5-core version).
+    "elec": Preset(n_users=192_403, n_items=63_001, n_interactions=1_689_188, image_dim=4_096, text_dim=384,
+                   n_clusters=80),
 }
+_GUMBEL_MAX = 2_000_000_000  # above this many (user, item) keys, draw items successively (see _successive_draws)
 
 
-def synthesize(preset: Preset, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Return (users, items, x_label, image_feat, text_feat) for ``preset``."""
+def synthesize(
+    preset: Preset, seed: int = 0, feature_dir: Path | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Return (users, items, x_label, image_feat, text_feat) for ``preset``.
+
+    With ``feature_dir``, the feature matrices are written there in row chunks as
+    ``image_feat.npy``/``text_feat.npy`` and returned as memory maps of those files (Elec's
+    4096-d matrix is 1 GB; it never exists in memory, let alone twice). Same numbers either way.
+    """
     rng = np.random.default_rng(seed)
     p = preset
     centres = rng.normal(size=(p.n_clusters, p.rank)) * 1.5
@@ -72,23 +79,53 @@ def synthesize(preset: Preset, seed: int = 0) -> tuple[np.ndarray, np.ndarray, n
     bias = -p.pop_skew * np.log(pop_rank)
 
     counts = _interaction_counts(p, rng)
+    scaled_user_f = np.hstack([user_f / p.temp, np.ones((p.n_users, 1))]).astype(np.float32)
+    biased_item_f = np.hstack([item_norm, bias[:, None]]).astype(np.float32)  # u.i / temp + bias in one product
     users, items = [], []
     chunk = max(1, 4_000_000 // p.n_items)
     for start in range(0, p.n_users, chunk):
         u = np.arange(start, min(start + chunk, p.n_users))
-        logits = (user_f[u] @ item_norm.T) / p.temp + bias
-        keys = logits + rng.gumbel(size=logits.shape)
-        order = np.argsort(-keys, axis=1)
-        for row, user in enumerate(u):  # load-time only
-            picked = order[row, : counts[user]]
+        if p.n_users * p.n_items > _GUMBEL_MAX:  # Elec: 1.2e10 Gumbel keys would take half an hour
+            picks = _successive_draws(scaled_user_f[u], biased_item_f, counts[u], rng)
+        else:
+            logits = (user_f[u] @ item_norm.T) / p.temp + bias
+            order = np.argsort(-(logits + rng.gumbel(size=logits.shape)), axis=1)
+            picks = [order[row, : counts[user]] for row, user in enumerate(u)]
+        for user, picked in zip(u, picks):  # load-time only
             users.append(np.full(len(picked), user))
             items.append(picked)
     users_a, items_a = np.concatenate(users), np.concatenate(items)
     labels = _split_labels(counts, rng)
 
-    image = _project(item_f, p.image_dim, p.feat_noise, rng)
-    text = _project(item_f, p.text_dim, p.feat_noise, rng)
+    image = _project(item_f, p.image_dim, p.feat_noise, rng, feature_dir and feature_dir / "image_feat.npy")
+    text = _project(item_f, p.text_dim, p.feat_noise, rng, feature_dir and feature_dir / "text_feat.npy")
     return users_a, items_a, labels, image, text
+
+
+def _successive_draws(
+    user_f: np.ndarray, item_f: np.ndarray, counts: np.ndarray, rng: np.random.Generator
+) -> list[np.ndarray]:
+    """Per user (row of ``user_f``), ``counts[row]`` distinct items drawn successively ∝ exp(logit).
+
+    The logits are ``user_f @ item_f.T`` (temperature and popularity bias folded in by the caller),
+    in float32. The first distinct values of an i.i.d. stream drawn ∝ exp(logit) are distributed
+    exactly as Gumbel top-k, but need about ``counts`` inverse-CDF lookups instead of one Gumbel key
+    per item. A row that comes up short is drawn again with a longer stream.
+    """
+    cdf = user_f @ item_f.T
+    cdf -= cdf.max(axis=1, keepdims=True)
+    np.exp(cdf, out=cdf)
+    np.cumsum(cdf, axis=1, out=cdf)
+    out = []
+    for row, need in enumerate(counts.tolist()):  # load-time only
+        picked, n_draw = np.empty(0, dtype=np.int64), 2 * need + 8
+        while len(picked) < need:
+            drawn = np.searchsorted(cdf[row], rng.random(n_draw) * cdf[row, -1])
+            drawn = np.minimum(drawn, cdf.shape[1] - 1)
+            _, first = np.unique(drawn, return_index=True)
+            picked, n_draw = drawn[np.sort(first)][:need], 4 * n_draw
+        out.append(picked)
+    return out
 
 
 def _interaction_counts(p: Preset, rng: np.random.Generator) -> np.ndarray:
@@ -126,11 +163,19 @@ def _split_labels(counts: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return labels
 
 
-def _project(item_f: np.ndarray, dim: int, noise: float, rng: np.random.Generator) -> np.ndarray:
+def _project(
+    item_f: np.ndarray, dim: int, noise: float, rng: np.random.Generator, path: Path | None = None
+) -> np.ndarray:
+    """Noisy projections of the item factors, float32, made (and written to ``path``) in row chunks."""
     w = rng.normal(size=(item_f.shape[1], dim)) / np.sqrt(item_f.shape[1])
     offset = rng.normal(size=dim) * 0.5
-    feat = item_f @ w + offset + noise * rng.normal(size=(item_f.shape[0], dim))
-    return feat.astype(np.float32)
+    shape = (item_f.shape[0], dim)
+    feat = np.empty(shape, np.float32) if path is None else np.lib.format.open_memmap(path, "w+", np.float32, shape)
+    step = max(1, 8_000_000 // dim)
+    for start in range(0, shape[0], step):  # the noise stream is the same as one (n_items, dim) draw
+        part = item_f[start : start + step]
+        feat[start : start + len(part)] = part @ w + offset + noise * rng.normal(size=(len(part), dim))
+    return feat
 
 
 def write_dataset(
@@ -140,7 +185,8 @@ def write_dataset(
     """Write MMRec's format into ``folder``; each file appears atomically (temp file + rename)."""
     folder.mkdir(parents=True, exist_ok=True)
     for fname, arr in (("image_feat.npy", image), ("text_feat.npy", text)):
-        if arr is not None:
+        in_place = isinstance(arr, np.memmap) and Path(str(arr.filename)).resolve() == (folder / fname).resolve()
+        if arr is not None and not in_place:  # a memmap `synthesize` wrote here is complete
             _atomic_write(folder / fname, arr, npy=True)
     # the .inter file last: its presence marks the dataset complete (see `ensure_demo`)
     lines = "\n".join(f"{u}\t{i}\t{x}" for u, i, x in zip(users.tolist(), items.tolist(), labels.tolist()))
@@ -172,32 +218,10 @@ def make_synthetic(data_dir: str | Path, name: str, preset: str, seed: int = 0, 
     if folder.exists() and not folder.is_dir():
         raise ConfigError(f"{folder}: exists and is not a folder")
     check_writable_dir("--data-dir", folder.parent)
-    arrays = synthesize(PRESETS[preset], seed)
-    _replace_dir(folder, lambda tmp: write_dataset(tmp, name, *arrays))
+    # features stream into the temp folder as they are drawn (elec's would not fit twice in memory)
+    replace_dir(folder, lambda tmp: write_dataset(tmp, name, *synthesize(PRESETS[preset], seed, feature_dir=tmp)))
     return folder
 
-
-def _replace_dir(folder: Path, build: Callable[[Path], object]) -> None:
-    """Run ``build`` on a temp folder beside ``folder``, then put it in ``folder``'s place.
-
-    The old folder is renamed aside first and removed after the swap (two renames: between them,
-    for an instant, ``folder`` is absent, never half-written).
-    """
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = folder.parent / f".{folder.name}.{uuid.uuid4().hex}.tmp"
-    tmp.mkdir()  # the permissions a plain mkdir gives (mkdtemp's would be 0700)
-    old = tmp.with_suffix(".old")
-    try:
-        build(tmp)
-        if folder.exists():
-            os.rename(folder, old)
-        os.rename(tmp, folder)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if old.exists() and not folder.exists():
-            os.rename(old, folder)
-        raise
-    shutil.rmtree(old, ignore_errors=True)
 
 
 def ensure_demo(data_dir: str | Path, name: str) -> None:
@@ -210,7 +234,7 @@ def ensure_demo(data_dir: str | Path, name: str) -> None:
         write_dataset(folder, name, *synthesize(PRESETS["small"], 0))
         return
     try:
-        _replace_dir(folder, lambda tmp: write_dataset(tmp, name, *synthesize(PRESETS["small"], 0)))
+        replace_dir(folder, lambda tmp: write_dataset(tmp, name, *synthesize(PRESETS["small"], 0)))
     except OSError:
         if not (folder / f"{name}.inter").exists():  # not a concurrent trial that made it first
             raise

@@ -6,8 +6,8 @@ from the dataset folder's ``user_graph_dict.npy`` when there is one (the output 
 ``preprocessing/dualgnn-gen-u-u-matrix.py``: a pickled ``{user: [neighbours, counts]}`` dict,
 neighbours sorted by count, at most 200 each), otherwise it is built from the training
 interactions: :math:`C = R R^\top`, one chunk of users at a time, as sparse products (never a dense
-users x users matrix). Either way the result is cached on disk keyed by the dataset fingerprint
-(and the file's digest), so a changed dataset or graph file is never served a stale graph.
+users x users matrix; `mgtune.data.user_graph`). Either way the result is cached on disk keyed by the
+dataset fingerprint (and the file's digest), so a changed dataset or graph file is never served a stale graph.
 
 Every epoch the models draw `sample_user_neighbours`: a user with fewer than ``k`` neighbours has
 its list padded to ``k`` by drawing among its own neighbours (the reference's ``topk_sample``), and
@@ -21,18 +21,18 @@ neighbours are empty).
 
 from __future__ import annotations
 
-import hashlib
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
 import torch
 from torch import Tensor, nn
 
 from mgtune.data import Dataset
+from mgtune.data.prepare import file_digest
+from mgtune.data.user_graph import USER_GRAPH_FILE, top_k_cooccurrence
 from mgtune.errors import DataFormatError
 from mgtune.models._blocks.cache import cached_tensors
 from mgtune.models._blocks.sparse import FixedSparse, fixed_sparse, spmm
@@ -41,9 +41,6 @@ __all__ = [
     "UserGraph", "USER_GRAPH_FILE", "cooccurrence_topk", "load_user_graph_dict", "user_graph",
     "sample_user_neighbours", "user_aggregation_adj", "UserGraphAggregation",
 ]
-
-USER_GRAPH_FILE = "user_graph_dict.npy"
-
 
 @dataclass(frozen=True)
 class UserGraph:
@@ -61,76 +58,10 @@ class UserGraph:
 def cooccurrence_topk(
     users: np.ndarray, items: np.ndarray, n_users: int, n_items: int, k: int, max_products: int = 20_000_000
 ) -> UserGraph:
-    """The ``k`` users sharing most items with each user (self excluded), from sparse products.
-
-    Users are processed in chunks whose product ``R_chunk R^T`` has at most about ``max_products``
-    nonzeros, so memory stays bounded on any dataset; time is about ``sum_i deg(i)^2`` products.
-    Ties at the ``k``-th count are broken arbitrarily but deterministically (the reference's
-    dense ``topk`` is no better defined), and a row's neighbours are in no particular order.
-    """
-    inter = sp.csr_matrix((np.ones(len(users), dtype=np.int32), (users, items)), shape=(n_users, n_items))
-    inter.sum_duplicates()
-    inter.data[:] = 1  # a repeated (user, item) pair counts once, as the reference's set intersection
-    inter_t = inter.T.tocsr()
-    item_deg = np.asarray(inter.sum(axis=0)).ravel().astype(np.int64)
-    cum_products = np.cumsum(inter @ item_deg)  # row u of R R^T has at most (R deg)_u nonzeros
-
-    neighbours = np.zeros((n_users, k), dtype=np.int64)
-    counts = np.zeros((n_users, k), dtype=np.float32)
-    n_valid = np.zeros(n_users, dtype=np.int64)
-    start = 0
-    while start < n_users:
-        done = int(cum_products[start - 1]) if start else 0
-        stop = max(int(np.searchsorted(cum_products, done + max_products, side="right")), start + 1)
-        co = inter[start:stop] @ inter_t
-        rows = np.repeat(np.arange(stop - start), np.diff(co.indptr))
-        co.data[co.indices == rows + start] = 0  # a user is not its own neighbour
-        kept_rows, kept, slot, n_valid[start:stop] = _top_k_per_row(co.indptr, co.data, rows, k)
-        neighbours[start + kept_rows, slot] = co.indices[kept]
-        counts[start + kept_rows, slot] = co.data[kept]
-        start = stop
+    """`mgtune.data.user_graph.top_k_cooccurrence` (the same builder ``mgtune data prepare`` writes
+    ``user_graph_dict.npy`` with), as a `UserGraph` of tensors."""
+    neighbours, counts, n_valid = top_k_cooccurrence(users, items, n_users, n_items, k, max_products)
     return UserGraph(torch.from_numpy(neighbours), torch.from_numpy(counts), torch.from_numpy(n_valid))
-
-
-def _top_k_per_row(
-    indptr: np.ndarray, data: np.ndarray, rows: np.ndarray, k: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """The entries holding each CSR row's ``k`` largest positive integer values, without sorting.
-
-    ``rows`` is each entry's row; zeros are not entries. Returns the kept entries' rows, indices
-    and output slots, and each row's number of kept entries. A row's threshold ``t`` is its
-    ``k``-th largest value, read off the row's histogram of values (all rows' histograms side by
-    side in one flat array, so memory is O(entries + sum of row maxima)); entries above ``t`` are
-    kept, then entries equal to ``t`` in storage order until the row has ``k``.
-    """
-    n_rows = len(indptr) - 1
-    sizes = np.diff(indptr)
-    row_max = np.zeros(n_rows, dtype=np.int64)
-    if (sizes > 0).any():
-        row_max[sizes > 0] = np.maximum.reduceat(data, indptr[:-1][sizes > 0])
-    width = row_max + 1
-    offset = np.concatenate([[0], np.cumsum(width)])
-    hist = np.bincount(offset[rows] + data, minlength=int(offset[-1]))
-    csum = np.cumsum(hist)
-    seg = np.repeat(np.arange(n_rows), width)
-    at_least = csum[offset[1:] - 1][seg] - csum + hist  # at_least[offset_r + v] = #entries of row r >= v
-    # threshold: the largest v with at_least >= k; rows with fewer than k entries keep all (v = 1)
-    thresh = np.maximum(np.add.reduceat((at_least >= k).astype(np.int64), offset[:-1]) - 1, 1)
-    above = np.where(thresh < row_max, at_least[offset[:-1] + np.minimum(thresh + 1, row_max)], 0)
-    n_positive = np.where(row_max > 0, at_least[offset[:-1] + np.minimum(1, row_max)], 0)
-    row_thresh = thresh[rows]
-    sure = np.flatnonzero(data > row_thresh)
-    tie = np.flatnonzero(data == row_thresh)
-    tie = tie[_rank_in_run(rows[tie], n_rows) < k - above[rows[tie]]]
-    kept = np.sort(np.concatenate([sure, tie]))
-    kept_rows = rows[kept]
-    return kept_rows, kept, _rank_in_run(kept_rows, n_rows), np.minimum(n_positive, k)
-
-
-def _rank_in_run(sorted_rows: np.ndarray, n_rows: int) -> np.ndarray:
-    """Position of each element within its run of equal values (``sorted_rows`` is sorted)."""
-    sizes = np.bincount(sorted_rows, minlength=n_rows)
-    return np.arange(len(sorted_rows)) - np.repeat(np.cumsum(sizes) - sizes, sizes)
 
 
 def load_user_graph_dict(path: Path, n_users: int, k: int) -> UserGraph:
@@ -230,7 +161,7 @@ def user_graph(data: Dataset, k: int) -> UserGraph:
     """The dataset's user graph with ``k`` neighbours per user: from its file, else built; cached."""
     path = data.path / USER_GRAPH_FILE
     if path.is_file():
-        source = _file_digest(path)
+        source = file_digest(path)
 
         def build() -> dict[str, Tensor]:
             return _as_dict(load_user_graph_dict(path, data.n_users, k))
@@ -317,11 +248,3 @@ def _rebuild_after_load(module: UserGraphAggregation, _keys: Any) -> None:
 
 def _as_dict(graph: UserGraph) -> dict[str, Tensor]:
     return {"neighbours": graph.neighbours, "counts": graph.counts, "n_valid": graph.n_valid}
-
-
-def _file_digest(path: Path) -> str:
-    h = hashlib.blake2b(digest_size=16)
-    with path.open("rb") as fh:
-        while chunk := fh.read(1 << 24):
-            h.update(chunk)
-    return h.hexdigest()

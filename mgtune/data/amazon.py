@@ -1,0 +1,190 @@
+"""The raw Amazon review data (McAuley's 2014 release) that MMRec's preprocessing notebooks start from.
+
+For a category ``Cat`` (``Baby``, ``Sports_and_Outdoors``, ``Clothing_Shoes_and_Jewelry``,
+``Electronics``; the short names ``baby``, ``sports``, ``clothing``, ``elec`` work too) the
+folder holds
+
+- the ratings: ``ratings_<Cat>.csv`` (no header: user, item, rating, unix time), or the reviews
+  ``reviews_<Cat>_5.json.gz`` / ``reviews_<Cat>.json.gz`` (one JSON object per line, fields
+  ``reviewerID``, ``asin``, ``overall``, ``unixReviewTime``), gzipped or not;
+- ``meta_<Cat>.json.gz``: one item per line, written as a *Python literal* in that release (single
+  quotes), so it is parsed with `json` or else `ast.literal_eval`, never ``eval`` (the notebook's
+  ``eval`` would run whatever a line says);
+- ``image_features_<Cat>.b``: per item, a 10-byte ASIN then 4096 little-endian float32 (the
+  release's CNN features), read through a memory map one chunk at a time.
+
+Text per item, as the ``3feat-encoder`` notebook builds it: title, brand, the first category
+path and the description, joined by spaces. Items without a meta line, or with none of those
+fields, have no text and get the mean text vector, like items without an image.
+"""
+
+from __future__ import annotations
+
+import ast
+import gzip
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+import pandas as pd
+
+from mgtune.data.features import Chunk, FeatureReport, align_features
+from mgtune.data.prepare import (
+    Columns,
+    FeatureWriter,
+    Interactions,
+    build_dataset,
+    interactions_from_frame,
+    target_folder,
+)
+from mgtune.data.text import encode_texts
+from mgtune.errors import DataFormatError
+
+__all__ = ["CATEGORIES", "AmazonFiles", "find_amazon_files", "read_amazon_interactions", "read_meta",
+           "item_text", "image_feature_chunks", "prepare_amazon"]
+
+CATEGORIES = {"baby": "Baby", "sports": "Sports_and_Outdoors", "clothing": "Clothing_Shoes_and_Jewelry",
+              "elec": "Electronics", "electronics": "Electronics"}
+IMAGE_DIM = 4096
+_ASIN_BYTES = 10
+
+
+@dataclass(frozen=True)
+class AmazonFiles:
+    """The raw files of one category; ``meta``/``image`` are None when absent."""
+
+    category: str
+    ratings: Path
+    meta: Path | None
+    image: Path | None
+
+
+def find_amazon_files(folder: Path, category: str) -> AmazonFiles:
+    """Locate a category's files in ``folder`` (names in the module docstring)."""
+    if not folder.is_dir():
+        raise DataFormatError(f"{folder}: Amazon data folder not found")
+    cat = CATEGORIES.get(category.lower(), category)
+
+    def first(*names: str) -> Path | None:
+        return next((folder / n for n in names if (folder / n).is_file()), None)
+
+    ratings = first(f"ratings_{cat}.csv", f"reviews_{cat}_5.json.gz", f"reviews_{cat}_5.json",
+                    f"reviews_{cat}.json.gz", f"reviews_{cat}.json")
+    if ratings is None:
+        raise DataFormatError(
+            f"{folder}: no ratings_{cat}.csv or reviews_{cat}_5.json(.gz) for category {category!r} "
+            f"(from http://jmcauley.ucsd.edu/data/amazon/links.html)"
+        )
+    return AmazonFiles(cat, ratings, first(f"meta_{cat}.json.gz", f"meta_{cat}.json"),
+                       first(f"image_features_{cat}.b"))
+
+
+def _open_text(path: Path) -> IO[str]:
+    return gzip.open(path, "rt", encoding="utf-8") if path.suffix == ".gz" else path.open(encoding="utf-8")
+
+
+def _parse_line(line: str, path: Path, lineno: int) -> dict[str, Any]:
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError:
+        try:
+            record = ast.literal_eval(line)  # the 2014 release writes Python literals; never eval()
+        except (ValueError, SyntaxError, MemoryError, RecursionError) as exc:
+            raise DataFormatError(f"{path}: line {lineno} is neither JSON nor a Python literal ({exc})") from None
+    if not isinstance(record, dict):
+        raise DataFormatError(f"{path}: line {lineno} is a {type(record).__name__}, not an object")
+    return record
+
+
+def read_amazon_interactions(path: Path) -> Interactions:
+    """The user, item, rating, timestamp rows of a ratings CSV or a reviews JSON(.gz) file."""
+    if path.name.startswith("ratings_"):
+        try:
+            frame = pd.read_csv(path, header=None, names=["user", "item", "rating", "timestamp"], dtype=str)
+        except Exception as exc:
+            raise DataFormatError(f"{path}: cannot read as CSV ({type(exc).__name__}: {exc})") from None
+    else:
+        rows = []
+        with _open_text(path) as fh:
+            for n, line in enumerate(fh, start=1):
+                if line.strip():
+                    r = _parse_line(line, path, n)
+                    rows.append((r.get("reviewerID"), r.get("asin"), r.get("overall"), r.get("unixReviewTime")))
+        frame = pd.DataFrame(rows, columns=["user", "item", "rating", "timestamp"])
+    return interactions_from_frame(frame, path, Columns("user", "item", "rating", "timestamp"))
+
+
+def read_meta(path: Path, wanted: pd.Index) -> dict[str, dict[str, Any]]:
+    """The meta record of each item in ``wanted`` (raw ASINs), streaming over the file."""
+    meta: dict[str, dict[str, Any]] = {}
+    with _open_text(path) as fh:
+        for n, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            record = _parse_line(line, path, n)
+            asin = record.get("asin")
+            if isinstance(asin, str) and asin in wanted:
+                meta[asin] = record
+    return meta
+
+
+def item_text(record: dict[str, Any]) -> str:
+    """Title, brand, the first category path and the description, joined by spaces (notebook order)."""
+    parts = [record.get("title"), record.get("brand")]
+    cats = record.get("categories")
+    if isinstance(cats, list) and cats and isinstance(cats[0], list):
+        parts.extend(cats[0])
+    parts.append(record.get("description"))
+    return " ".join(str(p) for p in parts if isinstance(p, str) and p.strip()).replace("\n", " ")
+
+
+def image_feature_chunks(path: Path, dim: int = IMAGE_DIM, chunk_rows: int = 4096) -> Iterator[Chunk]:
+    """(ASINs, features) chunks of a ``.b`` file, through a memory map: memory is one chunk."""
+    record = np.dtype([("asin", f"S{_ASIN_BYTES}"), ("feat", "<f4", (dim,))])
+    size = path.stat().st_size
+    if size == 0 or size % record.itemsize:
+        raise DataFormatError(
+            f"{path}: {size} bytes is not a whole number of records ({_ASIN_BYTES}-byte ASIN + {dim} float32 = "
+            f"{record.itemsize} bytes each); the file is truncated or not an image feature file"
+        )
+    data = np.memmap(path, dtype=record, mode="r")
+    for start in range(0, len(data), chunk_rows):
+        part = data[start : start + chunk_rows]
+        asins = np.char.strip(np.char.decode(part["asin"], "ascii", errors="replace"))
+        yield asins, np.array(part["feat"], dtype=np.float32)
+
+
+def _text_writer(meta_path: Path, encoder: str, seed: int) -> FeatureWriter:
+    def write(item_ids: pd.Index, out: Path) -> FeatureReport:
+        meta = read_meta(meta_path, item_ids)
+        texts = {asin: item_text(r) for asin, r in meta.items()}
+        ids = np.array([a for a in item_ids if texts.get(a)], dtype=object)
+        if len(ids) == 0:
+            raise DataFormatError(f"{meta_path}: no item of the ratings has a title, brand, category or description")
+        values = encode_texts([texts[a] for a in ids], encoder, seed=seed)
+        return align_features([(ids, values)], item_ids, out, meta_path)
+
+    return write
+
+
+def prepare_amazon(
+    data_dir: str | Path, name: str, folder: Path, category: str, *, core: int = 5, split: str = "random",
+    seed: int = 0, text_encoder: str = "tfidf", user_graph_k: int = 200, force: bool = False,
+) -> dict[str, Any]:
+    """Build dataset ``<data_dir>/<name>`` from a category's raw files; return the summary."""
+    target = target_folder(data_dir, name, force)
+    files = find_amazon_files(folder, category)
+    data = read_amazon_interactions(files.ratings)
+    writers: dict[str, FeatureWriter] = {}
+    if files.image is not None:
+        image = files.image
+        writers["image"] = lambda ids, out: align_features(image_feature_chunks(image), ids, out, image)
+    if files.meta is not None:
+        writers["text"] = _text_writer(files.meta, text_encoder, seed)
+    inputs = [p for p in (files.ratings, files.meta, files.image) if p is not None]
+    extra = {"amazon_category": files.category, "text_encoder": text_encoder if files.meta else None}
+    return build_dataset(target, name, data, writers, inputs, core=core, split=split, seed=seed,
+                         user_graph_k=user_graph_k, extra=extra)
