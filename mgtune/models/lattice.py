@@ -109,6 +109,7 @@ class LatticeConfig(ModelConfig):
 @register("lattice")
 class Lattice(Recommender):
     config_cls = LatticeConfig
+    feature_parts = ("frozen_edges", "feat_tables")
     train_defaults = {"lr_decay": 0.96, "lr_decay_every": 50}  # MMRec: learning_rate_scheduler: [0.96, 50]
     cfg: LatticeConfig
 

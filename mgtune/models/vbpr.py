@@ -44,6 +44,7 @@ class VBPRConfig(ModelConfig):
 @register("vbpr")
 class VBPR(Recommender):
     config_cls = VBPRConfig
+    feature_parts = ("item_raw",)
     cfg: VBPRConfig
 
     def __init__(self, data: Dataset, cfg: VBPRConfig, device: torch.device) -> None:
