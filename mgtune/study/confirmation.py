@@ -2,10 +2,10 @@
 
 The folder (a Ray experiment) holds ``confirm.json`` (settings and chosen configurations), one
 ``trial_<id>/`` per run (Ray's ``params.json`` and ``progress.csv``, checkpoints, TensorBoard events,
-and ``run.json`` with the run's peak memory and device), and ``results.csv``: one row per
-(configuration, seed, arm). A run is done once it completed or diverged. `mgtune.study.confirm`
-runs the confirmation; this module chooses what to confirm, reads what the runs left, and reads a
-confirmation back with its paired statistics (`mgtune.study.stats`).
+``run.json`` with the run's peak memory and device, ``weights.pt`` with its best weights), and
+``results.csv``: one row per (configuration, seed, arm). A run is done once it completed or
+diverged. `mgtune.study.confirm` runs the confirmation; this module chooses what to confirm, reads
+what the runs left, and reads a confirmation back with its paired statistics (`mgtune.study.stats`).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from mgtune.study.stats import ArmStats, PairedTest, arm_stats, paired_t_test
 from mgtune.training import metric_names
 
 __all__ = [
-    "CONFIRM_DIR", "CONFIRM_FILE", "RUN_FILE", "ARMS", "SEED_RULE", "SELECTION", "Candidate", "RunKey",
+    "CONFIRM_DIR", "CONFIRM_FILE", "RUN_FILE", "WEIGHTS_FILE", "ARMS", "SEED_RULE", "SELECTION", "Candidate", "RunKey",
     "ConfigResult", "Confirmation", "read_study", "select_candidates", "seeds_for", "pending_runs",
     "unrecorded_runs", "collect_rows", "confirm_columns", "write_confirm_results", "load_confirmation",
 ]
@@ -37,6 +37,7 @@ __all__ = [
 CONFIRM_DIR = "confirm"
 CONFIRM_FILE = "confirm.json"
 RUN_FILE = "run.json"
+WEIGHTS_FILE = "weights.pt"  # a run's best weights and config (`mgtune.training.save_checkpoint`)
 ARMS = ("nomg", "mg")
 SEED_RULE = "study seed + 0 .. N-1 (the MG run of the first seed repeats the study's own trial)"
 SELECTION = ("Configurations confirmed: the study's trials with status completed (ran to max_epochs or stopped "

@@ -22,12 +22,14 @@ import torch
 from mgtune.data import Dataset, Split
 from mgtune.models import get_model
 from mgtune.study.search_space import SearchSpace
-from mgtune.training import CUTOFFS, METRICS, EpochReport, MGConfig, TrainConfig, train
+from mgtune.training import CUTOFFS, METRICS, EpochReport, MGConfig, TrainConfig, TrainResult, train
 
 if TYPE_CHECKING:
     from torch.utils.tensorboard import SummaryWriter
 
-__all__ = ["TrialSetup", "run_trial", "trial_dirname", "trial_dir_name", "FINAL", "TRIAL_SECONDS", "score_key"]
+__all__ = [
+    "TrialSetup", "run_trial", "train_trial", "trial_dirname", "trial_dir_name", "FINAL", "TRIAL_SECONDS", "score_key",
+]
 
 FINAL = "final"
 """Reported key: true on the trial's last epoch (max_epochs reached or its own early stopping)."""
@@ -80,6 +82,12 @@ class TrialSetup:
 
 def run_trial(config: dict[str, Any], setup: TrialSetup, data: Dataset) -> None:
     """The Ray function trainable; ``config`` holds the sampled parameters only."""
+    train_trial(config, setup, data)  # Ray takes a returned value for a result: return nothing
+
+
+def train_trial(config: dict[str, Any], setup: TrialSetup, data: Dataset) -> TrainResult:
+    """`run_trial`'s work, returning the run's result (with its best weights) to a caller that keeps them,
+    such as a confirmation run."""
     from ray import tune
 
     started = time.perf_counter()
@@ -97,7 +105,7 @@ def run_trial(config: dict[str, Any], setup: TrialSetup, data: Dataset) -> None:
         return seconds_before + time.perf_counter() - started
 
     try:
-        train(cfg, _Reporter(setup, cfg, writer, clock), data=_writable(data), resume=resume)
+        return train(cfg, _Reporter(setup, cfg, writer, clock), data=_writable(data), resume=resume)
     finally:
         writer.close()
 
