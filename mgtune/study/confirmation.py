@@ -22,7 +22,7 @@ from typing import Any, NamedTuple
 
 from mgtune.errors import DataFormatError
 from mgtune.files import write_text
-from mgtune.study.record import RESULTS_FILE, STUDY_FILE, StudyMeta, finite_number, rank_completed
+from mgtune.study.record import RESULTS_FILE, STUDY_FILE, StudyMeta, finite_number, rank_completed, read_record
 from mgtune.study.results import TrialRecord, trial_row
 from mgtune.study.search_space import SearchSpace, space_from_dict
 from mgtune.study.stats import ArmStats, PairedTest, arm_stats, paired_t_test
@@ -270,17 +270,12 @@ class Confirmation:
 def load_confirmation(study_dir: str | Path) -> Confirmation | None:
     """``<study>/confirm/`` read back; None when the study has no confirmation with results yet."""
     folder = Path(study_dir) / CONFIRM_DIR
-    info_file, results = folder / CONFIRM_FILE, folder / RESULTS_FILE
-    if not info_file.is_file() or not results.is_file():
+    record = read_record(folder / CONFIRM_FILE, folder / RESULTS_FILE)
+    if record is None:
         return None
     meta = StudyMeta.read(study_dir)
     study_dir = Path(study_dir).expanduser().resolve()
-    try:
-        info = json.loads(info_file.read_text())
-    except json.JSONDecodeError as exc:
-        raise DataFormatError(f"{info_file}: not valid JSON ({exc})") from None
-    with results.open(newline="") as fh:
-        rows = [_typed(r) for r in csv.DictReader(fh)]
+    info, rows = record[0], [_typed(r) for r in record[1]]
     study_rows: list[dict[str, Any]] = []
     if (study_dir / RESULTS_FILE).is_file():
         with (study_dir / RESULTS_FILE).open(newline="") as fh:

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -39,7 +38,7 @@ from mgtune.data import Dataset
 from mgtune.errors import ConfigError, DataFormatError
 from mgtune.files import write_json, write_text
 from mgtune.study.confirmation import CONFIRM_DIR, WEIGHTS_FILE, Confirmation, load_confirmation, read_study
-from mgtune.study.record import STUDY_FILE, finite_number, now
+from mgtune.study.record import STUDY_FILE, finite_number, now, read_record
 from mgtune.study.stats import ArmStats, PairedTest, arm_stats, paired_t_test, verdict
 from mgtune.training import (
     Evaluator,
@@ -272,16 +271,8 @@ def _write_rows(path: Path, rows: Sequence[dict[str, Any]], topk: Sequence[int])
 def load_robustness(study_dir: str | Path) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
     """``<study>/robustness/``'s record and typed rows; None when the study has no robustness results."""
     folder = Path(study_dir) / ROBUST_DIR
-    info_file, results = folder / ROBUST_FILE, folder / RESULTS
-    if not info_file.is_file() or not results.is_file():
-        return None
-    try:
-        info = json.loads(info_file.read_text())
-    except json.JSONDecodeError as exc:
-        raise DataFormatError(f"{info_file}: not valid JSON ({exc})") from None
-    with results.open(newline="") as fh:
-        rows = [_typed(r) for r in csv.DictReader(fh)]
-    return info, rows
+    record = read_record(folder / ROBUST_FILE, folder / RESULTS)
+    return None if record is None else (record[0], [_typed(r) for r in record[1]])
 
 
 def _typed(row: dict[str, str]) -> dict[str, Any]:
