@@ -93,6 +93,8 @@ class RobustnessSettings:
             raise ConfigError("--kinds: give at least one of " + ", ".join(KINDS))
         if not self.levels:
             raise ConfigError("--levels: give at least one level")
+        if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):
+            raise ConfigError(f"--device must be auto, cpu or cuda, got {self.device!r}")
         for kind in self.kinds:
             for level in self.levels:
                 Perturbation(kind, level, self.modality, self.seed, self.mask_fill)  # raises on a bad one
@@ -132,7 +134,10 @@ class RobustnessOutcome:
 
 # ---------------------------------------------------------------- which studies
 def study_dirs(path: str | Path) -> list[Path]:
-    """``path`` if it is a study folder; else its subfolders that are studies (a suite); else `ConfigError`."""
+    """``path`` if it is a study folder; else its subfolders that are studies (a suite); else `ConfigError`.
+
+    Of a folder of studies, `run_robustness` takes those that ran with MG (a --no-mg study has no MG
+    configuration; its model's MG study holds both arms once confirmed)."""
     folder = Path(path).expanduser()
     if not folder.is_dir():
         raise ConfigError(f"{path}: no such study folder")
@@ -211,8 +216,14 @@ def run_robustness(s: RobustnessSettings, log: Callable[[str], None]) -> Robustn
     """`mgtune robustness` over ``s.run_dir`` (a study or a folder of studies). Confirms unconfirmed studies first."""
     started = time.perf_counter()
     dirs = study_dirs(s.run_dir)
-    for study_dir in dirs:  # every argument problem before any work
-        read_study(study_dir)
+    metas = {d: read_study(d)[1] for d in dirs}  # every argument problem before any work
+    if len(dirs) > 1 or dirs[0] != Path(s.run_dir).expanduser().resolve():  # a folder of studies
+        if not any(metas[d].mg for d in dirs):
+            raise ConfigError(f"{s.run_dir}: none of its studies ran with MG; nothing to compare")
+        for d in [d for d in dirs if not metas[d].mg]:
+            log(f"{d.name}: skipped, a study without MG (no MG configuration to compare)")
+        dirs = [d for d in dirs if metas[d].mg]
+    resolve_device(s.device)  # cuda without one: an error now, not after a confirmation
     results = []
     for study_dir in dirs:
         t0 = time.perf_counter()

@@ -95,6 +95,7 @@ def test_a_folder_of_studies_is_taken_generically(tmp_path: Path) -> None:
     (["--levels", "0,x"], "--levels: 'x' is not a number"),
     (["--modality", "audio"], "unknown modality"),
     (["--mask-fill", "nan"], "unknown mask fill"),
+    (["--device", "tpu"], "--device must be auto, cpu or cuda"),
     ([], "not a study folder"),
 ])
 def test_bad_arguments_are_one_line_and_exit_2(args: list[str], needle: str, tmp_path: Path,
@@ -102,3 +103,16 @@ def test_bad_arguments_are_one_line_and_exit_2(args: list[str], needle: str, tmp
     assert main(["robustness", str(tmp_path), *args]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("mgtune: error: ") and needle in err
+
+
+def test_a_folder_of_only_no_mg_studies_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from mgtune.study import find_search_space, load_search_space
+
+    space = load_search_space(find_search_space("freedom"))
+    (tmp_path / "nomg").mkdir()
+    (tmp_path / "nomg" / "study.json").write_text(json.dumps({
+        "model": "freedom", "dataset": "tiny", "mg": False, "metric": "recall@20", "max_epochs": 2, "seed": 0,
+        "search_space": space.as_dict()}))
+    assert main(["robustness", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "none of its studies ran with MG" in err
