@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -183,32 +184,44 @@ def evaluate_runs(data: Dataset, runs: Sequence[TrainedRun], perturbations: Sequ
     """Test metrics of every run under every perturbation: one row each (no study columns).
 
     Each model is built from the perturbed dataset and gets the run's weights except its feature
-    parts (`Recommender.load_trained`); the evaluator needs only the interactions, which stay.
+    parts (`Recommender.load_trained`); the evaluator needs only the interactions, which stay. One
+    perturbed dataset exists at a time, shared by every run (the arms are compared on the same
+    spoiled features); a model configuration's clean build is made once.
     """
     dev = resolve_device(device)
     evaluator = Evaluator(data, dev, runs[0].config.topk, runs[0].config.eval_batch_size)
-    spoiled = [(p, perturb(data, p)) for p in perturbations]  # shared by every run: paired comparisons
-    rows = []
+    clean_builds: dict[str, dict[str, torch.Tensor]] = {}
     for run in runs:
-        clean = build_model(run.config, data, dev)
-        clean_build = {k: v.detach().clone() for k, v in clean.state_dict().items() if clean.is_feature_part(k)}
-        del clean
-        for p, pdata in spoiled:
+        key = _build_key(run.config)
+        if key not in clean_builds:
+            clean = build_model(run.config, data, dev)
+            clean_builds[key] = {k: v.detach().clone() for k, v in clean.state_dict().items()
+                                 if clean.is_feature_part(k)}
+    rows: list[tuple[tuple[int, int], dict[str, Any]]] = []  # (run, perturbation) order, row
+    for order, p in enumerate(perturbations):
+        pdata = perturb(data, p)
+        for index, run in enumerate(runs):
             t0 = time.perf_counter()
             torch.manual_seed(run.config.seed)
             model = build_model(run.config, pdata, dev)
-            model.load_trained(run.state, clean_build)
+            model.load_trained(run.state, clean_builds[_build_key(run.config)])
             test = evaluator.evaluate(model, ("test",))["test"]
-            rows.append({"source_trial": run.source_trial, "arm": run.arm, "seed": run.seed, "kind": p.kind,
-                         "modality": p.modality, "level": p.level,
-                         "mask_fill": p.fill if p.kind == "mask" else "", "perturb_seed": p.seed,
-                         "seconds": round(time.perf_counter() - t0, 4), **{f"test_{k}": v for k, v in test.items()}})
+            row = {"source_trial": run.source_trial, "arm": run.arm, "seed": run.seed, "kind": p.kind,
+                   "modality": p.modality, "level": p.level, "mask_fill": p.fill if p.kind == "mask" else "",
+                   "perturb_seed": p.seed, "seconds": round(time.perf_counter() - t0, 4),
+                   **{f"test_{k}": v for k, v in test.items()}}
+            rows.append(((index, order), row))
             if p.level == 0 and run.recorded_test and log is not None:
                 gap = max(abs(test[k] - v) for k, v in run.recorded_test.items() if k in test)
                 if gap > 1e-6:
                     log(f"run {run.arm} seed {run.seed}: level 0 differs from the confirmation's test metrics by "
                         f"up to {gap:.2g}")
-    return rows
+    return [row for _, row in sorted(rows, key=lambda r: r[0])]  # by run, then perturbation
+
+
+def _build_key(cfg: TrainConfig) -> str:
+    """What a model's build depends on besides the data: its name and hyperparameters."""
+    return json.dumps([cfg.model, cfg.model_params], sort_keys=True, default=str)
 
 
 # ---------------------------------------------------------------- the command
