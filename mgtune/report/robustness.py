@@ -23,7 +23,7 @@ from mgtune.study.stats import CONFIDENCE, TEST_NAME, arm_stats
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-__all__ = ["PAGE_FILE", "write_robustness_report", "robustness_md", "curves_figure"]
+__all__ = ["PAGE_FILE", "write_robustness_report", "robustness_md", "robustness_sections", "curves_figure"]
 
 PAGE_FILE = "robustness.md"
 _ARMS = (("nomg", "no MG", "tab:blue"), ("mg", "MG", "tab:red"))
@@ -80,6 +80,18 @@ def robustness_md(summary: dict[str, Any], image: str | None) -> str:
               f"{CONFIDENCE:.0%} CI", "p", "Verdict"]
     parts.append(to_markdown(Table(header, table_rows)))
     return "\n\n".join(parts)
+
+
+def robustness_sections(study_dirs: Sequence[Path]) -> str:
+    """``## Robustness`` sections for a report page, one per study with results; the curves are linked
+    where `write_robustness_report` drew them."""
+    parts = []
+    for d in study_dirs:
+        summary = robustness_summary(d)
+        if summary is not None:
+            curves = summary["curves"] if Path(summary["curves"]).is_file() else None
+            parts.append(f"## Robustness: {summary.get('study')}\n\n" + robustness_md(summary, curves))
+    return "".join(f"\n{p}\n" for p in parts)
 
 
 def curves_figure(rows: Sequence[dict[str, Any]], title: str) -> Figure:

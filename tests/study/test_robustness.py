@@ -78,6 +78,10 @@ def test_report_writes_curves_and_table(tmp_path: Path) -> None:
     text = md.read_text()
     assert "![" in text and "curves.png" in text
     assert text.count("| gaussian |") == 4 and text.count("| MG helps |") == 8  # 2 kinds x 2 levels x 2 metrics
+    from mgtune.report.robustness import robustness_sections
+
+    section = robustness_sections([tmp_path / "study"])  # what `mgtune report` appends to the dataset's page
+    assert section.count("## Robustness: study") == 1 and str(png) in section and "| MG helps |" in section
 
 
 def test_a_folder_of_studies_is_taken_generically(tmp_path: Path) -> None:
