@@ -239,12 +239,13 @@ def run_robustness(s: RobustnessSettings, log: Callable[[str], None]) -> Robustn
     resolve_device(s.device)  # cuda without one: an error now, not after a confirmation
     results = []
     for study_dir in dirs:
-        t0 = time.perf_counter()
-        conf = _confirmation(study_dir, s, log)
-        meta = conf.meta
+        meta = metas[study_dir]
         data = load_data(meta.train_config())
-        runs = trained_runs(conf, data, log)
         perturbations = s.perturbations()
+        perturb(data, perturbations[0])  # a --modality the data lacks: an error before any training
+        conf = _confirmation(study_dir, s, log)
+        runs = trained_runs(conf, data, log)
+        t0 = time.perf_counter()  # the evaluations: what a pass over trained models costs
         log(f"{study_dir.name}: {len(runs)} trained model(s) x {len(perturbations)} perturbation(s) "
             f"({', '.join(s.kinds)} of {s.modality}, levels {', '.join(f'{lv:g}' for lv in s.all_levels)})")
         rows = [{"study": study_dir.name, "model": meta.model, "dataset": meta.dataset, **r}

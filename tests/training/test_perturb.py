@@ -70,6 +70,17 @@ def test_a_spoiled_dataset_leaves_no_cache_file(tiny_dir, tiny_dataset: Dataset)
     assert after == before
 
 
+def test_a_modality_the_data_lacks_is_a_data_error(tiny_dataset: Dataset) -> None:
+    import dataclasses
+
+    from mgtune.errors import DataFormatError
+
+    no_text = dataclasses.replace(tiny_dataset, text_feat=None)
+    with pytest.raises(DataFormatError, match="has no text features"):
+        perturb(no_text, Perturbation("swap", 0.5, "text"))
+    assert perturb(no_text, Perturbation("swap", 0.5, "both")).text_feat is None  # both: those present
+
+
 @pytest.mark.parametrize(("args", "match"), [
     (("blur", 0.1), "unknown perturbation kind"),
     (("gaussian", -0.1), "must be >= 0"),
