@@ -228,6 +228,50 @@ def _cmd_confirm(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------- robustness
+def _cmd_robustness(args: argparse.Namespace) -> int:
+    from mgtune.study.robustness import RobustnessSettings, run_robustness
+
+    settings = RobustnessSettings(
+        run_dir=args.run_dir, seeds=args.seeds, kinds=tuple(_csv_list(args.kinds, "--kinds")),
+        levels=tuple(_levels(args.levels)), modality=args.modality, seed=args.seed, mask_fill=args.mask_fill,
+        device=args.device, cpus_per_trial=args.cpus_per_trial, address=args.address,
+    )
+    outcome = run_robustness(settings, log=_log)
+    from mgtune.report.robustness import write_robustness_report
+
+    pages = [str(p) for d in outcome.studies for p in write_robustness_report(d)]
+    pages += [str(p) for d in outcome.studies for p in _card_again(d, args.out)]
+    print(json_text({**outcome.summary(), "pages": pages}))
+    return 0
+
+
+def _card_again(study_dir: Path, out: str) -> list[Path]:
+    """The study's reproduction card, written again: it gains the robustness figures."""
+    from mgtune.report.card import write_card
+    from mgtune.study.confirmation import load_confirmation
+
+    conf = load_confirmation(study_dir)
+    return write_card(conf, Path(out)) if conf is not None else []
+
+
+def _csv_list(text: str, option: str) -> list[str]:
+    items = [x.strip() for x in text.split(",") if x.strip()]
+    if not items:
+        raise ConfigError(f"{option}: expected a comma-separated list, got {text!r}")
+    return items
+
+
+def _levels(text: str) -> list[float]:
+    out = []
+    for item in _csv_list(text, "--levels"):
+        try:
+            out.append(float(item))
+        except ValueError:
+            raise ConfigError(f"--levels: {item!r} is not a number") from None
+    return out
+
+
 # ---------------------------------------------------------------- report
 def _cmd_report(args: argparse.Namespace) -> int:
     from mgtune.report import build_report, find_studies, parse_cutoffs
@@ -358,6 +402,23 @@ def build_parser() -> argparse.ArgumentParser:
     con.add_argument("--out", default="reports", help="writes <out>/<model>-<dataset>-card.md and .json")
     con.add_argument("--resume", action="store_true", help="continue interrupted runs from their checkpoints")
     con.set_defaults(func=_cmd_confirm)
+
+    rob = sub.add_parser("robustness", help="MG vs no MG when the item features go bad at test time: noise, "
+                                            "missing modalities, swapped items")
+    rob.add_argument("run_dir", metavar="RUN_DIR", help="a study folder, or a folder of study folders")
+    rob.add_argument("--seeds", type=int, default=3, help="seeds per arm when the study is not confirmed yet")
+    rob.add_argument("--kinds", default="gaussian,mask,swap", help="comma-separated: gaussian, mask, swap")
+    rob.add_argument("--levels", default="0,0.1,0.25,0.5,1.0",
+                     help="gaussian: noise in feature standard deviations; mask, swap: share of items")
+    rob.add_argument("--modality", default="both", help="image, text or both")
+    rob.add_argument("--mask-fill", default="zero", help="what a masked feature row becomes: zero or mean")
+    rob.add_argument("--seed", type=int, default=0, help="seed of the perturbations (shared by every model)")
+    rob.add_argument("--device", default="cpu", help="where evaluations run: cpu, cuda or auto")
+    rob.add_argument("--cpus-per-trial", type=float, default=1.0, help="for the confirmation, if one runs first")
+    rob.add_argument("--address", help="Ray cluster for the confirmation, if one runs first")
+    rob.add_argument("--out", default="reports", help="rewrites <out>/<model>-<dataset>-card.md and .json with "
+                                                       "the robustness figures")
+    rob.set_defaults(func=_cmd_robustness)
 
     rep = sub.add_parser("report", help="best configurations, MG vs no-MG and plots from study folders")
     rep.add_argument("run_dirs", nargs="*", metavar="RUN_DIR", help="study folders (default: all under --storage)")

@@ -135,6 +135,11 @@ class Recommender(nn.Module):
     train_defaults: ClassVar[dict[str, Any]] = {}
     """``TrainConfig`` settings this model's reference YAML sets for itself (e.g. a learning-rate decay);
     `TrainConfig.for_model` puts them under whatever the user gives."""
+    feature_parts: ClassVar[tuple[str, ...]] = ()
+    """What ``__init__`` builds from the item features: attribute names (kNN graphs, feature buffers,
+    feature tables); a name also covers the state-dict entries ``name`` and ``name.*``. A model
+    evaluated on other features rebuilds these and takes only the rest from its trained weights
+    (`load_trained`); ``tests/models/test_feature_parts.py`` checks the list is complete."""
 
     def __init__(self, data: Dataset, cfg: ModelConfig, device: torch.device) -> None:
         super().__init__()
@@ -172,6 +177,31 @@ class Recommender(nn.Module):
         if key not in self._eval_cache:
             self._eval_cache[key] = build()
         return self._eval_cache[key]
+
+    def is_feature_part(self, key: str) -> bool:
+        """Whether the state-dict entry ``key`` is one of the `feature_parts`."""
+        return any(key == name or key.startswith(f"{name}.") for name in self.feature_parts)
+
+    def load_trained(self, trained: Mapping[str, Tensor], clean_build: Mapping[str, Tensor]) -> None:
+        """Load ``trained`` (a trained model's state) into this model, built on other item features.
+
+        Entries outside `feature_parts` are the trained ones. A feature part keeps this build's
+        value, and where training moved it (a trainable feature table) it becomes
+        ``trained + (this build - clean_build)``: the trained table shifted by the change in the
+        features. ``clean_build`` is the state of the model built on the features it was trained on;
+        with unchanged features the result is exactly ``trained``.
+        """
+        own = self.state_dict()
+        state = {}
+        for key, value in trained.items():
+            if not self.is_feature_part(key):
+                state[key] = value
+            elif torch.equal(value.to(own[key].device), clean_build[key].to(own[key].device)):
+                state[key] = own[key]  # not trained: as rebuilt from these features
+            else:
+                delta = own[key] - clean_build[key].to(own[key].device)
+                state[key] = value.to(own[key].device) + delta if bool(delta.any()) else value
+        self.load_state_dict(state)
 
     def train(self, mode: bool = True) -> Self:
         self._eval_cache = {}  # parameters may change between evaluations

@@ -69,6 +69,7 @@ class BM3Config(ModelConfig):
 @register("bm3")
 class BM3(Recommender):
     config_cls = BM3Config
+    feature_parts = ("feat_tables",)
     needs_negatives = False
     cfg: BM3Config
 

@@ -85,6 +85,7 @@ class DRAGONConfig(ModelConfig):
 @register("dragon")
 class DRAGON(ModalityGCNRecommender):
     config_cls = DRAGONConfig
+    feature_parts = (*ModalityGCNRecommender.feature_parts, "mm_adj")
     cfg: DRAGONConfig
 
     def __init__(self, data: Dataset, cfg: DRAGONConfig, device: torch.device) -> None:

@@ -66,6 +66,7 @@ class FreedomConfig(ModelConfig):
 @register("freedom")
 class Freedom(Recommender):
     config_cls = FreedomConfig
+    feature_parts = ("mm_adj", "feat_tables")
     cfg: FreedomConfig
 
     def __init__(self, data: Dataset, cfg: FreedomConfig, device: torch.device) -> None:

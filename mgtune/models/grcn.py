@@ -80,6 +80,7 @@ class GRCNConfig(ModelConfig):
 @register("grcn")
 class GRCN(Recommender):
     config_cls = GRCNConfig
+    feature_parts = ("feat_image", "feat_text")
     cfg: GRCNConfig
 
     def __init__(self, data: Dataset, cfg: GRCNConfig, device: torch.device) -> None:

@@ -60,6 +60,7 @@ class ItemKNNCBFConfig(ModelConfig):
 @register("itemknncbf")
 class ItemKNNCBF(Recommender):
     config_cls = ItemKNNCBFConfig
+    feature_parts = ("knn_values", "knn_indices")
     cfg: ItemKNNCBFConfig
     trainable = False
     train_rowptr: Tensor  # (n_users + 1,): user u's training items are train_items[rowptr[u]:rowptr[u+1]]

@@ -113,6 +113,7 @@ class LatticeConfig(ModelConfig):
 @register("lattice")
 class Lattice(Recommender):
     config_cls = LatticeConfig
+    feature_parts = ("frozen_edges", "feat_tables")
     # MMRec: learning_rate_scheduler: [0.96, 50]
     train_defaults: ClassVar[dict[str, Any]] = {"lr_decay": 0.96, "lr_decay_every": 50}
     cfg: LatticeConfig

@@ -127,6 +127,7 @@ class _Branch(nn.Module):
 @register("mmgcn")
 class MMGCN(Recommender):
     config_cls = MMGCNConfig
+    feature_parts = ("image_feat", "text_feat")
     cfg: MMGCNConfig
 
     def __init__(self, data: Dataset, cfg: MMGCNConfig, device: torch.device) -> None:

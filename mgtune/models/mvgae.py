@@ -230,6 +230,7 @@ def _kl_to_standard_normal(mu: Tensor, logvar: Tensor) -> Tensor:
 @register("mvgae")
 class MVGAE(Recommender):
     config_cls = MVGAEConfig
+    feature_parts = ("feat_image", "feat_text")
     cfg: MVGAEConfig
 
     def __init__(self, data: Dataset, cfg: MVGAEConfig, device: torch.device) -> None:

@@ -44,6 +44,7 @@ class VBPRConfig(ModelConfig):
 @register("vbpr")
 class VBPR(Recommender):
     config_cls = VBPRConfig
+    feature_parts = ("item_raw",)
     cfg: VBPRConfig
     item_raw: Tensor  # (n_items, d_text + d_image), a buffer
 

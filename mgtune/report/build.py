@@ -45,11 +45,22 @@ def build_report(study_dirs: Sequence[Path], out_dir: Path, metric: str = "recal
         comparisons = compare(groups)
         stem = _safe_name(dataset)
         confirmed = find_confirmed(groups)  # reads every confirmation once, for both pages
-        pages[out_dir / f"{stem}.md"] = render_markdown(dataset, groups, comparisons, metric, ks, confirmed)
+        pages[out_dir / f"{stem}.md"] = (render_markdown(dataset, groups, comparisons, metric, ks, confirmed)
+                                         + _robustness(members))
         pages[out_dir / f"{stem}.csv"] = render_csv(groups, comparisons, metric, ks)
         pages[out_dir / f"{stem}.html"] = render_html(dataset, groups, comparisons, metric, ks, confirmed)
     _replace_all(pages)
     return list(pages)
+
+
+def _robustness(members: Sequence[Study]) -> str:
+    """The robustness sections of the studies that have ``mgtune robustness`` results ("" if none)."""
+    done = [s.path for s in members if (s.path / "robustness" / "results.csv").is_file()]
+    if not done:
+        return ""
+    from mgtune.report.robustness import robustness_sections  # reads the results with torch's layer
+
+    return robustness_sections(done)
 
 
 def _safe_name(dataset: str) -> str:

@@ -59,6 +59,10 @@ def render_card(card: dict[str, Any]) -> str:
     for block in card["configurations"]:
         parts += _config_md(block, card)
     parts += ["## Compute", _kv_table(card["compute"]), "## Published numbers", _published_md(card)]
+    if card.get("robustness"):  # after `mgtune robustness`
+        from mgtune.report.robustness import robustness_md
+
+        parts += ["## Robustness", robustness_md(card["robustness"], card["robustness"]["curves"])]
     return "\n\n".join(parts) + "\n"
 
 

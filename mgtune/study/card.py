@@ -82,7 +82,15 @@ def build_card(conf: Confirmation) -> dict[str, Any]:
                      "not counted), summed; concurrent runs overlap in time"),
         },
         "published": _published_block(meta.model, meta.dataset, head),
+        "robustness": _robustness_block(conf),
     }
+
+
+def _robustness_block(conf: Confirmation) -> dict[str, Any] | None:
+    """``mgtune robustness``'s figures for this study, when it has them (None otherwise)."""
+    from mgtune.study.robustness import robustness_summary  # imports torch: only when building a card
+
+    return robustness_summary(conf.study_dir)
 
 
 def _config_block(conf: Confirmation, result: ConfigResult, setup: Any) -> dict[str, Any]:

@@ -37,6 +37,7 @@ from mgtune.study.confirmation import (
     CONFIRM_FILE,
     RUN_FILE,
     SEED_RULE,
+    WEIGHTS_FILE,
     Confirmation,
     RunKey,
     collect_rows,
@@ -53,8 +54,8 @@ from mgtune.study.runner import StudySettings, check_trusted
 from mgtune.study.search_space import SearchSpace
 from mgtune.study.session import MAX_FAILURES, make_trainable, resources, start_ray
 from mgtune.study.session import log as _log
-from mgtune.study.trainable import TrialSetup, run_trial, trial_dir_name, trial_dirname
-from mgtune.training import load_data, peak_memory_mb, resolve_device
+from mgtune.study.trainable import TrialSetup, train_trial, trial_dir_name, trial_dirname
+from mgtune.training import load_data, peak_memory_mb, resolve_device, save_checkpoint
 
 __all__ = ["ConfirmSettings", "ConfirmOutcome", "run_confirm", "run_confirm_trial"]
 
@@ -90,10 +91,11 @@ class ConfirmSettings:
 
 # ---------------------------------------------------------------- one run (on a Ray worker)
 def run_confirm_trial(config: dict[str, Any], setup: TrialSetup, data: Dataset) -> None:
-    """The Ray trainable of a confirmation: `run_trial` with this run's seed and MG switch.
+    """The Ray trainable of a confirmation: `train_trial` with this run's seed and MG switch.
 
     ``config["run"]`` holds ``source_trial``, ``seed``, ``arm`` and the configuration's ``params``.
-    Afterwards the run's peak memory and device go to ``run.json`` in the trial folder.
+    Afterwards the run's peak memory and device go to ``run.json`` in the trial folder, and its best
+    weights to ``weights.pt`` (`mgtune.training.save_checkpoint`).
     """
     from ray import tune
 
@@ -101,11 +103,13 @@ def run_confirm_trial(config: dict[str, Any], setup: TrialSetup, data: Dataset) 
 
     run = config["run"]
     arm_setup = dataclasses.replace(setup, seed=int(run["seed"]), mg=run["arm"] == "mg")
-    run_trial(run["params"], arm_setup, data)
+    result = train_trial(run["params"], arm_setup, data)
     device = resolve_device(arm_setup.train_config(run["params"]).device)
     trial_dir = Path(setup.study_dir) / trial_dir_name(tune.get_context().get_trial_id())  # where run_trial wrote
     write_json(trial_dir / RUN_FILE, {"peak_memory_mb": round(peak_memory_mb(device), 1),
                                        "device": device_name(device)})
+    # the best weights, for evaluations after the fact (`mgtune robustness`)
+    save_checkpoint(trial_dir / WEIGHTS_FILE, result.config, result.best_state, result.best_epoch)
 
 
 # ---------------------------------------------------------------- running

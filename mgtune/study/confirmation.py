@@ -2,10 +2,10 @@
 
 The folder (a Ray experiment) holds ``confirm.json`` (settings and chosen configurations), one
 ``trial_<id>/`` per run (Ray's ``params.json`` and ``progress.csv``, checkpoints, TensorBoard events,
-and ``run.json`` with the run's peak memory and device), and ``results.csv``: one row per
-(configuration, seed, arm). A run is done once it completed or diverged. `mgtune.study.confirm`
-runs the confirmation; this module chooses what to confirm, reads what the runs left, and reads a
-confirmation back with its paired statistics (`mgtune.study.stats`).
+``run.json`` with the run's peak memory and device, ``weights.pt`` with its best weights), and
+``results.csv``: one row per (configuration, seed, arm). A run is done once it completed or
+diverged. `mgtune.study.confirm` runs the confirmation; this module chooses what to confirm, reads
+what the runs left, and reads a confirmation back with its paired statistics (`mgtune.study.stats`).
 """
 
 from __future__ import annotations
@@ -22,14 +22,14 @@ from typing import Any, NamedTuple
 
 from mgtune.errors import DataFormatError
 from mgtune.files import write_text
-from mgtune.study.record import RESULTS_FILE, STUDY_FILE, StudyMeta, finite_number, rank_completed
+from mgtune.study.record import RESULTS_FILE, STUDY_FILE, StudyMeta, finite_number, rank_completed, read_record
 from mgtune.study.results import TrialRecord, read_results, trial_row
 from mgtune.study.search_space import SearchSpace, space_from_dict
 from mgtune.study.stats import ArmStats, PairedTest, arm_stats, paired_t_test
 from mgtune.training import metric_names
 
 __all__ = [
-    "CONFIRM_DIR", "CONFIRM_FILE", "RUN_FILE", "ARMS", "SEED_RULE", "SELECTION", "Candidate", "RunKey",
+    "CONFIRM_DIR", "CONFIRM_FILE", "RUN_FILE", "WEIGHTS_FILE", "ARMS", "SEED_RULE", "SELECTION", "Candidate", "RunKey",
     "ConfigResult", "Confirmation", "read_study", "select_candidates", "seeds_for", "pending_runs",
     "unrecorded_runs", "collect_rows", "confirm_columns", "write_confirm_results", "load_confirmation",
 ]
@@ -37,6 +37,7 @@ __all__ = [
 CONFIRM_DIR = "confirm"
 CONFIRM_FILE = "confirm.json"
 RUN_FILE = "run.json"
+WEIGHTS_FILE = "weights.pt"  # a run's best weights and config (`mgtune.training.save_checkpoint`)
 ARMS = ("nomg", "mg")
 SEED_RULE = "study seed + 0 .. N-1 (the MG run of the first seed repeats the study's own trial)"
 SELECTION = ("Configurations confirmed: the study's trials with status completed (ran to max_epochs or stopped "
@@ -269,17 +270,12 @@ class Confirmation:
 def load_confirmation(study_dir: str | Path) -> Confirmation | None:
     """``<study>/confirm/`` read back; None when the study has no confirmation with results yet."""
     folder = Path(study_dir) / CONFIRM_DIR
-    info_file, results = folder / CONFIRM_FILE, folder / RESULTS_FILE
-    if not info_file.is_file() or not results.is_file():
+    record = read_record(folder / CONFIRM_FILE, folder / RESULTS_FILE)
+    if record is None:
         return None
     meta = StudyMeta.read(study_dir)
     study_dir = Path(study_dir).expanduser().resolve()
-    try:
-        info = json.loads(info_file.read_text())
-    except json.JSONDecodeError as exc:
-        raise DataFormatError(f"{info_file}: not valid JSON ({exc})") from None
-    with results.open(newline="") as fh:
-        rows = [_typed(r) for r in csv.DictReader(fh)]
+    info, rows = record[0], [_typed(r) for r in record[1]]
     study_rows: list[dict[str, Any]] = []
     if (study_dir / RESULTS_FILE).is_file():
         with (study_dir / RESULTS_FILE).open(newline="") as fh:

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "STUDY_FILE", "RESULTS_FILE", "STATUSES", "FINISHED", "StudyMeta", "select_best", "rank_completed",
-    "finite_number", "now",
+    "finite_number", "now", "read_record",
 ]
 
 STUDY_FILE = "study.json"
@@ -231,3 +231,17 @@ def _cutoffs() -> tuple[int, ...]:
 def now() -> str:
     """The local time as study files record it (``created``, ``finished``)."""
     return time.strftime("%Y-%m-%dT%H:%M:%S%z")
+
+
+def read_record(info_file: Path, results_file: Path) -> tuple[dict[str, Any], list[dict[str, str]]] | None:
+    """A JSON record and its CSV of rows (a confirmation's, a robustness pass's); None while either is missing."""
+    import csv
+
+    if not info_file.is_file() or not results_file.is_file():
+        return None
+    try:
+        info = json.loads(info_file.read_text())
+    except json.JSONDecodeError as exc:
+        raise DataFormatError(f"{info_file}: not valid JSON ({exc})") from None
+    with results_file.open(newline="") as fh:
+        return info, list(csv.DictReader(fh))

@@ -22,13 +22,15 @@ import torch
 from mgtune.data import Dataset, Split
 from mgtune.models import get_model
 from mgtune.study.search_space import SearchSpace
-from mgtune.training import CUTOFFS, METRICS, EpochReport, MGConfig, TrainConfig, resolve_device, train
+from mgtune.training import CUTOFFS, METRICS, EpochReport, MGConfig, TrainConfig, TrainResult, resolve_device, train
 
 if TYPE_CHECKING:
     from torch.utils.tensorboard import SummaryWriter
 
-__all__ = ["TrialSetup", "run_trial", "trial_dirname", "trial_dir_name", "FINAL", "TRIAL_SECONDS", "score_key",
-           "TrialOutOfMemoryError", "out_of_memory_reason"]
+__all__ = [
+    "TrialSetup", "run_trial", "train_trial", "trial_dirname", "trial_dir_name", "FINAL", "TRIAL_SECONDS", "score_key",
+    "TrialOutOfMemoryError", "out_of_memory_reason",
+]
 
 FINAL = "final"
 """Reported key: true on the trial's last epoch (max_epochs reached or its own early stopping)."""
@@ -81,6 +83,12 @@ class TrialSetup:
 
 def run_trial(config: dict[str, Any], setup: TrialSetup, data: Dataset) -> None:
     """The Ray function trainable; ``config`` holds the sampled parameters only."""
+    train_trial(config, setup, data)  # Ray takes a returned value for a result: return nothing
+
+
+def train_trial(config: dict[str, Any], setup: TrialSetup, data: Dataset) -> TrainResult:
+    """`run_trial`'s work, returning the run's result (with its best weights) to a caller that keeps them,
+    such as a confirmation run."""
     from ray import tune
 
     started = time.perf_counter()
@@ -98,7 +106,7 @@ def run_trial(config: dict[str, Any], setup: TrialSetup, data: Dataset) -> None:
         return seconds_before + time.perf_counter() - started
 
     try:
-        _train_within_share(setup, cfg, _Reporter(setup, cfg, writer, clock), _writable(data), resume)
+        return _train_within_share(setup, cfg, _Reporter(setup, cfg, writer, clock), _writable(data), resume)
     finally:
         writer.close()
 
@@ -114,15 +122,14 @@ def out_of_memory_reason(gpus_per_trial: float, device_bytes: int, model: str) -
 
 
 def _train_within_share(setup: TrialSetup, cfg: TrainConfig, reporter: Callable[[EpochReport], None], data: Dataset,
-                        resume: dict[str, Any] | None) -> None:
+                        resume: dict[str, Any] | None) -> TrainResult:
     """`train`, with a CUDA out-of-memory turned into a `TrialOutOfMemoryError` whose message names the share.
 
     The error is raised outside the ``except`` block, so the failed step's tensors (held by the
     original traceback) are freed first and the GPU's other trials get their memory back.
     """
     try:
-        train(cfg, reporter, data=data, resume=resume, snapshot_every=setup.checkpoint_every)
-        return
+        return train(cfg, reporter, data=data, resume=resume, snapshot_every=setup.checkpoint_every)
     except torch.cuda.OutOfMemoryError:
         device = resolve_device(cfg.device)
         total = torch.cuda.get_device_properties(device).total_memory if device.type == "cuda" else 0

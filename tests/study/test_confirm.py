@@ -342,6 +342,28 @@ def test_run_with_confirm_trains_both_arms_over_seeds(confirmed: tuple[subproces
 
 
 @pytest.mark.ray
+def test_robustness_on_the_confirmed_study(confirmed: tuple[subprocess.CompletedProcess[str], Path]) -> None:
+    """Every run kept its weights; `mgtune robustness` evaluates them (no Ray) and level 0 is the recorded test."""
+    _, work = confirmed
+    study = work / "runs" / "s"
+    weights = sorted((study / "confirm").glob("trial_*/weights.pt"))
+    assert len(weights) == 6
+    proc = _cli("robustness", "runs/s", "--kinds", "swap,gaussian", "--levels", "0,1", cwd=work)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    with (study / "robustness" / "results.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 6 * 2 * 2
+    with (study / "confirm" / "results.csv").open() as fh:
+        recorded = {(r["seed"], r["arm"]): r for r in csv.DictReader(fh)}
+    for r in rows:
+        if float(r["level"]) == 0:
+            assert {n: float(r[f"test_{n}"]) for n in NAMES} == \
+                {n: float(recorded[(r["seed"], r["arm"])][f"test_{n}"]) for n in NAMES}
+    assert (study / "robustness" / "curves.png").is_file()
+    assert "## Robustness" in (work / "reports" / "freedom-tiny-card.md").read_text()
+
+
+@pytest.mark.ray
 def test_rerun_trains_only_the_missing_run_and_gets_the_same_numbers(
         confirmed: tuple[subprocess.CompletedProcess[str], Path]) -> None:
     _, work = confirmed

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from typing import Protocol, cast
+from typing import ClassVar, Protocol, cast
 
 import torch
 import torch.nn.functional as F
@@ -94,6 +94,8 @@ class ModalityGCNRecommender(Recommender):
 
     Their config must have ``embedding_size``, ``n_layers``, ``user_graph_k`` and ``reg_weight``.
     """
+
+    feature_parts: ClassVar[tuple[str, ...]] = ("image_feat", "text_feat")
 
     def __init__(self, data: Dataset, cfg: ModelConfig, device: torch.device) -> None:
         super().__init__(data, cfg, device)
