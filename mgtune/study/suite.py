@@ -1,0 +1,443 @@
+"""A suite: several models, with and without MG, studied at the same time on one Ray runtime.
+
+``mgtune run --model freedom,vbpr --mg both`` runs one study per model and MG setting. The suite
+starts (or attaches to) one Ray runtime through `mgtune.study.session`, then runs every study as
+its own driver process, ``mgtune run ... --address <that runtime> --storage <suite folder>``, so
+each study is exactly a single study: its own folder, Optuna study, ASHA and ``results.csv``.
+(Several Tuners in one driver would share Ray Tune's global state, which it is not designed for.)
+
+Fair share: the runtime's trial slots (``--concurrency``, else as many trials as its resources
+hold) are split evenly, ``max(1, slots // studies)`` trials at a time per study. With fewer slots
+than studies, each trial asks for ``slots / studies`` of its CPUs (and GPUs), so every study runs a
+trial from the start instead of queueing behind the others (a study keeps its worker between
+trials); the trials then share the cores.
+
+The parent prints one line per study as its trials end (trials done, best validation metric of its
+completed trials so far, time spent), read from the study folders; each study's own output goes to
+``<suite>/logs/<study>.log``. A study whose process fails, or whose every trial fails (a model that
+cannot build on this data), is marked failed with a one-line reason; the others go on. With
+``confirm``, every finished MG study is then confirmed (``mgtune confirm``, reproduction cards in
+``<suite>/cards``), also concurrently. ``resume`` keeps finished studies, resumes interrupted ones
+and runs the confirmations not done yet. The record is `mgtune.study.suite_record`'s ``suite.json``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mgtune.errors import ConfigError
+from mgtune.models import get_model, model_names
+from mgtune.study.record import RESULTS_FILE, STUDY_FILE, now
+from mgtune.study.session import log as _log
+from mgtune.study.session import resources, start_ray
+from mgtune.study.suite_record import SuiteRecord, SuiteStudy, study_name
+
+__all__ = ["MG_CHOICES", "SuiteSettings", "SuiteOutcome", "parse_models", "parse_mg", "plan_studies", "run_suite",
+           "EXIT_SOME_FAILED"]
+
+MG_CHOICES = ("on", "off", "both")
+EXIT_SOME_FAILED = 3  # the suite ended, but at least one study failed (the others' results are written)
+LOG_DIR = "logs"
+CARD_DIR = "cards"
+_STOP_SECONDS = 180  # how long an interrupted study may take to save its state
+
+
+def parse_models(text: str) -> list[str]:
+    """``"freedom,vbpr"`` or ``"all"`` -> registered model names, in the given order; `ConfigError` otherwise."""
+    names = [n.strip().lower() for n in text.split(",") if n.strip()]
+    if names == ["all"]:
+        return model_names()
+    if not names:
+        raise ConfigError(f"--model expects a model name, a comma-separated list or 'all', got {text!r}")
+    for n in names:
+        get_model(n)  # unknown names list the valid ones
+    return list(dict.fromkeys(names))
+
+
+def parse_mg(mg: str | None, no_mg: bool) -> str:
+    """``--mg on|off|both`` (default on) with ``--no-mg`` as the alias of ``--mg off``."""
+    if mg is not None and mg not in MG_CHOICES:
+        raise ConfigError(f"--mg must be one of {', '.join(MG_CHOICES)}, got {mg!r}")
+    if no_mg and mg not in (None, "off"):
+        raise ConfigError(f"--no-mg contradicts --mg {mg} (--no-mg is --mg off)")
+    return "off" if no_mg else mg or "on"
+
+
+@dataclass(frozen=True)
+class SuiteSettings:
+    """The options of ``mgtune run`` for a suite; per-study options apply to every study."""
+
+    models: tuple[str, ...] = ()  # may be empty only with resume
+    mg: str = "on"  # on, off or both
+    dataset: str | None = None
+    data_dir: str = "datasets"
+    trials: int = 32  # per study
+    max_epochs: int = 100
+    grace_epochs: int | None = None
+    reduction_factor: int = 3
+    metric: str = "recall@20"
+    cpus_per_trial: float = 1.0
+    gpus_per_trial: float | None = None
+    concurrency: int | None = None  # trial slots of the whole suite; None: as many as the runtime holds
+    address: str | None = None
+    storage: str = "runs"
+    name: str | None = None
+    seed: int = 0
+    checkpoint_every: int = 5
+    confirm: int | None = None
+    resume: bool = False
+    poll_seconds: float = 2.0
+
+
+@dataclass
+class SuiteOutcome:
+    suite_dir: Path
+    record: SuiteRecord
+    interrupted: bool = False
+    summary: list[str] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[SuiteStudy]:
+        return [s for s in self.record.studies if s.state == "failed"]
+
+    @property
+    def exit_code(self) -> int:
+        """0: every study finished (and was confirmed, if asked); 130: interrupted; 3: a study failed."""
+        if self.interrupted:
+            return 130
+        return EXIT_SOME_FAILED if self.failed else 0
+
+
+def plan_studies(models: Sequence[str], mg: str) -> list[SuiteStudy]:
+    """One study per model and MG setting, no MG first; a model that is not trained gets only its no-MG study."""
+    settings = {"on": (True,), "off": (False,), "both": (False, True)}[mg]
+    out = []
+    for model in models:
+        trained = get_model(model).trainable
+        for on in dict.fromkeys(on and trained for on in settings):
+            out.append(SuiteStudy(study_name(model, on), model, on))
+    return out
+
+
+def run_suite(s: SuiteSettings, log: Callable[[str], None] | None = None) -> SuiteOutcome:
+    """Run (or with ``s.resume`` continue) the suite ``s.storage/s.name``; `ConfigError` for bad settings."""
+    log = log or _log
+    suite_dir, record = _load(s) if s.resume else _new(s)
+    import ray
+
+    start_ray(s.address, log)
+    try:
+        address = _child_address(s.address, ray.get_runtime_context().gcs_address)
+        record = _run_studies(s, suite_dir, record, address, log)
+        interrupted = any(st.state == "interrupted" for st in record.studies)
+        if record.confirm and not interrupted:
+            record, interrupted = _confirm_studies(s, suite_dir, record, address, log)
+    finally:
+        ray.shutdown()  # only disconnects from an attached cluster; stops the suite's own runtime
+    if not interrupted:
+        record = record.replace(finished=now())
+        record.write(suite_dir)
+    else:
+        log(f"suite interrupted; continue it with: mgtune run --resume --name {suite_dir.name} "
+            f"--storage {suite_dir.parent}")
+    return SuiteOutcome(suite_dir, record, interrupted, _summary(suite_dir, record))
+
+
+def _child_address(given: str | None, gcs_address: str) -> str:
+    """Where the studies attach: the address the suite was given, else its own runtime, on the loopback
+    interface it was started on (`mgtune.study.session.start_ray`)."""
+    given = given or os.environ.get("RAY_ADDRESS") or None
+    return given if given else f"127.0.0.1:{gcs_address.rpartition(':')[2]}"
+
+
+# ---------------------------------------------------------------- the suite folder
+def _new(s: SuiteSettings) -> tuple[Path, SuiteRecord]:
+    if not s.models or not s.dataset:
+        raise ConfigError("--model and --dataset are required (unless --resume)")
+    checks = [
+        (s.trials >= 1, f"--trials must be >= 1, got {s.trials}"),
+        (s.max_epochs >= 1, f"--max-epochs must be >= 1, got {s.max_epochs}"),
+        (s.confirm is None or s.confirm >= 2, f"--confirm must be >= 2 seeds, got {s.confirm}"),
+        (s.concurrency is None or s.concurrency >= 1, f"--concurrency must be >= 1, got {s.concurrency}"),
+        (s.cpus_per_trial > 0, f"--cpus-per-trial must be > 0, got {s.cpus_per_trial}"),
+    ]
+    for ok, msg in checks:
+        if not ok:
+            raise ConfigError(msg)
+    from mgtune.training import TrainConfig, load_data
+
+    # a bad metric or dataset fails here, once, not in every study (this also writes the demo data once)
+    load_data(TrainConfig(model=s.models[0], dataset=s.dataset, data_dir=str(Path(s.data_dir).resolve()),
+                          valid_metric=s.metric))
+    name = s.name or f"suite-{s.dataset}-{time.strftime('%Y%m%d-%H%M%S')}"
+    suite_dir = (Path(s.storage) / name).expanduser().resolve()
+    if suite_dir.exists() and any(suite_dir.iterdir()):
+        raise ConfigError(f"{suite_dir}: exists; continue the suite with --resume or pick another --name")
+    settings = {"data_dir": str(Path(s.data_dir).expanduser().resolve()), "trials": s.trials,
+                "max_epochs": s.max_epochs, "grace_epochs": s.grace_epochs, "reduction_factor": s.reduction_factor,
+                "metric": s.metric, "cpus_per_trial": s.cpus_per_trial, "gpus_per_trial": s.gpus_per_trial,
+                "concurrency": s.concurrency, "seed": s.seed, "checkpoint_every": s.checkpoint_every, "mg": s.mg}
+    record = SuiteRecord(s.dataset, tuple(plan_studies(s.models, s.mg)), settings, s.confirm, now())
+    suite_dir.mkdir(parents=True, exist_ok=True)
+    record.write(suite_dir)
+    return suite_dir, record
+
+
+def _load(s: SuiteSettings) -> tuple[Path, SuiteRecord]:
+    if not s.name:
+        raise ConfigError("--resume needs --name NAME (the suite folder under --storage)")
+    suite_dir = (Path(s.storage) / s.name).expanduser().resolve()
+    record = SuiteRecord.read(suite_dir)
+    if s.confirm is not None:  # a confirmation may be asked for on resume
+        if s.confirm < 2:
+            raise ConfigError(f"--confirm must be >= 2 seeds, got {s.confirm}")
+        record = record.replace(confirm=s.confirm)
+    # interrupted and running (the suite's process died) studies resume; failed ones start again
+    studies = tuple(st if st.state == "finished" else SuiteStudy(st.name, st.model, st.mg, confirmed=st.confirmed)
+                    for st in record.studies)
+    return suite_dir, record.replace(studies=studies, finished=None)
+
+
+# ---------------------------------------------------------------- children
+@dataclass
+class _Child:
+    study: SuiteStudy
+    proc: subprocess.Popen[bytes]
+    log_file: Path
+    started: float = field(default_factory=time.monotonic)
+    shown: tuple[Any, ...] = ()
+
+
+def _share(s: SuiteSettings, n: int, log: Callable[[str], None]) -> tuple[int, float, float | None]:
+    """Concurrency, CPUs and GPUs per trial of each of ``n`` studies (see the module's "fair share")."""
+    from mgtune.study.runner import StudySettings
+
+    request = StudySettings(cpus_per_trial=s.cpus_per_trial, gpus_per_trial=s.gpus_per_trial)
+    gpus, fits = resources(request, 10**9, log)
+    slots = s.concurrency or fits
+    if slots >= n:
+        return slots // n, s.cpus_per_trial, gpus
+    part = slots / n
+    return 1, round(s.cpus_per_trial * part, 4), round(gpus * part, 4) if gpus else gpus
+
+
+def _run_studies(s: SuiteSettings, suite_dir: Path, record: SuiteRecord, address: str,
+                 log: Callable[[str], None]) -> SuiteRecord:
+    todo = [st for st in record.studies if st.state != "finished"]
+    if not todo:
+        return record
+    concurrency, cpus, gpus = _share(s, len(todo), log)
+    conf = record.settings
+    log(f"suite {suite_dir}: {len(todo)} studies of {conf['trials']} trials on {record.dataset}, at the same time "
+        f"on the Ray runtime at {address}; {concurrency} trial(s) at a time each, {cpus:g} CPU each; "
+        f"each study's log in {suite_dir / LOG_DIR}")
+    children = []
+    for st in todo:
+        args = ["run", "--storage", str(suite_dir), "--name", st.name, "--address", address]
+        if (suite_dir / st.name / STUDY_FILE).is_file():
+            args.append("--resume")
+        else:
+            args += ["--model", st.model, "--dataset", record.dataset, "--data-dir", conf["data_dir"],
+                     "--trials", str(conf["trials"]), "--max-epochs", str(conf["max_epochs"]),
+                     "--reduction-factor", str(conf["reduction_factor"]), "--metric", conf["metric"],
+                     "--seed", str(conf["seed"]), "--checkpoint-every", str(conf["checkpoint_every"]),
+                     "--cpus-per-trial", str(cpus), "--concurrency", str(concurrency)]
+            if conf.get("grace_epochs") is not None:
+                args += ["--grace-epochs", str(conf["grace_epochs"])]
+            if gpus is not None:
+                args += ["--gpus-per-trial", str(gpus)]
+            if not st.mg:
+                args.append("--no-mg")
+        children.append(_start(st, args, suite_dir / LOG_DIR / f"{st.name}.log"))
+        record = record.with_study(st.name, state="running")
+    record.write(suite_dir)
+    metric = conf["metric"]
+
+    def ended(child: _Child) -> None:
+        nonlocal record
+        state, reason = _study_state(child, suite_dir / child.study.name)
+        record = record.with_study(child.study.name, state=state, reason=reason)
+        record.write(suite_dir)
+        _show_progress(child, suite_dir, metric, conf, log, end=state)
+
+    _wait_all(children, s.poll_seconds, lambda c: _show_progress(c, suite_dir, metric, conf, log), ended, log)
+    return record
+
+
+def _confirm_studies(s: SuiteSettings, suite_dir: Path, record: SuiteRecord, address: str,
+                     log: Callable[[str], None]) -> tuple[SuiteRecord, bool]:
+    todo = [st for st in record.studies if st.state == "finished" and st.mg and not st.confirmed]
+    if not todo:
+        return record, False
+    _, cpus, gpus = _share(s, len(todo), log)
+    log(f"confirming {len(todo)} MG studies over {record.confirm} seeds, MG and no MG, at the same time")
+    children = []
+    for st in todo:
+        args = ["confirm", str(suite_dir / st.name), "--seeds", str(record.confirm), "--address", address,
+                "--cpus-per-trial", str(cpus), "--out", str(suite_dir / CARD_DIR)]
+        if gpus is not None:
+            args += ["--gpus-per-trial", str(gpus)]
+        if s.resume:
+            args.append("--resume")
+        children.append(_start(st, args, suite_dir / LOG_DIR / f"{st.name}-confirm.log"))
+    interrupted = False
+
+    def ended(child: _Child) -> None:
+        nonlocal record, interrupted
+        rc = child.proc.returncode
+        if rc in (130, -signal.SIGINT):
+            interrupted = True
+        elif rc == 0:
+            record = record.with_study(child.study.name, confirmed=True)
+            log(f"{child.study.name:<20} confirmed over {record.confirm} seeds")
+        else:
+            reason = f"confirmation failed: {_last_line(child.log_file)}"
+            record = record.with_study(child.study.name, reason=reason)
+            log(f"{child.study.name:<20} {reason}")
+        record.write(suite_dir)
+
+    _wait_all(children, s.poll_seconds, lambda c: None, ended, log)
+    return record, interrupted
+
+
+def _start(study: SuiteStudy, args: list[str], log_file: Path) -> _Child:
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    with log_file.open("ab") as fh:
+        # its own session: a Ctrl-C reaches the suite, which passes it on once (a second one would make
+        # Ray abandon the study's state)
+        proc = subprocess.Popen([sys.executable, "-m", "mgtune.cli", *args], stdin=subprocess.DEVNULL,
+                                stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
+    return _Child(study, proc, log_file)
+
+
+def _wait_all(children: list[_Child], poll: float, tick: Callable[[_Child], None], on_end: Callable[[_Child], None],
+              log: Callable[[str], None]) -> None:
+    """Wait for every child: ``tick`` for each running one every ``poll`` seconds, ``on_end`` once it ended.
+
+    On Ctrl-C, pass it on once to the children still running and wait for them to save their state.
+    """
+    running = list(children)
+    try:
+        while running:
+            for c in list(running):
+                if c.proc.poll() is None:
+                    tick(c)
+                else:
+                    running.remove(c)
+                    on_end(c)
+            if running:
+                time.sleep(poll)
+    except KeyboardInterrupt:
+        log("interrupted: stopping every study (each saves its state)")
+        for c in running:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(c.proc.pid, signal.SIGINT)
+        for c in running:
+            try:
+                c.proc.wait(timeout=_STOP_SECONDS)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(c.proc.pid, signal.SIGKILL)
+                c.proc.wait()
+            on_end(c)
+
+
+def _study_state(child: _Child, study_dir: Path) -> tuple[str, str | None]:
+    rc = child.proc.returncode
+    if rc == 130 or rc == -signal.SIGINT:
+        return "interrupted", None
+    if rc != 0:
+        return "failed", _last_line(child.log_file)
+    rows = _results(study_dir)
+    if not any(r.get("status") in ("completed", "early_stopped") for r in rows):
+        return "failed", f"all {len(rows)} trials failed: {_trial_error(study_dir, rows)}"
+    return "finished", None
+
+
+def _results(study_dir: Path) -> list[dict[str, str]]:
+    path = study_dir / RESULTS_FILE
+    if not path.is_file():
+        return []
+    with path.open(newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def _trial_error(study_dir: Path, rows: list[dict[str, str]]) -> str:
+    """The last line of the first failed trial's ``error.txt`` (the exception), or its status."""
+    for r in rows:
+        error = study_dir / (r.get("trial_dir") or "") / "error.txt"
+        if r.get("trial_dir") and error.is_file():
+            return _last_line(error)
+    return rows[0].get("status", "no trial") if rows else "no trial ran"
+
+
+def _last_line(path: Path) -> str:
+    """The file's ``mgtune: error:`` line if it has one, else its last non-empty line."""
+    try:
+        lines = [ln.strip() for ln in path.read_text(errors="replace").splitlines() if ln.strip()]
+    except OSError:
+        return "no output"
+    errors = [ln for ln in lines if ln.startswith("mgtune: error:")]
+    return (errors or lines or ["no output"])[-1][:300]
+
+
+# ---------------------------------------------------------------- progress
+def _progress(study_dir: Path) -> tuple[int, float | None]:
+    """Trials ended and the best validation score of the completed ones, from the study's Optuna storage.
+
+    Read-only and lock-free (a running study writes it); an unreadable moment keeps the last figures.
+    """
+    db = study_dir / "optuna.db"
+    if not db.is_file():
+        return 0, None
+    with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1)) as con:
+        done = con.execute("SELECT COUNT(*) FROM trials WHERE state IN ('COMPLETE', 'PRUNED', 'FAIL')").fetchone()[0]
+        best = con.execute("SELECT MAX(v.value) FROM trial_values v JOIN trials t ON v.trial_id = t.trial_id "
+                           "WHERE t.state = 'COMPLETE'").fetchone()[0]
+    return int(done), None if best is None else float(best)
+
+
+def _show_progress(child: _Child, suite_dir: Path, metric: str, conf: dict[str, Any], log: Callable[[str], None],
+                   end: str | None = None) -> None:
+    """The study's line when its figures changed: trials done, best validation score so far, time spent."""
+    try:
+        done, best = _progress(suite_dir / child.study.name)
+    except sqlite3.Error:
+        return
+    shown = (done, best, end)
+    if shown == child.shown:
+        return
+    child.shown = shown
+    minutes, secs = divmod(round(time.monotonic() - child.started), 60)
+    best_s = "—" if best is None else f"{best:.4f}"
+    state = f"  {end}" if end else ""
+    log(f"{child.study.name:<20} {done:>3}/{conf['trials']} trials  best valid {metric} {best_s}  "
+        f"{minutes}m {secs:02d}s{state}")
+
+
+def _summary(suite_dir: Path, record: SuiteRecord) -> list[str]:
+    lines = [f"suite {suite_dir.name} on {record.dataset}:"]
+    for st in record.studies:
+        best = _best_valid(suite_dir / st.name, record.settings.get("metric", "recall@20"))
+        extra = f" ({st.reason})" if st.reason else ""
+        conf = ", confirmed" if st.confirmed else ""
+        lines.append(f"  {st.name:<20} {st.state}{conf}{extra}" + (f"  best valid {best}" if best else ""))
+    return lines
+
+
+def _best_valid(study_dir: Path, metric: str) -> str | None:
+    from mgtune.study.record import select_best
+
+    best = select_best(_results(study_dir), metric)
+    return None if best is None else f"{float(best[f'valid_{metric}']):.4f}"
