@@ -102,11 +102,6 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from mgtune.study.suite import parse_mg
 
     mg = parse_mg(args.mg, args.no_mg)
-    if _is_suite(args, mg):
-        return _cmd_suite(args, mg)
-    confirm = None if args.confirm is None else ConfirmSettings(  # a bad --confirm fails before the study
-        study_dir="", seeds=args.confirm, cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,
-        address=args.address)
     settings = StudySettings(
         model=args.model, dataset=args.dataset, data_dir=args.data_dir, trials=args.trials,
         max_epochs=args.max_epochs, grace_epochs=args.grace_epochs, reduction_factor=args.reduction_factor,
@@ -115,6 +110,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
         mg=mg != "off", seed=args.seed, search_space=args.search_space, resume=args.resume,
         checkpoint_every=args.checkpoint_every,
     )
+    if _is_suite(args, mg):
+        return _cmd_suite(args, settings, mg)
+    confirm = None if args.confirm is None else ConfirmSettings(  # a bad --confirm fails before the study
+        study_dir="", seeds=args.confirm, cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,
+        address=args.address)
     outcome = run_study(settings, log=_log)
     if not outcome.finished:
         return 130
@@ -158,20 +158,15 @@ def _is_suite(args: argparse.Namespace, mg: str) -> bool:
     return bool(args.resume and args.name and is_suite(Path(args.storage) / args.name))
 
 
-def _cmd_suite(args: argparse.Namespace, mg: str) -> int:
+def _cmd_suite(args: argparse.Namespace, study: Any, mg: str) -> int:
+    """A suite (`mgtune.study.suite`): ``study`` holds the options of each study."""
     from mgtune.study.suite import SuiteSettings, parse_models, run_suite
 
     if args.search_space:
         raise ConfigError("--search-space names one model's space; a suite uses each model's own "
                           "(search_spaces/MODEL.yaml)")
-    outcome = run_suite(SuiteSettings(
-        models=tuple(parse_models(args.model)) if args.model else (), mg=mg, dataset=args.dataset,
-        data_dir=args.data_dir, trials=args.trials, max_epochs=args.max_epochs, grace_epochs=args.grace_epochs,
-        reduction_factor=args.reduction_factor, metric=args.metric, cpus_per_trial=args.cpus_per_trial,
-        gpus_per_trial=args.gpus_per_trial, concurrency=args.concurrency, address=args.address,
-        storage=args.storage, name=args.name, seed=args.seed, checkpoint_every=args.checkpoint_every,
-        confirm=args.confirm, resume=args.resume,
-    ), log=_log)
+    models = tuple(parse_models(args.model)) if args.model else ()
+    outcome = run_suite(SuiteSettings(study, models, mg, args.confirm), log=_log)
     for line in outcome.summary:
         _log(line)
     files: list[str] = []

@@ -39,6 +39,7 @@ from typing import Any
 from mgtune.errors import ConfigError
 from mgtune.models import get_model, model_names
 from mgtune.study.record import RESULTS_FILE, STUDY_FILE, now
+from mgtune.study.runner import StudySettings
 from mgtune.study.session import log as _log
 from mgtune.study.session import resources, start_ray
 from mgtune.study.suite_record import SuiteRecord, SuiteStudy, study_name
@@ -76,27 +77,14 @@ def parse_mg(mg: str | None, no_mg: bool) -> str:
 
 @dataclass(frozen=True)
 class SuiteSettings:
-    """The options of ``mgtune run`` for a suite; per-study options apply to every study."""
+    """The options of ``mgtune run`` for a suite. ``study`` holds those of each study (as for a single study;
+    its ``model``, ``mg`` and ``search_space`` are not used), ``storage``/``name`` name the suite's folder,
+    and ``concurrency`` is the trial slots of the whole suite."""
 
+    study: StudySettings
     models: tuple[str, ...] = ()  # may be empty only with resume
     mg: str = "on"  # on, off or both
-    dataset: str | None = None
-    data_dir: str = "datasets"
-    trials: int = 32  # per study
-    max_epochs: int = 100
-    grace_epochs: int | None = None
-    reduction_factor: int = 3
-    metric: str = "recall@20"
-    cpus_per_trial: float = 1.0
-    gpus_per_trial: float | None = None
-    concurrency: int | None = None  # trial slots of the whole suite; None: as many as the runtime holds
-    address: str | None = None
-    storage: str = "runs"
-    name: str | None = None
-    seed: int = 0
-    checkpoint_every: int = 5
     confirm: int | None = None
-    resume: bool = False
     poll_seconds: float = 2.0
 
 
@@ -131,14 +119,14 @@ def plan_studies(models: Sequence[str], mg: str) -> list[SuiteStudy]:
 
 
 def run_suite(s: SuiteSettings, log: Callable[[str], None] | None = None) -> SuiteOutcome:
-    """Run (or with ``s.resume`` continue) the suite ``s.storage/s.name``; `ConfigError` for bad settings."""
+    """Run (or with ``resume`` continue) the suite ``storage/name``; `ConfigError` for bad settings."""
     log = log or _log
-    suite_dir, record = _load(s) if s.resume else _new(s)
+    suite_dir, record = _load(s) if s.study.resume else _new(s)
     import ray
 
-    start_ray(s.address, log)
+    start_ray(s.study.address, log)
     try:
-        address = _child_address(s.address, ray.get_runtime_context().gcs_address)
+        address = _child_address(s.study.address, ray.get_runtime_context().gcs_address)
         record = _run_studies(s, suite_dir, record, address, log)
         interrupted = any(st.state == "interrupted" for st in record.studies)
         if record.confirm and not interrupted:
@@ -163,47 +151,49 @@ def _child_address(given: str | None, gcs_address: str) -> str:
 
 # ---------------------------------------------------------------- the suite folder
 def _new(s: SuiteSettings) -> tuple[Path, SuiteRecord]:
-    if not s.models or not s.dataset:
+    st = s.study
+    if not s.models or not st.dataset:
         raise ConfigError("--model and --dataset are required (unless --resume)")
     checks = [
-        (s.trials >= 1, f"--trials must be >= 1, got {s.trials}"),
-        (s.max_epochs >= 1, f"--max-epochs must be >= 1, got {s.max_epochs}"),
+        (st.trials >= 1, f"--trials must be >= 1, got {st.trials}"),
+        (st.max_epochs >= 1, f"--max-epochs must be >= 1, got {st.max_epochs}"),
         (s.confirm is None or s.confirm >= 2, f"--confirm must be >= 2 seeds, got {s.confirm}"),
-        (s.concurrency is None or s.concurrency >= 1, f"--concurrency must be >= 1, got {s.concurrency}"),
-        (s.cpus_per_trial > 0, f"--cpus-per-trial must be > 0, got {s.cpus_per_trial}"),
+        (st.concurrency is None or st.concurrency >= 1, f"--concurrency must be >= 1, got {st.concurrency}"),
+        (st.cpus_per_trial > 0, f"--cpus-per-trial must be > 0, got {st.cpus_per_trial}"),
     ]
     for ok, msg in checks:
         if not ok:
             raise ConfigError(msg)
     from mgtune.training import TrainConfig, load_data
 
+    data_dir = str(Path(st.data_dir).expanduser().resolve())
     # a bad metric or dataset fails here, once, not in every study (this also writes the demo data once)
-    load_data(TrainConfig(model=s.models[0], dataset=s.dataset, data_dir=str(Path(s.data_dir).resolve()),
-                          valid_metric=s.metric))
-    name = s.name or f"suite-{s.dataset}-{time.strftime('%Y%m%d-%H%M%S')}"
-    suite_dir = (Path(s.storage) / name).expanduser().resolve()
+    load_data(TrainConfig(model=s.models[0], dataset=st.dataset, data_dir=data_dir, valid_metric=st.metric))
+    name = st.name or f"suite-{st.dataset}-{time.strftime('%Y%m%d-%H%M%S')}"
+    suite_dir = (Path(st.storage) / name).expanduser().resolve()
     if suite_dir.exists() and any(suite_dir.iterdir()):
         raise ConfigError(f"{suite_dir}: exists; continue the suite with --resume or pick another --name")
-    settings = {"data_dir": str(Path(s.data_dir).expanduser().resolve()), "trials": s.trials,
-                "max_epochs": s.max_epochs, "grace_epochs": s.grace_epochs, "reduction_factor": s.reduction_factor,
-                "metric": s.metric, "cpus_per_trial": s.cpus_per_trial, "gpus_per_trial": s.gpus_per_trial,
-                "concurrency": s.concurrency, "seed": s.seed, "checkpoint_every": s.checkpoint_every, "mg": s.mg}
-    record = SuiteRecord(s.dataset, tuple(plan_studies(s.models, s.mg)), settings, s.confirm, now())
+    settings = {k: getattr(st, k) for k in _SHARED} | {"data_dir": data_dir, "mg": s.mg}
+    record = SuiteRecord(st.dataset, tuple(plan_studies(s.models, s.mg)), settings, s.confirm, now())
     suite_dir.mkdir(parents=True, exist_ok=True)
     record.write(suite_dir)
     return suite_dir, record
 
 
+_SHARED = ("trials", "max_epochs", "grace_epochs", "reduction_factor", "metric", "cpus_per_trial", "gpus_per_trial",
+           "concurrency", "seed", "checkpoint_every")  # the study options kept in suite.json
+
+
 def _load(s: SuiteSettings) -> tuple[Path, SuiteRecord]:
-    if not s.name:
+    if not s.study.name:
         raise ConfigError("--resume needs --name NAME (the suite folder under --storage)")
-    suite_dir = (Path(s.storage) / s.name).expanduser().resolve()
+    suite_dir = (Path(s.study.storage) / s.study.name).expanduser().resolve()
     record = SuiteRecord.read(suite_dir)
     if s.confirm is not None:  # a confirmation may be asked for on resume
         if s.confirm < 2:
             raise ConfigError(f"--confirm must be >= 2 seeds, got {s.confirm}")
         record = record.replace(confirm=s.confirm)
-    # interrupted and running (the suite's process died) studies resume; failed ones start again
+    # every study not finished runs again: one with a study record resumes (mgtune run --resume)
     studies = tuple(st if st.state == "finished" else SuiteStudy(st.name, st.model, st.mg, confirmed=st.confirmed)
                     for st in record.studies)
     return suite_dir, record.replace(studies=studies, finished=None)
@@ -219,17 +209,16 @@ class _Child:
     shown: tuple[Any, ...] = ()
 
 
-def _share(s: SuiteSettings, n: int, log: Callable[[str], None]) -> tuple[int, float, float | None]:
-    """Concurrency, CPUs and GPUs per trial of each of ``n`` studies (see the module's "fair share")."""
-    from mgtune.study.runner import StudySettings
-
-    request = StudySettings(cpus_per_trial=s.cpus_per_trial, gpus_per_trial=s.gpus_per_trial)
-    gpus, fits = resources(request, 10**9, log)
-    slots = s.concurrency or fits
+def _share(conf: dict[str, Any], n: int, log: Callable[[str], None]) -> tuple[int, float, float | None]:
+    """Concurrency, CPUs and GPUs per trial of each of ``n`` studies (see the module's "fair share");
+    ``conf``: the suite's settings."""
+    cpus = float(conf["cpus_per_trial"])
+    gpus, fits = resources(StudySettings(cpus_per_trial=cpus, gpus_per_trial=conf["gpus_per_trial"]), 10**9, log)
+    slots = conf["concurrency"] or fits
     if slots >= n:
-        return slots // n, s.cpus_per_trial, gpus
+        return slots // n, cpus, gpus
     part = slots / n
-    return 1, round(s.cpus_per_trial * part, 4), round(gpus * part, 4) if gpus else gpus
+    return 1, round(cpus * part, 4), round(gpus * part, 4) if gpus else gpus
 
 
 def _run_studies(s: SuiteSettings, suite_dir: Path, record: SuiteRecord, address: str,
@@ -237,8 +226,8 @@ def _run_studies(s: SuiteSettings, suite_dir: Path, record: SuiteRecord, address
     todo = [st for st in record.studies if st.state != "finished"]
     if not todo:
         return record
-    concurrency, cpus, gpus = _share(s, len(todo), log)
     conf = record.settings
+    concurrency, cpus, gpus = _share(conf, len(todo), log)
     log(f"suite {suite_dir}: {len(todo)} studies of {conf['trials']} trials on {record.dataset}, at the same time "
         f"on the Ray runtime at {address}; {concurrency} trial(s) at a time each, {cpus:g} CPU each; "
         f"each study's log in {suite_dir / LOG_DIR}")
@@ -280,7 +269,7 @@ def _confirm_studies(s: SuiteSettings, suite_dir: Path, record: SuiteRecord, add
     todo = [st for st in record.studies if st.state == "finished" and st.mg and not st.confirmed]
     if not todo:
         return record, False
-    _, cpus, gpus = _share(s, len(todo), log)
+    _, cpus, gpus = _share(record.settings, len(todo), log)
     log(f"confirming {len(todo)} MG studies over {record.confirm} seeds, MG and no MG, at the same time")
     children = []
     for st in todo:
@@ -288,7 +277,7 @@ def _confirm_studies(s: SuiteSettings, suite_dir: Path, record: SuiteRecord, add
                 "--cpus-per-trial", str(cpus), "--out", str(suite_dir / CARD_DIR)]
         if gpus is not None:
             args += ["--gpus-per-trial", str(gpus)]
-        if s.resume:
+        if s.study.resume:
             args.append("--resume")
         children.append(_start(st, args, suite_dir / LOG_DIR / f"{st.name}-confirm.log"))
     interrupted = False
