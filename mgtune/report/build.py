@@ -14,6 +14,7 @@ from mgtune.report.load import Study, load_study, parse_metric
 from mgtune.report.markdown import render_markdown
 from mgtune.report.paper import paper_markdown, paper_table
 from mgtune.report.tables import compare, group_studies, render_csv
+from mgtune.study.suite_record import SuiteRecord, is_suite
 
 __all__ = ["build_report"]
 
@@ -30,7 +31,8 @@ def build_report(study_dirs: Sequence[Path], out_dir: Path, metric: str = "recal
     """
     out_dir = Path(out_dir)
     parse_metric(metric)
-    study_dirs, suite = _expand_suites(study_dirs)
+    study_dirs, suites = _expand_suites(study_dirs)
+    suite = bool(suites)
     if ks is None:
         ks = (5, 10, 20, 50) if suite else (5, 10, 20)
     ks = tuple(dict.fromkeys(ks))
@@ -52,7 +54,9 @@ def build_report(study_dirs: Sequence[Path], out_dir: Path, metric: str = "recal
         comparisons = compare(groups)
         stem = _safe_name(dataset)
         confirmed = find_confirmed(groups)  # reads every confirmation once, for both pages
-        lead = paper_markdown(dataset, comparisons, confirmed, ks) if suite else []
+        failed = [f"`{s.name}`: {s.reason or 'failed'}" for r in suites if r.dataset == dataset
+                  for s in r.studies if s.state == "failed"]
+        lead = paper_markdown(dataset, comparisons, confirmed, ks, failed) if suite else []
         table = paper_table(dataset, comparisons, confirmed, ks) if suite and comparisons else None
         pages[out_dir / f"{stem}.md"] = render_markdown(dataset, groups, comparisons, metric, ks, confirmed, lead)
         pages[out_dir / f"{stem}.csv"] = render_csv(groups, comparisons, metric, ks)
@@ -61,23 +65,21 @@ def build_report(study_dirs: Sequence[Path], out_dir: Path, metric: str = "recal
     return list(pages)
 
 
-def _expand_suites(dirs: Sequence[Path]) -> tuple[list[Path], bool]:
-    """Each suite folder replaced by its finished studies; whether there was a suite."""
-    from mgtune.study.suite_record import SuiteRecord, is_suite
-
+def _expand_suites(dirs: Sequence[Path]) -> tuple[list[Path], list[SuiteRecord]]:
+    """Each suite folder replaced by its finished studies; the suites' records."""
     out: list[Path] = []
-    suite = False
+    suites = []
     for d in dirs:
         if not is_suite(d):
             out.append(Path(d))
             continue
-        suite = True
         record = SuiteRecord.read(d)
         finished = [Path(d) / s.name for s in record.studies if s.state == "finished"]
         if not finished:
             raise ConfigError(f"{d}: no study of this suite has finished yet")
         out += finished
-    return out, suite
+        suites.append(record)
+    return out, suites
 
 
 def _safe_name(dataset: str) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from mgtune.report.confirmed import Confirmed, confirmed_table
-from mgtune.report.tables import Comparison, Table, abbrev, comparison_table, metric_keys, to_markdown
+from mgtune.report.tables import NO_COMPARISON, Comparison, Table, abbrev, comparison_table, metric_keys, to_markdown
 
 __all__ = ["PAPER_NOTE", "paper_table", "paper_markdown", "paper_sources"]
 
@@ -48,14 +48,17 @@ def paper_sources(dataset: str, models: Sequence[str]) -> list[str]:
 
 
 def paper_markdown(dataset: str, comparisons: Sequence[Comparison], confirmed: Sequence[Confirmed],
-                   ks: Sequence[int]) -> list[str]:
-    """The report's "The paper's table" section (nothing without a model that has both studies)."""
-    if not comparisons:
-        return []
+                   ks: Sequence[int], failed: Sequence[str] = ()) -> list[str]:
+    """The report's "The paper's table" section; ``failed``: one line per study of the suite that failed."""
     sources = paper_sources(dataset, [c.mg.model for c in comparisons])
-    return ["## The paper's table: MG vs no-MG", PAPER_NOTE,
-            to_markdown(paper_table(dataset, comparisons, confirmed, ks), bold_header=True),
-            *(["Sources:\n" + "\n".join(f"- {line}" for line in sources)] if sources else [])]
+    parts = ["## The paper's table: MG vs no-MG", PAPER_NOTE,
+             to_markdown(paper_table(dataset, comparisons, confirmed, ks), bold_header=True) if comparisons
+             else NO_COMPARISON]
+    if sources:
+        parts.append("Sources:\n" + "\n".join(f"- {line}" for line in sources))
+    if failed:
+        parts.append("Failed studies (not in the table):\n" + "\n".join(f"- {line}" for line in failed))
+    return parts
 
 
 def _published_rows(model: str, dataset: str, keys: Sequence[str]) -> list[list[str]]:

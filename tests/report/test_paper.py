@@ -49,7 +49,8 @@ def test_report_of_a_suite_leads_with_the_paper_table(tmp_path: Path, dataset: s
     else:
         assert not published
     assert md.index("The paper's table") < md.index("## Best configuration per model")
-    assert "vbpr-nomg" in md and "| vbpr " not in md  # the failed study is not read
+    assert "vbpr-nomg" in md and "| vbpr " not in md  # the failed study is not read, but named with its reason
+    assert "Failed studies (not in the table):\n- `vbpr`: all 2 trials failed: boom" in paper
 
 
 def test_suite_record_round_trip_and_bad_file(tmp_path: Path) -> None:
