@@ -277,7 +277,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--cpus-per-trial", type=float, default=1.0)
     run.add_argument("--gpus-per-trial", type=float, default=None,
                      help="fractions allowed (default: 0.25 if the cluster has GPUs, else 0)")
-    run.add_argument("--concurrency", type=int, help="trials at a time (default: as many as the resources hold)")
+    run.add_argument("--concurrency", type=int, help="trials at a time (default: as many as the resources hold); "
+                                                             "a suite shares them evenly among its studies")
     run.add_argument("--address", help="attach to a running Ray cluster (auto or HOST:PORT; default $RAY_ADDRESS, "
                                        "else a local Ray started for the study)")
     run.add_argument("--storage", default="runs", help="folder of study folders (shared by all nodes of a cluster)")
