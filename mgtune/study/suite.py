@@ -269,7 +269,9 @@ def _confirm_studies(s: SuiteSettings, suite_dir: Path, record: SuiteRecord, add
     todo = [st for st in record.studies if st.state == "finished" and st.mg and not st.confirmed]
     if not todo:
         return record, False
-    _, cpus, gpus = _share(record.settings, len(todo), log)
+    # each run at the CPUs asked (no share): a confirmation keeps no worker between its runs, so Ray takes
+    # turns among the confirmations without a slot held by one of them
+    cpus, gpus = record.settings["cpus_per_trial"], record.settings["gpus_per_trial"]
     log(f"confirming {len(todo)} MG studies over {record.confirm} seeds, MG and no MG, at the same time")
     children = []
     for st in todo:
