@@ -16,9 +16,9 @@ The parent prints one line per study as its trials end (trials done, best valida
 completed trials so far, time spent), read from the study folders; each study's own output goes to
 ``<suite>/logs/<study>.log``. A study whose process fails, or whose every trial fails (a model that
 cannot build on this data), is marked failed with a one-line reason; the others go on. With
-``confirm``, every finished MG study is then confirmed (``mgtune confirm``, reproduction cards in
-``<suite>/cards``), also concurrently. ``resume`` keeps finished studies, resumes interrupted ones
-and runs the confirmations not done yet. The record is `mgtune.study.suite_record`'s ``suite.json``.
+``confirm``, every MG study is confirmed (``mgtune confirm``, reproduction cards in ``<suite>/cards``)
+as soon as it finishes, while the other studies run. ``resume`` keeps finished studies, resumes
+interrupted ones and runs the confirmations not done yet. The record is `mgtune.study.suite_record`'s ``suite.json``.
 """
 
 from __future__ import annotations
@@ -97,11 +97,13 @@ class SuiteOutcome:
 
     @property
     def failed(self) -> list[SuiteStudy]:
-        return [s for s in self.record.studies if s.state == "failed"]
+        """The studies that failed, and the finished ones whose confirmation failed (both say why)."""
+        return [s for s in self.record.studies if s.state == "failed" or s.reason]
 
     @property
     def exit_code(self) -> int:
-        """0: every study finished (and was confirmed, if asked); 130: interrupted; 3: a study failed."""
+        """0: every study finished (and was confirmed, if asked); 130: interrupted; 3: a study or a
+        confirmation failed (the others' results are written)."""
         if self.interrupted:
             return 130
         return EXIT_SOME_FAILED if self.failed else 0
@@ -127,10 +129,9 @@ def run_suite(s: SuiteSettings, log: Callable[[str], None] | None = None) -> Sui
     start_ray(s.study.address, log)
     try:
         address = _child_address(s.study.address, ray.get_runtime_context().gcs_address)
-        record = _run_studies(s, suite_dir, record, address, log)
-        interrupted = any(st.state == "interrupted" for st in record.studies)
-        if record.confirm and not interrupted:
-            record, interrupted = _confirm_studies(s, suite_dir, record, address, log)
+        run = _SuiteRun(s, suite_dir, record, address, log)
+        run.run()
+        record, interrupted = run.record, run.interrupted
     finally:
         ray.shutdown()  # only disconnects from an attached cluster; stops the suite's own runtime
     if not interrupted:
@@ -205,6 +206,7 @@ class _Child:
     study: SuiteStudy
     proc: subprocess.Popen[bytes]
     log_file: Path
+    confirm: bool = False  # a confirmation (mgtune confirm), else a study (mgtune run)
     started: float = field(default_factory=time.monotonic)
     shown: tuple[Any, ...] = ()
 
@@ -221,23 +223,39 @@ def _share(conf: dict[str, Any], n: int, log: Callable[[str], None]) -> tuple[in
     return 1, round(cpus * part, 4), round(gpus * part, 4) if gpus else gpus
 
 
-def _run_studies(s: SuiteSettings, suite_dir: Path, record: SuiteRecord, address: str,
-                 log: Callable[[str], None]) -> SuiteRecord:
-    todo = [st for st in record.studies if st.state != "finished"]
-    if not todo:
-        return record
-    conf = record.settings
-    concurrency, cpus, gpus = _share(conf, len(todo), log)
-    log(f"suite {suite_dir}: {len(todo)} studies of {conf['trials']} trials on {record.dataset}, at the same time "
-        f"on the Ray runtime at {address}; {concurrency} trial(s) at a time each, {cpus:g} CPU each; "
-        f"each study's log in {suite_dir / LOG_DIR}")
-    children = []
-    for st in todo:
-        args = ["run", "--storage", str(suite_dir), "--name", st.name, "--address", address]
-        if (suite_dir / st.name / STUDY_FILE).is_file():
+class _SuiteRun:
+    """The studies and confirmations of one invocation: started, watched, and recorded as they end.
+
+    A finished MG study's confirmation starts as soon as the study ends (with ``confirm``), while the
+    other studies still run.
+    """
+
+    def __init__(self, s: SuiteSettings, suite_dir: Path, record: SuiteRecord, address: str,
+                 log: Callable[[str], None]) -> None:
+        self.s, self.suite_dir, self.record, self.address, self.log = s, suite_dir, record, address, log
+        self.conf = record.settings
+        self.interrupted = False
+
+    def run(self) -> None:
+        todo = [st for st in self.record.studies if st.state != "finished"]
+        children = []
+        if todo:
+            concurrency, cpus, gpus = _share(self.conf, len(todo), self.log)
+            self.log(f"suite {self.suite_dir}: {len(todo)} studies of {self.conf['trials']} trials on "
+                     f"{self.record.dataset}, at the same time on the Ray runtime at {self.address}; {concurrency} "
+                     f"trial(s) at a time each, {cpus:g} CPU each; each study's log in {self.suite_dir / LOG_DIR}")
+            children = [self._study(st, concurrency, cpus, gpus) for st in todo]
+        children += [self._confirm(st) for st in self.record.studies if self._to_confirm(st)]
+        self.record.write(self.suite_dir)
+        _wait_all(children, self.s.poll_seconds, self._tick, self._ended, self.log)
+
+    def _study(self, st: SuiteStudy, concurrency: int, cpus: float, gpus: float | None) -> _Child:
+        conf = self.conf
+        args = ["run", "--storage", str(self.suite_dir), "--name", st.name, "--address", self.address]
+        if (self.suite_dir / st.name / STUDY_FILE).is_file():
             args.append("--resume")
         else:
-            args += ["--model", st.model, "--dataset", record.dataset, "--data-dir", conf["data_dir"],
+            args += ["--model", st.model, "--dataset", self.record.dataset, "--data-dir", conf["data_dir"],
                      "--trials", str(conf["trials"]), "--max-epochs", str(conf["max_epochs"]),
                      "--reduction-factor", str(conf["reduction_factor"]), "--metric", conf["metric"],
                      "--seed", str(conf["seed"]), "--checkpoint-every", str(conf["checkpoint_every"]),
@@ -248,73 +266,67 @@ def _run_studies(s: SuiteSettings, suite_dir: Path, record: SuiteRecord, address
                 args += ["--gpus-per-trial", str(gpus)]
             if not st.mg:
                 args.append("--no-mg")
-        children.append(_start(st, args, suite_dir / LOG_DIR / f"{st.name}.log"))
-        record = record.with_study(st.name, state="running")
-    record.write(suite_dir)
-    metric = conf["metric"]
+        self.record = self.record.with_study(st.name, state="running")
+        return _start(st, args, self.suite_dir / LOG_DIR / f"{st.name}.log")
 
-    def ended(child: _Child) -> None:
-        nonlocal record
-        state, reason = _study_state(child, suite_dir / child.study.name)
-        record = record.with_study(child.study.name, state=state, reason=reason)
-        record.write(suite_dir)
-        _show_progress(child, suite_dir, metric, conf, log, end=state)
+    def _to_confirm(self, st: SuiteStudy) -> bool:
+        return bool(self.record.confirm) and st.state == "finished" and st.mg and not st.confirmed
 
-    _wait_all(children, s.poll_seconds, lambda c: _show_progress(c, suite_dir, metric, conf, log), ended, log)
-    return record
-
-
-def _confirm_studies(s: SuiteSettings, suite_dir: Path, record: SuiteRecord, address: str,
-                     log: Callable[[str], None]) -> tuple[SuiteRecord, bool]:
-    todo = [st for st in record.studies if st.state == "finished" and st.mg and not st.confirmed]
-    if not todo:
-        return record, False
-    # each run at the CPUs asked (no share): a confirmation keeps no worker between its runs, so Ray takes
-    # turns among the confirmations without a slot held by one of them
-    cpus, gpus = record.settings["cpus_per_trial"], record.settings["gpus_per_trial"]
-    log(f"confirming {len(todo)} MG studies over {record.confirm} seeds, MG and no MG, at the same time")
-    children = []
-    for st in todo:
-        args = ["confirm", str(suite_dir / st.name), "--seeds", str(record.confirm), "--address", address,
-                "--cpus-per-trial", str(cpus), "--out", str(suite_dir / CARD_DIR)]
-        if gpus is not None:
-            args += ["--gpus-per-trial", str(gpus)]
-        if s.study.resume:
+    def _confirm(self, st: SuiteStudy) -> _Child:
+        # each run at the CPUs asked (no share): a confirmation keeps no worker between its runs, so Ray
+        # takes turns among the confirmations and studies without a slot held by one of them
+        self.log(f"{st.name:<20} confirming over {self.record.confirm} seeds, MG and no MG")
+        args = ["confirm", str(self.suite_dir / st.name), "--seeds", str(self.record.confirm), "--address",
+                self.address, "--cpus-per-trial", str(self.conf["cpus_per_trial"]),
+                "--out", str(self.suite_dir / CARD_DIR)]
+        if self.conf["gpus_per_trial"] is not None:
+            args += ["--gpus-per-trial", str(self.conf["gpus_per_trial"])]
+        if self.s.study.resume:
             args.append("--resume")
-        children.append(_start(st, args, suite_dir / LOG_DIR / f"{st.name}-confirm.log"))
-    interrupted = False
+        return _start(st, args, self.suite_dir / LOG_DIR / f"{st.name}-confirm.log", confirm=True)
 
-    def ended(child: _Child) -> None:
-        nonlocal record, interrupted
-        rc = child.proc.returncode
+    def _tick(self, child: _Child) -> None:
+        if not child.confirm:
+            _show_progress(child, self.suite_dir, self.conf["metric"], self.conf, self.log)
+
+    def _ended(self, child: _Child, stopping: bool) -> list[_Child]:
+        """Record how ``child`` ended; the confirmation started next, if any (none while ``stopping``)."""
+        name, rc = child.study.name, child.proc.returncode
         if rc in (130, -signal.SIGINT):
-            interrupted = True
-        elif rc == 0:
-            record = record.with_study(child.study.name, confirmed=True)
-            log(f"{child.study.name:<20} confirmed over {record.confirm} seeds")
-        else:
-            reason = f"confirmation failed: {_last_line(child.log_file)}"
-            record = record.with_study(child.study.name, reason=reason)
-            log(f"{child.study.name:<20} {reason}")
-        record.write(suite_dir)
+            self.interrupted = True
+        if child.confirm:
+            if rc == 0:
+                self.record = self.record.with_study(name, confirmed=True, reason=None)
+                self.log(f"{name:<20} confirmed over {self.record.confirm} seeds")
+            elif not self.interrupted:
+                why = f"confirmation failed: {_last_line(child.log_file)}"
+                self.record = self.record.with_study(name, reason=why)
+                self.log(f"{name:<20} {why}")
+            self.record.write(self.suite_dir)
+            return []
+        state, reason = _study_state(child, self.suite_dir / name)
+        self.record = self.record.with_study(name, state=state, reason=reason)
+        self.record.write(self.suite_dir)
+        _show_progress(child, self.suite_dir, self.conf["metric"], self.conf, self.log, end=state)
+        study = next(st for st in self.record.studies if st.name == name)
+        start = self._to_confirm(study) and not (self.interrupted or stopping)
+        return [self._confirm(study)] if start else []
 
-    _wait_all(children, s.poll_seconds, lambda c: None, ended, log)
-    return record, interrupted
 
-
-def _start(study: SuiteStudy, args: list[str], log_file: Path) -> _Child:
+def _start(study: SuiteStudy, args: list[str], log_file: Path, confirm: bool = False) -> _Child:
     log_file.parent.mkdir(parents=True, exist_ok=True)
     with log_file.open("ab") as fh:
         # its own session: a Ctrl-C reaches the suite, which passes it on once (a second one would make
         # Ray abandon the study's state)
         proc = subprocess.Popen([sys.executable, "-m", "mgtune.cli", *args], stdin=subprocess.DEVNULL,
                                 stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
-    return _Child(study, proc, log_file)
+    return _Child(study, proc, log_file, confirm)
 
 
-def _wait_all(children: list[_Child], poll: float, tick: Callable[[_Child], None], on_end: Callable[[_Child], None],
-              log: Callable[[str], None]) -> None:
-    """Wait for every child: ``tick`` for each running one every ``poll`` seconds, ``on_end`` once it ended.
+def _wait_all(children: list[_Child], poll: float, tick: Callable[[_Child], None],
+              on_end: Callable[[_Child, bool], list[_Child]], log: Callable[[str], None]) -> None:
+    """Wait for every child: ``tick`` for each running one every ``poll`` seconds, ``on_end(child, stopping)``
+    once it ended (it returns the children it started, which are waited for too; none while stopping).
 
     On Ctrl-C, pass it on once to the children still running and wait for them to save their state.
     """
@@ -326,7 +338,7 @@ def _wait_all(children: list[_Child], poll: float, tick: Callable[[_Child], None
                     tick(c)
                 else:
                     running.remove(c)
-                    on_end(c)
+                    running += on_end(c, False)
             if running:
                 time.sleep(poll)
     except KeyboardInterrupt:
@@ -341,7 +353,7 @@ def _wait_all(children: list[_Child], poll: float, tick: Callable[[_Child], None
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(c.proc.pid, signal.SIGKILL)
                 c.proc.wait()
-            on_end(c)
+            on_end(c, True)
 
 
 def _study_state(child: _Child, study_dir: Path) -> tuple[str, str | None]:

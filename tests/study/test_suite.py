@@ -78,7 +78,7 @@ def image_only(tiny_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path
 def suite(image_only: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess[str], Path]:
     work = tmp_path_factory.mktemp("suite")
     proc = _cli("run", "--model", "freedom,vbpr,mgcn", "--mg", "both", "--dataset", "tiny", "--data-dir",
-                str(image_only), "--trials", "2", "--max-epochs", "2", "--storage", "runs", "--name", "s", cwd=work)
+                str(image_only), "--trials", "2", "--max-epochs", "2", "--confirm", "2", "--storage", "runs", "--name", "s", cwd=work)
     return proc, work / "runs" / "s"
 
 
@@ -93,7 +93,7 @@ def _trial_spans(study: Path) -> list[tuple[float, float]]:
 
 
 @pytest.mark.ray
-def test_suite_leaves_single_studies_a_report_and_names_the_failed_model(suite: tuple[Any, Path]) -> None:
+def test_suite_leaves_single_studies_confirmed_a_report_and_names_the_failed_model(suite: tuple[Any, Path]) -> None:
     proc, folder = suite
     assert proc.returncode == 3, proc.stderr[-3000:]  # a study failed; the others' results are written
     record = SuiteRecord.read(folder)
@@ -111,8 +111,14 @@ def test_suite_leaves_single_studies_a_report_and_names_the_failed_model(suite: 
         assert study.mg == (not name.endswith("-nomg")) and len(study.trials) == 2 and study.finished
         assert (folder / name / "optuna.db").is_file() and (folder / "logs" / f"{name}.log").is_file()
     md = (folder / "report" / "tiny.md").read_text()
-    for label in ("FREEDOM", "FREEDOM + MG", "VBPR", "VBPR + MG", "Gain"):
+    for label in ("FREEDOM", "FREEDOM + MG", "VBPR", "VBPR + MG", "Gain", "MG − no MG [95% CI]", "Verdict"):
         assert f"| {label} |" in md
+    # --confirm 2: each finished MG study confirmed over 2 seeds, with and without MG, with its card
+    assert {s.name for s in record.studies if s.confirmed} == {"freedom", "vbpr"}
+    for model in ("freedom", "vbpr"):
+        assert (folder / "cards" / f"{model}-tiny-card.md").is_file()
+        rows = list(csv.DictReader((folder / model / "confirm" / "results.csv").open()))
+        assert sorted((r["seed"], r["arm"]) for r in rows) == [("0", "mg"), ("0", "nomg"), ("1", "mg"), ("1", "nomg")]
     # one progress line per study as trials end, not a line per trial event
     assert "epoch" not in proc.stderr and "started" not in proc.stderr
 
