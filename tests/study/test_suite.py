@@ -78,7 +78,8 @@ def image_only(tiny_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path
 def suite(image_only: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess[str], Path]:
     work = tmp_path_factory.mktemp("suite")
     proc = _cli("run", "--model", "freedom,vbpr,mgcn", "--mg", "both", "--dataset", "tiny", "--data-dir",
-                str(image_only), "--trials", "2", "--max-epochs", "2", "--confirm", "2", "--storage", "runs", "--name", "s", cwd=work)
+                str(image_only), "--trials", "2", "--max-epochs", "2", "--confirm", "2", "--storage", "runs",
+                "--name", "s", cwd=work)
     return proc, work / "runs" / "s"
 
 
