@@ -155,19 +155,23 @@ def _check_weights(path: str, state: Any) -> None:
 def _cmd_run(args: argparse.Namespace) -> int:
     from mgtune.study import StudySettings, run_study
     from mgtune.study.confirm import ConfirmSettings
+    from mgtune.study.suite import parse_mg
 
     _check_ray_options(args)
     confirm = None if args.confirm is None else ConfirmSettings(  # a bad --confirm fails before the study
         study_dir="", seeds=args.confirm, cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,
         address=args.address)
+    mg = parse_mg(args.mg, args.no_mg)
     settings = StudySettings(
         model=args.model, dataset=args.dataset, data_dir=args.data_dir, trials=args.trials,
         max_epochs=args.max_epochs, grace_epochs=args.grace_epochs, reduction_factor=args.reduction_factor,
         metric=args.metric, cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,
         concurrency=args.concurrency, address=args.address, storage=args.storage, name=args.name,
-        mg=not args.no_mg, seed=args.seed, search_space=args.search_space, resume=args.resume,
+        mg=mg != "off", seed=args.seed, search_space=args.search_space, resume=args.resume,
         checkpoint_every=args.checkpoint_every,
     )
+    if _is_suite(args, mg):
+        return _cmd_suite(args, settings, mg)
     outcome = run_study(settings, log=_log)
     if not outcome.finished:
         return 130
@@ -198,6 +202,42 @@ def _cmd_run(args: argparse.Namespace) -> int:
     except MgtuneError as exc:
         _log(f"report not written: {exc}")
     return 0
+
+
+# ---------------------------------------------------------------- run: several models, MG on and off
+def _is_suite(args: argparse.Namespace, mg: str) -> bool:
+    """A suite: several models (a list or ``all``), ``--mg both``, or ``--resume`` of a suite folder."""
+    from mgtune.study.suite_record import is_suite
+
+    model = (args.model or "").strip().lower()
+    if "," in model or model == "all" or mg == "both":
+        return True
+    return bool(args.resume and args.name and is_suite(Path(args.storage) / args.name))
+
+
+def _cmd_suite(args: argparse.Namespace, study: Any, mg: str) -> int:
+    """A suite (`mgtune.study.suite`): ``study`` holds the options of each study."""
+    from mgtune.study.suite import SuiteSettings, parse_models, run_suite
+
+    if args.search_space:
+        raise ConfigError("--search-space names one model's space; a suite uses each model's own "
+                          "(search_spaces/MODEL.yaml)")
+    models = tuple(parse_models(args.model)) if args.model else ()
+    outcome = run_suite(SuiteSettings(study, models, mg, args.confirm), log=_log)
+    for line in outcome.summary:
+        _log(line)
+    files: list[str] = []
+    if not outcome.interrupted and outcome.record.study_dirs(outcome.suite_dir):
+        from mgtune.report import build_report
+
+        try:
+            files = [str(p) for p in build_report([outcome.suite_dir], outcome.suite_dir / "report")]
+            _log(f"report: {', '.join(files)}")
+        except MgtuneError as exc:
+            _log(f"report not written: {exc}")
+    print(json_text({"suite": str(outcome.suite_dir), "exit_code": outcome.exit_code, "report": files,
+                     "studies": [s.as_dict() for s in outcome.record.studies]}))
+    return outcome.exit_code
 
 
 # ---------------------------------------------------------------- confirm
@@ -278,7 +318,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
     check_writable_dir("--out", args.out)
     dirs = [Path(d) for d in args.run_dirs] or find_studies(args.storage)
-    for path in build_report(dirs, Path(args.out), metric=args.metric, ks=parse_cutoffs(args.k)):
+    ks = parse_cutoffs(args.k) if args.k is not None else None
+    for path in build_report(dirs, Path(args.out), metric=args.metric, ks=ks):
         print(path)
     return 0
 
@@ -363,8 +404,10 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--device", default="auto")
     ev.set_defaults(func=_cmd_eval)
 
-    run = sub.add_parser("run", help="a hyperparameter study: Ray Tune trials, OptunaSearch (TPE), ASHA")
-    run.add_argument("--model", help="model name, e.g. freedom (read from the study with --resume)")
+    run = sub.add_parser("run", help="a hyperparameter study: Ray Tune trials, OptunaSearch (TPE), ASHA; several "
+                                     "models or --mg both: a suite of studies (exit 3 if one of them failed)")
+    run.add_argument("--model", help="model name, e.g. freedom (read from the study with --resume); several, "
+                                      "comma-separated, or 'all': one study each, at the same time (a suite)")
     run.add_argument("--dataset", help="dataset folder name under --data-dir ('demo' is built in)")
     run.add_argument("--data-dir", default="datasets")
     run.add_argument("--trials", type=int, default=32)
@@ -376,12 +419,17 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--cpus-per-trial", type=float, default=1.0)
     run.add_argument("--gpus-per-trial", type=float, default=None,
                      help="fractions allowed (default: 0.25 if the cluster has GPUs, else 0)")
-    run.add_argument("--concurrency", type=int, help="trials at a time (default: as many as the resources hold)")
+    run.add_argument("--concurrency", type=int, help="trials at a time (default: as many as the resources hold); "
+                                                             "a suite shares them evenly among its studies")
     run.add_argument("--address", help="attach to a running Ray cluster (auto or HOST:PORT; default $RAY_ADDRESS, "
                                        "else a local Ray started for the study)")
     run.add_argument("--storage", default="runs", help="folder of study folders (shared by all nodes of a cluster)")
-    run.add_argument("--name", help="study folder name (default MODEL-DATASET[-nomg]-TIMESTAMP)")
-    run.add_argument("--no-mg", action="store_true", help="train without Mirror Gradient; MG settings not searched")
+    run.add_argument("--name", help="study folder name (default MODEL-DATASET[-nomg]-TIMESTAMP; a suite's: "
+                                    "suite-DATASET-TIMESTAMP, holding one folder per study: MODEL[-nomg])")
+    run.add_argument("--mg", metavar="on|off|both", help="with Mirror Gradient (on, the default), without (off), "
+                                                         "or one study of each (both: a suite)")
+    run.add_argument("--no-mg", action="store_true", help="--mg off: train without Mirror Gradient; MG settings "
+                                                          "not searched")
     run.add_argument("--seed", type=int, default=0, help="seed of the TPE sampler and of every trial")
     run.add_argument("--search-space", help="search-space YAML (default search_spaces/MODEL.yaml)")
     run.add_argument("--resume", action="store_true", help="continue the interrupted study --name")
@@ -421,11 +469,13 @@ def build_parser() -> argparse.ArgumentParser:
     rob.set_defaults(func=_cmd_robustness)
 
     rep = sub.add_parser("report", help="best configurations, MG vs no-MG and plots from study folders")
-    rep.add_argument("run_dirs", nargs="*", metavar="RUN_DIR", help="study folders (default: all under --storage)")
+    rep.add_argument("run_dirs", nargs="*", metavar="RUN_DIR", help="study or suite folders (default: all "
+                                                                     "studies under --storage)")
     rep.add_argument("--storage", default="runs", help="where to look for study folders when none are given")
     rep.add_argument("--out", default="reports", help="writes <out>/<dataset>.md, .csv and .html")
     rep.add_argument("--metric", default="recall@20", help="validation metric that picks the best trial")
-    rep.add_argument("--k", default="5,10,20", help="cutoffs of the test metrics shown, comma-separated")
+    rep.add_argument("--k", help="cutoffs of the test metrics shown, comma-separated (default 5,10,20; "
+                                 "5,10,20,50 for a suite)")
     rep.set_defaults(func=_cmd_report)
     return parser
 

@@ -12,20 +12,29 @@ from mgtune.report.confirmed import find_confirmed
 from mgtune.report.html import render_html
 from mgtune.report.load import Study, load_study, parse_metric
 from mgtune.report.markdown import render_markdown
+from mgtune.report.paper import paper_markdown, paper_table
 from mgtune.report.tables import compare, group_studies, render_csv
+from mgtune.study.suite_record import SuiteRecord, is_suite
 
 __all__ = ["build_report"]
 
 
 def build_report(study_dirs: Sequence[Path], out_dir: Path, metric: str = "recall@20",
-                 ks: Sequence[int] = (5, 10, 20)) -> list[Path]:
+                 ks: Sequence[int] | None = None) -> list[Path]:
     """Write one Markdown, CSV and HTML report per dataset found in ``study_dirs``; return their paths.
 
+    A suite folder (``suite.json``, `mgtune.study.suite_record`) stands for its finished studies, and
+    its pages lead with the paper's table (`mgtune.report.paper`). ``ks``: the test cutoffs shown,
+    by default 5, 10, 20 (and 50 with a suite, the seed's table).
     Every page is rendered in memory first, so bad input (a `ConfigError` or `DataFormatError`)
     leaves ``out_dir`` exactly as it was; the files then replace any old ones atomically.
     """
     out_dir = Path(out_dir)
     parse_metric(metric)
+    study_dirs, suites = _expand_suites(study_dirs)
+    suite = bool(suites)
+    if ks is None:
+        ks = (5, 10, 20, 50) if suite else (5, 10, 20)
     ks = tuple(dict.fromkeys(ks))
     if not ks or any(k < 1 for k in ks):
         raise ConfigError(f"cutoffs must be positive integers, got {list(ks)}")
@@ -45,10 +54,14 @@ def build_report(study_dirs: Sequence[Path], out_dir: Path, metric: str = "recal
         comparisons = compare(groups)
         stem = _safe_name(dataset)
         confirmed = find_confirmed(groups)  # reads every confirmation once, for both pages
-        pages[out_dir / f"{stem}.md"] = (render_markdown(dataset, groups, comparisons, metric, ks, confirmed)
+        failed = [f"`{s.name}`: {s.reason or 'failed'}" for r in suites if r.dataset == dataset
+                  for s in r.studies if s.state == "failed"]
+        lead = paper_markdown(dataset, comparisons, confirmed, ks, failed) if suite else []
+        table = paper_table(dataset, comparisons, confirmed, ks) if suite and comparisons else None
+        pages[out_dir / f"{stem}.md"] = (render_markdown(dataset, groups, comparisons, metric, ks, confirmed, lead)
                                          + _robustness(members))
         pages[out_dir / f"{stem}.csv"] = render_csv(groups, comparisons, metric, ks)
-        pages[out_dir / f"{stem}.html"] = render_html(dataset, groups, comparisons, metric, ks, confirmed)
+        pages[out_dir / f"{stem}.html"] = render_html(dataset, groups, comparisons, metric, ks, confirmed, table)
     _replace_all(pages)
     return list(pages)
 
@@ -61,6 +74,23 @@ def _robustness(members: Sequence[Study]) -> str:
     from mgtune.report.robustness import robustness_sections  # reads the results with torch's layer
 
     return robustness_sections(done)
+
+
+def _expand_suites(dirs: Sequence[Path]) -> tuple[list[Path], list[SuiteRecord]]:
+    """Each suite folder replaced by its finished studies; the suites' records."""
+    out: list[Path] = []
+    suites = []
+    for d in dirs:
+        if not is_suite(d):
+            out.append(Path(d))
+            continue
+        record = SuiteRecord.read(d)
+        finished = [Path(d) / s.name for s in record.studies if s.state == "finished"]
+        if not finished:
+            raise ConfigError(f"{d}: no study of this suite has finished yet")
+        out += finished
+        suites.append(record)
+    return out, suites
 
 
 def _safe_name(dataset: str) -> str:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from mgtune.errors import DataFormatError
 from mgtune.report.confirmed import CONFIRMED_NOTE, Confirmed, confirmed_lines, confirmed_table
+from mgtune.report.paper import PAPER_NOTE
 from mgtune.report.tables import (
     GAIN_NOTE,
     NO_COMPARISON,
@@ -42,13 +43,14 @@ _COLOURS = {False: "tab:blue", True: "tab:orange"}
 
 
 def render_html(dataset: str, groups: Sequence[Group], comparisons: Sequence[Comparison],
-                metric: str, ks: Sequence[int], confirmed: Sequence[Confirmed]) -> str:
-    """The whole page (``confirmed``: `find_confirmed(groups)`); raises `DataFormatError` for
-    unreadable progress files or Optuna storage."""
+                metric: str, ks: Sequence[int], confirmed: Sequence[Confirmed], lead: Table | None = None) -> str:
+    """The whole page (``confirmed``: `find_confirmed(groups)`; ``lead``: a suite's paper table, shown first);
+    raises `DataFormatError` for unreadable progress files or Optuna storage."""
     esc = html.escape
     body = [
         f"<h1>mgtune report: {esc(dataset)}</h1>",
         f"<p>{esc(summary_line(metric, ks))}</p>",
+        *([f"<h2>The paper's table: MG vs no-MG</h2><p>{esc(PAPER_NOTE)}</p>", _table(lead)] if lead else []),
         f"<p><b>Selection rule.</b> {esc(SELECTION_RULE.format(metric=metric))}</p>",
         "<h2>Best configuration per model</h2>", _table(best_table(groups, metric, ks)),
         f"<h2>MG vs no-MG</h2><p>{esc(GAIN_NOTE)}</p>",

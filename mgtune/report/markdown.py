@@ -22,11 +22,13 @@ __all__ = ["render_markdown"]
 
 
 def render_markdown(dataset: str, groups: Sequence[Group], comparisons: Sequence[Comparison],
-                    metric: str, ks: Sequence[int], confirmed: Sequence[Confirmed]) -> str:
-    """The markdown page; ``confirmed`` is `confirmed.find_confirmed(groups)`."""
+                    metric: str, ks: Sequence[int], confirmed: Sequence[Confirmed], lead: Sequence[str] = ()) -> str:
+    """The markdown page; ``confirmed`` is `confirmed.find_confirmed(groups)`; ``lead``: sections shown first
+    (a suite's paper table, `mgtune.report.paper`)."""
     parts = [
         f"# mgtune report: {dataset}",
         summary_line(metric, ks),
+        *lead,
         "**Selection rule.** " + SELECTION_RULE.format(metric=metric),
         "## Best configuration per model",
         to_markdown(best_table(groups, metric, ks)),

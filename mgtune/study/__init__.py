@@ -4,7 +4,8 @@ Modules, by job: `record` (``study.json`` as `StudyMeta`, the trial statuses and
 `search_space`, `trainable` (one trial, on a Ray worker), `results` (``results.csv``), `session`
 (the Ray runtime: start or attach, resources), `runner` (`run_study`), `confirm` (`run_confirm`),
 `confirmation` (a confirmation's record and statistics, with `stats`), `card` (a reproduction card
-as data) and `environment`.
+as data), `environment`, and `suite` (several studies at once on one Ray runtime, ``mgtune run
+--model a,b --mg both``) with its record `suite_record` (``suite.json``).
 
 Importing it imports none of them: the names below load their module on first use, so the report
 layer can read a study's record without torch, Ray or Optuna.

@@ -1,0 +1,446 @@
+"""A suite: several models, with and without MG, studied at the same time on one Ray runtime.
+
+``mgtune run --model freedom,vbpr --mg both`` runs one study per model and MG setting. The suite
+starts (or attaches to) one Ray runtime through `mgtune.study.session`, then runs every study as
+its own driver process, ``mgtune run ... --address <that runtime> --storage <suite folder>``, so
+each study is exactly a single study: its own folder, Optuna study, ASHA and ``results.csv``.
+(Several Tuners in one driver would share Ray Tune's global state, which it is not designed for.)
+
+Fair share: the runtime's trial slots (``--concurrency``, else as many trials as its resources
+hold) are split evenly, ``max(1, slots // studies)`` trials at a time per study. With fewer slots
+than studies, each trial asks for ``slots / studies`` of its CPUs (and GPUs), so every study runs a
+trial from the start instead of queueing behind the others (a study keeps its worker between
+trials); the trials then share the cores.
+
+The parent prints one line per study as its trials end (trials done, best validation metric of its
+completed trials so far, time spent), read from the study folders; each study's own output goes to
+``<suite>/logs/<study>.log``. A study whose process fails, or whose every trial fails (a model that
+cannot build on this data), is marked failed with a one-line reason; the others go on. With
+``confirm``, every MG study is confirmed (``mgtune confirm``, reproduction cards in ``<suite>/cards``)
+as soon as it finishes, while the other studies run. ``resume`` keeps finished studies, resumes
+interrupted ones and runs the confirmations not done yet. The record is `mgtune.study.suite_record`'s ``suite.json``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mgtune.errors import ConfigError
+from mgtune.models import get_model, model_names
+from mgtune.study.record import RESULTS_FILE, STUDY_FILE, now
+from mgtune.study.runner import StudySettings
+from mgtune.study.session import log as _log
+from mgtune.study.session import resources, start_ray
+from mgtune.study.suite_record import SuiteRecord, SuiteStudy, study_name
+
+__all__ = ["MG_CHOICES", "SuiteSettings", "SuiteOutcome", "parse_models", "parse_mg", "plan_studies", "run_suite",
+           "EXIT_SOME_FAILED"]
+
+MG_CHOICES = ("on", "off", "both")
+EXIT_SOME_FAILED = 3  # the suite ended, but at least one study failed (the others' results are written)
+LOG_DIR = "logs"
+CARD_DIR = "cards"
+_STOP_SECONDS = 180  # how long an interrupted study may take to save its state
+
+
+def parse_models(text: str) -> list[str]:
+    """``"freedom,vbpr"`` or ``"all"`` -> registered model names, in the given order; `ConfigError` otherwise."""
+    names = [n.strip().lower() for n in text.split(",") if n.strip()]
+    if names == ["all"]:
+        return model_names()
+    if not names:
+        raise ConfigError(f"--model expects a model name, a comma-separated list or 'all', got {text!r}")
+    for n in names:
+        get_model(n)  # unknown names list the valid ones
+    return list(dict.fromkeys(names))
+
+
+def parse_mg(mg: str | None, no_mg: bool) -> str:
+    """``--mg on|off|both`` (default on) with ``--no-mg`` as the alias of ``--mg off``."""
+    if mg is not None and mg not in MG_CHOICES:
+        raise ConfigError(f"--mg must be one of {', '.join(MG_CHOICES)}, got {mg!r}")
+    if no_mg and mg not in (None, "off"):
+        raise ConfigError(f"--no-mg contradicts --mg {mg} (--no-mg is --mg off)")
+    return "off" if no_mg else mg or "on"
+
+
+@dataclass(frozen=True)
+class SuiteSettings:
+    """The options of ``mgtune run`` for a suite. ``study`` holds those of each study (as for a single study;
+    its ``model``, ``mg`` and ``search_space`` are not used), ``storage``/``name`` name the suite's folder,
+    and ``concurrency`` is the trial slots of the whole suite."""
+
+    study: StudySettings
+    models: tuple[str, ...] = ()  # may be empty only with resume
+    mg: str = "on"  # on, off or both
+    confirm: int | None = None
+    poll_seconds: float = 2.0
+
+
+@dataclass
+class SuiteOutcome:
+    suite_dir: Path
+    record: SuiteRecord
+    interrupted: bool = False
+    summary: list[str] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[SuiteStudy]:
+        """The studies that failed, and the finished ones whose confirmation failed (both say why)."""
+        return [s for s in self.record.studies if s.state == "failed" or s.reason]
+
+    @property
+    def exit_code(self) -> int:
+        """0: every study finished (and was confirmed, if asked); 130: interrupted; 3: a study or a
+        confirmation failed (the others' results are written)."""
+        if self.interrupted:
+            return 130
+        return EXIT_SOME_FAILED if self.failed else 0
+
+
+def plan_studies(models: Sequence[str], mg: str) -> list[SuiteStudy]:
+    """One study per model and MG setting, no MG first; a model that is not trained gets only its no-MG study."""
+    settings = {"on": (True,), "off": (False,), "both": (False, True)}[mg]
+    out = []
+    for model in models:
+        trained = get_model(model).trainable
+        for on in dict.fromkeys(on and trained for on in settings):
+            out.append(SuiteStudy(study_name(model, on), model, on))
+    return out
+
+
+def run_suite(s: SuiteSettings, log: Callable[[str], None] | None = None) -> SuiteOutcome:
+    """Run (or with ``resume`` continue) the suite ``storage/name``; `ConfigError` for bad settings."""
+    log = log or _log
+    suite_dir, record = _load(s) if s.study.resume else _new(s)
+    import ray
+
+    start_ray(s.study.address, log)
+    try:
+        address = _child_address(s.study.address, ray.get_runtime_context().gcs_address)
+        run = _SuiteRun(s, suite_dir, record, address, log)
+        run.run()
+        record, interrupted = run.record, run.interrupted
+    finally:
+        ray.shutdown()  # only disconnects from an attached cluster; stops the suite's own runtime
+    if not interrupted:
+        record = record.replace(finished=now())
+        record.write(suite_dir)
+    else:
+        log(f"suite interrupted; continue it with: mgtune run --resume --name {suite_dir.name} "
+            f"--storage {suite_dir.parent}")
+    return SuiteOutcome(suite_dir, record, interrupted, _summary(suite_dir, record))
+
+
+def _child_address(given: str | None, gcs_address: str) -> str:
+    """Where the studies attach: the address the suite was given, else its own runtime, on the loopback
+    interface it was started on (`mgtune.study.session.start_ray`)."""
+    given = given or os.environ.get("RAY_ADDRESS") or None
+    return given if given else f"127.0.0.1:{gcs_address.rpartition(':')[2]}"
+
+
+# ---------------------------------------------------------------- the suite folder
+def _new(s: SuiteSettings) -> tuple[Path, SuiteRecord]:
+    st = s.study
+    if not s.models or not st.dataset:
+        raise ConfigError("--model and --dataset are required (unless --resume)")
+    checks = [
+        (st.trials >= 1, f"--trials must be >= 1, got {st.trials}"),
+        (st.max_epochs >= 1, f"--max-epochs must be >= 1, got {st.max_epochs}"),
+        (s.confirm is None or s.confirm >= 2, f"--confirm must be >= 2 seeds, got {s.confirm}"),
+        (st.concurrency is None or st.concurrency >= 1, f"--concurrency must be >= 1, got {st.concurrency}"),
+        (st.cpus_per_trial > 0, f"--cpus-per-trial must be > 0, got {st.cpus_per_trial}"),
+    ]
+    for ok, msg in checks:
+        if not ok:
+            raise ConfigError(msg)
+    from mgtune.training import TrainConfig, load_data
+
+    data_dir = str(Path(st.data_dir).expanduser().resolve())
+    # a bad metric or dataset fails here, once, not in every study (this also writes the demo data once)
+    load_data(TrainConfig(model=s.models[0], dataset=st.dataset, data_dir=data_dir, valid_metric=st.metric))
+    name = st.name or f"suite-{st.dataset}-{time.strftime('%Y%m%d-%H%M%S')}"
+    suite_dir = (Path(st.storage) / name).expanduser().resolve()
+    if suite_dir.exists() and any(suite_dir.iterdir()):
+        raise ConfigError(f"{suite_dir}: exists; continue the suite with --resume or pick another --name")
+    settings = {k: getattr(st, k) for k in _SHARED} | {"data_dir": data_dir, "mg": s.mg}
+    record = SuiteRecord(st.dataset, tuple(plan_studies(s.models, s.mg)), settings, s.confirm, now())
+    suite_dir.mkdir(parents=True, exist_ok=True)
+    record.write(suite_dir)
+    return suite_dir, record
+
+
+_SHARED = ("trials", "max_epochs", "grace_epochs", "reduction_factor", "metric", "cpus_per_trial", "gpus_per_trial",
+           "concurrency", "seed", "checkpoint_every")  # the study options kept in suite.json
+
+
+def _load(s: SuiteSettings) -> tuple[Path, SuiteRecord]:
+    if not s.study.name:
+        raise ConfigError("--resume needs --name NAME (the suite folder under --storage)")
+    suite_dir = (Path(s.study.storage) / s.study.name).expanduser().resolve()
+    record = SuiteRecord.read(suite_dir)
+    if s.confirm is not None:  # a confirmation may be asked for on resume
+        if s.confirm < 2:
+            raise ConfigError(f"--confirm must be >= 2 seeds, got {s.confirm}")
+        record = record.replace(confirm=s.confirm)
+    # every study not finished runs again: one with a study record resumes (mgtune run --resume)
+    studies = tuple(st if st.state == "finished" else SuiteStudy(st.name, st.model, st.mg, confirmed=st.confirmed)
+                    for st in record.studies)
+    return suite_dir, record.replace(studies=studies, finished=None)
+
+
+# ---------------------------------------------------------------- children
+@dataclass
+class _Child:
+    study: SuiteStudy
+    proc: subprocess.Popen[bytes]
+    log_file: Path
+    confirm: bool = False  # a confirmation (mgtune confirm), else a study (mgtune run)
+    started: float = field(default_factory=time.monotonic)
+    shown: tuple[Any, ...] = ()
+
+
+def _share(conf: dict[str, Any], n: int, log: Callable[[str], None]) -> tuple[int, float, float | None]:
+    """Concurrency, CPUs and GPUs per trial of each of ``n`` studies (see the module's "fair share");
+    ``conf``: the suite's settings."""
+    cpus = float(conf["cpus_per_trial"])
+    gpus, fits = resources(StudySettings(cpus_per_trial=cpus, gpus_per_trial=conf["gpus_per_trial"]), 10**9, log)
+    slots = conf["concurrency"] or fits
+    if slots >= n:
+        return slots // n, cpus, gpus
+    part = slots / n
+    return 1, round(cpus * part, 4), round(gpus * part, 4) if gpus else gpus
+
+
+class _SuiteRun:
+    """The studies and confirmations of one invocation: started, watched, and recorded as they end.
+
+    A finished MG study's confirmation starts as soon as the study ends (with ``confirm``), while the
+    other studies still run.
+    """
+
+    def __init__(self, s: SuiteSettings, suite_dir: Path, record: SuiteRecord, address: str,
+                 log: Callable[[str], None]) -> None:
+        self.s, self.suite_dir, self.record, self.address, self.log = s, suite_dir, record, address, log
+        self.conf = record.settings
+        self.interrupted = False
+
+    def run(self) -> None:
+        todo = [st for st in self.record.studies if st.state != "finished"]
+        children = []
+        if todo:
+            concurrency, cpus, gpus = _share(self.conf, len(todo), self.log)
+            self.log(f"suite {self.suite_dir}: {len(todo)} studies of {self.conf['trials']} trials on "
+                     f"{self.record.dataset}, at the same time on the Ray runtime at {self.address}; {concurrency} "
+                     f"trial(s) at a time each, {cpus:g} CPU each; each study's log in {self.suite_dir / LOG_DIR}")
+            children = [self._study(st, concurrency, cpus, gpus) for st in todo]
+        children += [self._confirm(st) for st in self.record.studies if self._to_confirm(st)]
+        self.record.write(self.suite_dir)
+        _wait_all(children, self.s.poll_seconds, self._tick, self._ended, self.log)
+
+    def _study(self, st: SuiteStudy, concurrency: int, cpus: float, gpus: float | None) -> _Child:
+        conf = self.conf
+        args = ["run", "--storage", str(self.suite_dir), "--name", st.name, "--address", self.address]
+        if (self.suite_dir / st.name / STUDY_FILE).is_file():
+            args.append("--resume")
+        else:
+            args += ["--model", st.model, "--dataset", self.record.dataset, "--data-dir", conf["data_dir"],
+                     "--trials", str(conf["trials"]), "--max-epochs", str(conf["max_epochs"]),
+                     "--reduction-factor", str(conf["reduction_factor"]), "--metric", conf["metric"],
+                     "--seed", str(conf["seed"]), "--checkpoint-every", str(conf["checkpoint_every"]),
+                     "--cpus-per-trial", str(cpus), "--concurrency", str(concurrency)]
+            if conf.get("grace_epochs") is not None:
+                args += ["--grace-epochs", str(conf["grace_epochs"])]
+            if gpus is not None:
+                args += ["--gpus-per-trial", str(gpus)]
+            if not st.mg:
+                args.append("--no-mg")
+        self.record = self.record.with_study(st.name, state="running")
+        return _start(st, args, self.suite_dir / LOG_DIR / f"{st.name}.log")
+
+    def _to_confirm(self, st: SuiteStudy) -> bool:
+        return bool(self.record.confirm) and st.state == "finished" and st.mg and not st.confirmed
+
+    def _confirm(self, st: SuiteStudy) -> _Child:
+        # each run at the CPUs asked (no share): a confirmation keeps no worker between its runs, so Ray
+        # takes turns among the confirmations and studies without a slot held by one of them
+        self.log(f"{st.name:<20} confirming over {self.record.confirm} seeds, MG and no MG")
+        args = ["confirm", str(self.suite_dir / st.name), "--seeds", str(self.record.confirm), "--address",
+                self.address, "--cpus-per-trial", str(self.conf["cpus_per_trial"]),
+                "--out", str(self.suite_dir / CARD_DIR)]
+        if self.conf["gpus_per_trial"] is not None:
+            args += ["--gpus-per-trial", str(self.conf["gpus_per_trial"])]
+        if self.s.study.resume:
+            args.append("--resume")
+        return _start(st, args, self.suite_dir / LOG_DIR / f"{st.name}-confirm.log", confirm=True)
+
+    def _tick(self, child: _Child) -> None:
+        if not child.confirm:
+            _show_progress(child, self.suite_dir, self.conf["metric"], self.conf, self.log)
+
+    def _ended(self, child: _Child, stopping: bool) -> list[_Child]:
+        """Record how ``child`` ended; the confirmation started next, if any (none while ``stopping``)."""
+        name, rc = child.study.name, child.proc.returncode
+        if rc in (130, -signal.SIGINT):
+            self.interrupted = True
+        if child.confirm:
+            if rc == 0:
+                self.record = self.record.with_study(name, confirmed=True, reason=None)
+                self.log(f"{name:<20} confirmed over {self.record.confirm} seeds")
+            elif not self.interrupted:
+                why = f"confirmation failed: {_last_line(child.log_file)}"
+                self.record = self.record.with_study(name, reason=why)
+                self.log(f"{name:<20} {why}")
+            self.record.write(self.suite_dir)
+            return []
+        state, reason = _study_state(child, self.suite_dir / name)
+        self.record = self.record.with_study(name, state=state, reason=reason)
+        self.record.write(self.suite_dir)
+        _show_progress(child, self.suite_dir, self.conf["metric"], self.conf, self.log, end=state)
+        study = next(st for st in self.record.studies if st.name == name)
+        start = self._to_confirm(study) and not (self.interrupted or stopping)
+        return [self._confirm(study)] if start else []
+
+
+def _start(study: SuiteStudy, args: list[str], log_file: Path, confirm: bool = False) -> _Child:
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    with log_file.open("ab") as fh:
+        # its own session: a Ctrl-C reaches the suite, which passes it on once (a second one would make
+        # Ray abandon the study's state)
+        proc = subprocess.Popen([sys.executable, "-m", "mgtune.cli", *args], stdin=subprocess.DEVNULL,
+                                stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
+    return _Child(study, proc, log_file, confirm)
+
+
+def _wait_all(children: list[_Child], poll: float, tick: Callable[[_Child], None],
+              on_end: Callable[[_Child, bool], list[_Child]], log: Callable[[str], None]) -> None:
+    """Wait for every child: ``tick`` for each running one every ``poll`` seconds, ``on_end(child, stopping)``
+    once it ended (it returns the children it started, which are waited for too; none while stopping).
+
+    On Ctrl-C, pass it on once to the children still running and wait for them to save their state.
+    """
+    running = list(children)
+    try:
+        while running:
+            for c in list(running):
+                if c.proc.poll() is None:
+                    tick(c)
+                else:
+                    running.remove(c)
+                    running += on_end(c, False)
+            if running:
+                time.sleep(poll)
+    except KeyboardInterrupt:
+        log("interrupted: stopping every study (each saves its state)")
+        for c in running:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(c.proc.pid, signal.SIGINT)
+        for c in running:
+            try:
+                c.proc.wait(timeout=_STOP_SECONDS)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(c.proc.pid, signal.SIGKILL)
+                c.proc.wait()
+            on_end(c, True)
+
+
+def _study_state(child: _Child, study_dir: Path) -> tuple[str, str | None]:
+    rc = child.proc.returncode
+    if rc == 130 or rc == -signal.SIGINT:
+        return "interrupted", None
+    if rc != 0:
+        return "failed", _last_line(child.log_file)
+    rows = _results(study_dir)
+    if not any(r.get("status") in ("completed", "early_stopped") for r in rows):
+        return "failed", f"all {len(rows)} trials failed: {_trial_error(study_dir, rows)}"
+    return "finished", None
+
+
+def _results(study_dir: Path) -> list[dict[str, str]]:
+    path = study_dir / RESULTS_FILE
+    if not path.is_file():
+        return []
+    with path.open(newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def _trial_error(study_dir: Path, rows: list[dict[str, str]]) -> str:
+    """The last line of the first failed trial's ``error.txt`` (the exception), or its status."""
+    for r in rows:
+        error = study_dir / (r.get("trial_dir") or "") / "error.txt"
+        if r.get("trial_dir") and error.is_file():
+            return _last_line(error)
+    return rows[0].get("status", "no trial") if rows else "no trial ran"
+
+
+def _last_line(path: Path) -> str:
+    """The file's ``mgtune: error:`` line if it has one, else its last non-empty line."""
+    try:
+        lines = [ln.strip() for ln in path.read_text(errors="replace").splitlines() if ln.strip()]
+    except OSError:
+        return "no output"
+    errors = [ln for ln in lines if ln.startswith("mgtune: error:")]
+    return (errors or lines or ["no output"])[-1][:300]
+
+
+# ---------------------------------------------------------------- progress
+def _progress(study_dir: Path) -> tuple[int, float | None]:
+    """Trials ended and the best validation score of the completed ones, from the study's Optuna storage.
+
+    Read-only and lock-free (a running study writes it); an unreadable moment keeps the last figures.
+    """
+    db = study_dir / "optuna.db"
+    if not db.is_file():
+        return 0, None
+    with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1)) as con:
+        done = con.execute("SELECT COUNT(*) FROM trials WHERE state IN ('COMPLETE', 'PRUNED', 'FAIL')").fetchone()[0]
+        best = con.execute("SELECT MAX(v.value) FROM trial_values v JOIN trials t ON v.trial_id = t.trial_id "
+                           "WHERE t.state = 'COMPLETE'").fetchone()[0]
+    return int(done), None if best is None else float(best)
+
+
+def _show_progress(child: _Child, suite_dir: Path, metric: str, conf: dict[str, Any], log: Callable[[str], None],
+                   end: str | None = None) -> None:
+    """The study's line when its figures changed: trials done, best validation score so far, time spent."""
+    try:
+        done, best = _progress(suite_dir / child.study.name)
+    except sqlite3.Error:
+        return
+    shown = (done, best, end)
+    if shown == child.shown:
+        return
+    child.shown = shown
+    minutes, secs = divmod(round(time.monotonic() - child.started), 60)
+    best_s = "—" if best is None else f"{best:.4f}"
+    state = f"  {end}" if end else ""
+    log(f"{child.study.name:<20} {done:>3}/{conf['trials']} trials  best valid {metric} {best_s}  "
+        f"{minutes}m {secs:02d}s{state}")
+
+
+def _summary(suite_dir: Path, record: SuiteRecord) -> list[str]:
+    lines = [f"suite {suite_dir.name} on {record.dataset}:"]
+    for st in record.studies:
+        best = _best_valid(suite_dir / st.name, record.settings.get("metric", "recall@20"))
+        extra = f" ({st.reason})" if st.reason else ""
+        conf = ", confirmed" if st.confirmed else ""
+        lines.append(f"  {st.name:<20} {st.state}{conf}{extra}" + (f"  best valid {best}" if best else ""))
+    return lines
+
+
+def _best_valid(study_dir: Path, metric: str) -> str | None:
+    from mgtune.study.record import select_best
+
+    best = select_best(_results(study_dir), metric)
+    return None if best is None else f"{float(best[f'valid_{metric}']):.4f}"

@@ -1,0 +1,101 @@
+"""A suite folder's record: ``suite.json`` as one `SuiteRecord` (its only reader and writer).
+
+A suite (``mgtune run --model a,b --mg both``) is several studies of one dataset run together:
+``<storage>/<suite>/`` holds ``suite.json``, one study folder per model and MG setting (each exactly
+as a single ``mgtune run`` writes it) and ``logs/<study>.log`` (each study's stderr). This module
+reads no study; it needs neither torch nor Ray, so the report layer can read a suite cheaply.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mgtune.errors import ConfigError, DataFormatError
+from mgtune.files import write_json
+
+__all__ = ["SUITE_FILE", "SUITE_STATES", "SuiteStudy", "SuiteRecord", "is_suite", "study_name"]
+
+SUITE_FILE = "suite.json"
+SUITE_STATES = ("pending", "running", "finished", "failed", "interrupted")  # a study's state in the suite
+
+
+def study_name(model: str, mg: bool) -> str:
+    """The study folder of ``model`` with or without MG inside a suite: ``freedom`` or ``freedom-nomg``."""
+    return model.lower() if mg else f"{model.lower()}-nomg"
+
+
+def is_suite(folder: str | Path) -> bool:
+    return (Path(folder) / SUITE_FILE).is_file()
+
+
+@dataclass(frozen=True)
+class SuiteStudy:
+    """One study of the suite and how far it got."""
+
+    name: str  # its folder under the suite folder
+    model: str
+    mg: bool
+    state: str = "pending"
+    reason: str | None = None  # one line, when failed
+    confirmed: bool = False  # its confirmation (MG studies, with --confirm) finished
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class SuiteRecord:
+    """``suite.json``: the settings every study shares (``settings``, the child ``mgtune run`` options) and
+    the studies' states. Keys this version does not know are kept in ``extra`` and written back."""
+
+    dataset: str
+    studies: tuple[SuiteStudy, ...]
+    settings: dict[str, Any] = field(default_factory=dict)
+    confirm: int | None = None  # seeds of each confirmation, None: no confirmation
+    created: str | None = None
+    finished: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    @classmethod
+    def read(cls, folder: str | Path) -> SuiteRecord:
+        path = Path(folder) / SUITE_FILE
+        if not path.is_file():
+            raise ConfigError(f"{folder}: not a suite folder (no {SUITE_FILE})")
+        try:
+            info = json.loads(path.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise DataFormatError(f"{path}: cannot read as JSON ({exc})") from None
+        try:
+            studies = tuple(SuiteStudy(**s) for s in info["studies"])
+            bad = [s.state for s in studies if s.state not in SUITE_STATES]
+            if bad or not isinstance(info["dataset"], str):
+                raise ValueError(f"unknown state {bad[0]!r}" if bad else "dataset must be a string")
+            known = {f.name for f in dataclasses.fields(cls)} - {"extra", "studies"}
+            return cls(studies=studies, **{k: v for k, v in info.items() if k in known},
+                       extra={k: v for k, v in info.items() if k not in known and k != "studies"})
+        except (KeyError, TypeError, ValueError) as exc:
+            raise DataFormatError(f"{path}: not a suite record ({type(exc).__name__}: {exc})") from None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"dataset": self.dataset, "studies": [s.as_dict() for s in self.studies], "settings": self.settings,
+                "confirm": self.confirm, "created": self.created, "finished": self.finished, **self.extra}
+
+    def write(self, folder: Path) -> None:
+        """Replace ``folder/suite.json`` atomically."""
+        write_json(Path(folder) / SUITE_FILE, self.as_dict())
+
+    def replace(self, **changes: Any) -> SuiteRecord:
+        return dataclasses.replace(self, **changes)
+
+    def with_study(self, name: str, **changes: Any) -> SuiteRecord:
+        """The record with study ``name`` changed."""
+        return self.replace(studies=tuple(dataclasses.replace(s, **changes) if s.name == name else s
+                                          for s in self.studies))
+
+    def study_dirs(self, folder: str | Path) -> list[Path]:
+        """The folders of the studies that left a study record (``study.json``), in the suite's order."""
+        return [Path(folder) / s.name for s in self.studies if (Path(folder) / s.name / "study.json").is_file()]
