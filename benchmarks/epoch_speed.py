@@ -22,6 +22,7 @@ scale, the reference fork on a 2-core CPU: FREEDOM ~30 s/epoch with MG (~21 s wi
 from __future__ import annotations
 
 import argparse
+import functools
 import itertools
 import json
 import random
@@ -137,12 +138,19 @@ def estimate_peak_mb(name: str, preset: str, base_mb: float = 500.0) -> float | 
     """
     from mgtune.data.synth import PRESETS
 
-    rows = [line.split("|") for line in BABY_TABLE.read_text().splitlines() if line.startswith(f"| {name} |")]
-    if not rows:
+    peak = _baby_peaks().get(name)
+    if peak is None:
         return None
     big, baby = PRESETS[preset], PRESETS["baby"]
     ratio = max(big.n_users / baby.n_users, big.n_items / baby.n_items, big.n_interactions / baby.n_interactions)
-    return base_mb + max(float(rows[0][5]) - base_mb, 0.0) * ratio
+    return base_mb + max(peak - base_mb, 0.0) * ratio
+
+
+@functools.cache
+def _baby_peaks() -> dict[str, float]:
+    """Each model's peak MiB in `BABY_TABLE`, read once: the last column, whichever columns come before it."""
+    rows = [line.split("|") for line in BABY_TABLE.read_text().splitlines()]
+    return {r[1].strip(): float(r[-2]) for r in rows if len(r) > 3 and r[-2].strip().replace(".", "", 1).isdigit()}
 
 
 def _row_text(name: str, row: dict[str, float]) -> str:

@@ -31,6 +31,7 @@ from typing import IO, Any
 import numpy as np
 import pandas as pd
 
+from mgtune.data.dataset import target_folder
 from mgtune.data.features import Chunk, FeatureReport, align_features
 from mgtune.data.prepare import (
     Columns,
@@ -38,7 +39,6 @@ from mgtune.data.prepare import (
     Interactions,
     build_dataset,
     interactions_from_frame,
-    target_folder,
 )
 from mgtune.data.text import encode_texts
 from mgtune.errors import DataFormatError

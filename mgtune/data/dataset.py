@@ -20,9 +20,9 @@ from pathlib import Path
 import numpy as np
 
 from mgtune.checks import check_name
-from mgtune.errors import DataFormatError
+from mgtune.errors import ConfigError, DataFormatError
 
-__all__ = ["Split", "Dataset", "load_dataset", "dataset_dir", "AMAZON_DATASETS"]
+__all__ = ["Split", "Dataset", "load_dataset", "dataset_dir", "target_folder", "file_digest", "AMAZON_DATASETS"]
 
 REQUIRED_COLUMNS = ("userID", "itemID", "x_label")
 FEATURE_FILES = {"image": "image_feat.npy", "text": "text_feat.npy"}
@@ -236,3 +236,23 @@ def _read_features(feat_file: Path, n_items: int) -> np.ndarray | None:
     if not np.isfinite(feat).all():
         raise DataFormatError(f"{feat_file}: contains NaN or infinite values")
     return feat
+
+
+def file_digest(path: Path) -> str:
+    """blake2b-128 of a file's bytes, read in 16 MiB chunks."""
+    h = hashlib.blake2b(digest_size=16)
+    with path.open("rb") as fh:
+        while chunk := fh.read(1 << 24):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+
+def target_folder(data_dir: str | Path, name: str, force: bool) -> Path:
+    """The folder of dataset ``name``; an existing one is refused unless ``force``."""
+    target = dataset_dir(data_dir, name)
+    if target.exists() and not force:
+        raise ConfigError(f"{target}: already exists; pass --force to replace it")
+    if target.exists() and not target.is_dir():
+        raise ConfigError(f"{target}: exists and is not a folder")
+    return target

@@ -25,7 +25,6 @@ error at any step leaves no dataset folder behind.
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,7 +34,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mgtune.data.dataset import dataset_dir
+from mgtune.data.dataset import file_digest, target_folder
 from mgtune.data.features import FeatureReport, FeatureSource, align_features, read_feature_chunks
 from mgtune.data.kcore import k_core
 from mgtune.data.split import TEST, TRAIN, VALID, split_labels
@@ -45,7 +44,7 @@ from mgtune.files import replace_dir, write_json
 
 __all__ = [
     "Columns", "Interactions", "prepare_dataset", "read_interactions", "build_dataset", "format_summary",
-    "file_digest", "interactions_from_frame", "target_folder", "FeatureWriter", "SUMMARY_FILE",
+    "interactions_from_frame", "FeatureWriter", "SUMMARY_FILE",
 ]
 
 SUMMARY_FILE = "prepare.json"
@@ -147,15 +146,6 @@ def _timestamps(col: pd.Series, path: Path, name: str) -> pd.Series:
     return values.astype(np.float64)
 
 
-def file_digest(path: Path) -> str:
-    """blake2b-128 of a file's bytes, read in 16 MiB chunks."""
-    h = hashlib.blake2b(digest_size=16)
-    with path.open("rb") as fh:
-        while chunk := fh.read(1 << 24):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def prepare_dataset(
     data_dir: str | Path, name: str, interactions: Path, *, columns: Columns = Columns(), core: int = 5,
     split: str = "random", seed: int = 0, min_rating: float | None = None, image: FeatureSource | None = None,
@@ -180,16 +170,6 @@ def prepare_dataset(
 def _source_writer(source: FeatureSource) -> FeatureWriter:
     chunks = read_feature_chunks(source)  # a missing file fails now, before any work
     return lambda item_ids, out: align_features(chunks, item_ids, out, source.path)
-
-
-def target_folder(data_dir: str | Path, name: str, force: bool) -> Path:
-    """The folder of dataset ``name``; an existing one is refused unless ``force``."""
-    target = dataset_dir(data_dir, name)
-    if target.exists() and not force:
-        raise ConfigError(f"{target}: already exists; pass --force to replace it")
-    if target.exists() and not target.is_dir():
-        raise ConfigError(f"{target}: exists and is not a folder")
-    return target
 
 
 def build_dataset(

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from mgtune.checks import MAX_SEED, check_int, check_writable_dir
-from mgtune.data.dataset import dataset_dir
+from mgtune.data.dataset import dataset_dir, target_folder
 from mgtune.errors import ConfigError
 from mgtune.files import atomic_open, replace_dir
 
@@ -212,11 +212,7 @@ def make_synthetic(data_dir: str | Path, name: str, preset: str, seed: int = 0, 
     if preset not in PRESETS:
         raise ConfigError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
     check_int("seed", seed, low=0, high=MAX_SEED)
-    folder = dataset_dir(data_dir, name)  # refuses names that are paths
-    if folder.exists() and not force:
-        raise ConfigError(f"{folder}: already exists; pass --force to replace it")
-    if folder.exists() and not folder.is_dir():
-        raise ConfigError(f"{folder}: exists and is not a folder")
+    folder = target_folder(data_dir, name, force)  # refuses names that are paths, and an existing one unless force
     check_writable_dir("--data-dir", folder.parent)
     # features stream into the temp folder as they are drawn (elec's would not fit twice in memory)
     replace_dir(folder, lambda tmp: write_dataset(tmp, name, *synthesize(PRESETS[preset], seed, feature_dir=tmp)))

@@ -14,6 +14,7 @@ from mgtune.report.load import Study, load_study, parse_metric
 from mgtune.report.markdown import render_markdown
 from mgtune.report.paper import paper_markdown, paper_table
 from mgtune.report.tables import compare, group_studies, render_csv
+from mgtune.study.record import RESULTS_FILE, ROBUST_DIR
 from mgtune.study.suite_record import SuiteRecord, is_suite
 
 __all__ = ["build_report"]
@@ -68,7 +69,7 @@ def build_report(study_dirs: Sequence[Path], out_dir: Path, metric: str = "recal
 
 def _robustness(members: Sequence[Study]) -> str:
     """The robustness sections of the studies that have ``mgtune robustness`` results ("" if none)."""
-    done = [s.path for s in members if (s.path / "robustness" / "results.csv").is_file()]
+    done = [s.path for s in members if (s.path / ROBUST_DIR / RESULTS_FILE).is_file()]
     if not done:
         return ""
     from mgtune.report.robustness import robustness_sections  # reads the results with torch's layer

@@ -13,7 +13,7 @@ from typing import Any
 
 from mgtune.errors import ConfigError
 from mgtune.files import write_json, write_text
-from mgtune.report.tables import Table, plus_minus, to_markdown
+from mgtune.report.tables import Table, mean_sd, signed, to_markdown
 from mgtune.study.card import build_card
 from mgtune.study.confirmation import Confirmation
 
@@ -44,8 +44,8 @@ def render_card(card: dict[str, Any]) -> str:
     parts = [
         f"# Reproduction card: {model} on {dataset}",
         f"**Verdict** ({v['metric']}, configuration {v['configuration']}): **{v['verdict']}**. "
-        f"MG − no MG = {_signed(v['mean'])}, {v['confidence']:.0%} CI [{_signed(v['ci_low'])}, "
-        f"{_signed(v['ci_high'])}], p = {_p(v['p_value'])} ({card['protocol']['test']}; n = {v['n']} seeds). "
+        f"MG − no MG = {signed(v['mean'])}, {v['confidence']:.0%} CI [{signed(v['ci_low'])}, "
+        f"{signed(v['ci_high'])}], p = {_p(v['p_value'])} ({card['protocol']['test']}; n = {v['n']} seeds). "
         "\"MG helps\" only when the whole interval is above zero.",
         f"Study `{card['study']['name']}`, card written {card['created']}. {card['selection']}",
         "## Seeds",
@@ -75,8 +75,8 @@ def _config_md(block: dict[str, Any], card: dict[str, Any]) -> list[str]:
     runs = [[str(r["seed"]), _ARM_LABEL[r["arm"]], r["status"], _s(r["epochs_run"]), _s(r["best_epoch"]),
              _s(r["seconds_per_epoch"]), _s(r["peak_memory_mb"]), *(_f(r["test"][n]) for n in shown)]
             for r in block["per_seed"]]
-    summary = [[name, _pm(s["nomg"]), _pm(s["mg"]), _signed(s["difference"]["mean"]),
-                f"[{_signed(s['difference']['ci_low'])}, {_signed(s['difference']['ci_high'])}]",
+    summary = [[name, mean_sd(s["nomg"]), mean_sd(s["mg"]), signed(s["difference"]["mean"]),
+                f"[{signed(s['difference']['ci_low'])}, {signed(s['difference']['ci_high'])}]",
                 _p(s["difference"]["p_value"]), s["difference"]["verdict"]]
                for name, s in block["summary"].items()]
     return [
@@ -92,9 +92,10 @@ def _config_md(block: dict[str, Any], card: dict[str, Any]) -> list[str]:
         f"### Per-seed runs, configuration {rank}",
         _table(["Seed", "Arm", "Status", "Epochs", "Best epoch", "s/epoch", "Peak MiB", *(f"test {n}" for n in shown)],
                runs),
-        f"Seconds per epoch (median training time of an epoch): no MG {_pm(res['seconds_per_epoch']['nomg'])}, "
-        f"MG {_pm(res['seconds_per_epoch']['mg'])}. Peak memory (MiB; GPU: allocated, CPU: resident set of the "
-        f"run's process): no MG {_pm(res['peak_memory_mb']['nomg'], 1)}, MG {_pm(res['peak_memory_mb']['mg'], 1)}.",
+        f"Seconds per epoch (median training time of an epoch): no MG {mean_sd(res['seconds_per_epoch']['nomg'])}, "
+        f"MG {mean_sd(res['seconds_per_epoch']['mg'])}. Peak memory (MiB; GPU: allocated, CPU: resident set of the "
+        f"run's process): no MG {mean_sd(res['peak_memory_mb']['nomg'], 1)}, "
+        f"MG {mean_sd(res['peak_memory_mb']['mg'], 1)}.",
     ]
 
 
@@ -102,8 +103,8 @@ def _published_md(card: dict[str, Any]) -> str:
     pub = card["published"]
     if not pub["comparison"]:
         return pub["note"] + "."
-    rows = [[p["source"], _ARM_LABEL[p["arm"]], p["metric"], _f(p["published"]), _pm(p["ours"]) if p["ours"] else "—"]
-            for p in pub["comparison"]]
+    rows = [[p["source"], _ARM_LABEL[p["arm"]], p["metric"], _f(p["published"]),
+             mean_sd(p["ours"]) if p["ours"] else "—"] for p in pub["comparison"]]
     sources = [f"- `{k}`: {s['title']}; {s['url']}" for k, s in pub["sources"].items()]
     return "\n\n".join([
         "Ours: configuration 1, test metrics, mean ± sd over the seeds of the same arm. Published numbers are "
@@ -133,14 +134,7 @@ def _f(value: float | None) -> str:
     return "—" if value is None or not math.isfinite(value) else f"{value:.4f}"
 
 
-def _signed(value: float | None) -> str:
-    return "—" if value is None or not math.isfinite(value) else f"{value:+.4f}"
-
 
 def _p(value: float | None) -> str:
     return "—" if value is None else f"{value:.3g}"
 
-
-def _pm(stats: dict[str, Any], digits: int = 4) -> str:
-    """A card's ``{n, mean, sd}`` as ``mean ± sd (n=N)``."""
-    return plus_minus(stats["mean"], stats["sd"], digits, n=stats["n"])

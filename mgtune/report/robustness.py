@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mgtune.files import atomic_open, write_text
-from mgtune.report.tables import Table, plus_minus, to_markdown
+from mgtune.report.tables import Table, mean_sd, signed, to_markdown
 from mgtune.study.robustness import CURVES_FILE, ROBUST_DIR, SHOWN, load_robustness, robustness_summary
 from mgtune.study.stats import CONFIDENCE, TEST_NAME, arm_stats
 
@@ -33,7 +33,7 @@ _LEVEL = {"gaussian": "noise (feature sd)", "mask": "share of items masked", "sw
 def write_robustness_report(study_dir: Path) -> list[Path]:
     """Write ``curves.png`` and ``robustness.md`` into ``<study>/robustness/``; [] without results."""
     loaded = load_robustness(study_dir)
-    summary = robustness_summary(study_dir)
+    summary = robustness_summary(study_dir, loaded)
     if loaded is None or summary is None:
         return []
     _, rows = loaded
@@ -71,9 +71,9 @@ def robustness_md(summary: dict[str, Any], image: str | None) -> str:
     for d in summary["drops"]:
         diff = d["difference"]
         table_rows.append([
-            d["kind"], f"{d['level']:g}", d["metric"], _pm(d["value"]["nomg"]), _pm(d["value"]["mg"]),
-            _pm(d["drop"]["nomg"], 3), _pm(d["drop"]["mg"], 3), _signed(diff["mean"]),
-            f"[{_signed(diff['ci_low'])}, {_signed(diff['ci_high'])}]",
+            d["kind"], f"{d['level']:g}", d["metric"], mean_sd(d["value"]["nomg"]), mean_sd(d["value"]["mg"]),
+            mean_sd(d["drop"]["nomg"], 3), mean_sd(d["drop"]["mg"], 3), signed(diff["mean"]),
+            f"[{signed(diff['ci_low'])}, {signed(diff['ci_high'])}]",
             "—" if diff["p_value"] is None else f"{diff['p_value']:.3g}", diff["verdict"],
         ])
     header = ["Kind", "Level", "Metric", "no MG", "MG", "Drop no MG", "Drop MG", "MG − no MG drop",
@@ -125,9 +125,3 @@ def curves_figure(rows: Sequence[dict[str, Any]], title: str) -> Figure:
     return fig
 
 
-def _pm(stats: dict[str, Any], digits: int = 4) -> str:
-    return plus_minus(stats["mean"], stats["sd"], digits, n=stats["n"])
-
-
-def _signed(value: float | None) -> str:
-    return "—" if value is None or not math.isfinite(value) else f"{value:+.4f}"

@@ -11,6 +11,7 @@ import io
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import pandas as pd
 
@@ -20,7 +21,7 @@ from mgtune.study.record import STATUSES, select_best
 __all__ = [
     "SELECTION_RULE", "NO_COMPARISON", "GAIN_NOTE", "summary_line", "Choice", "Group", "Comparison", "Table",
     "group_studies", "compare", "best_table", "comparison_table", "studies_table", "to_markdown", "render_csv",
-    "metric_keys", "abbrev", "plus_minus",
+    "metric_keys", "abbrev", "plus_minus", "mean_sd", "signed",
 ]
 
 SELECTION_RULE = (
@@ -174,6 +175,16 @@ def plus_minus(mean: float | None, sd: float | None, digits: int = 4, n: int | N
     if sd is not None and math.isfinite(sd):
         text += f" ± {sd:.{digits}f}"
     return text if n is None else f"{text} (n={n})"
+
+
+def mean_sd(stats: dict[str, Any], digits: int = 4) -> str:
+    """A ``{n, mean, sd}`` record (a card's, a robustness table's) as ``mean ± sd (n=N)``."""
+    return plus_minus(stats["mean"], stats["sd"], digits, n=stats["n"])
+
+
+def signed(value: float | None) -> str:
+    """A difference with its sign, "—" when there is none."""
+    return "—" if value is None or not math.isfinite(value) else f"{value:+.4f}"
 
 
 def _duration(seconds: float) -> str:

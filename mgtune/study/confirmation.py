@@ -26,6 +26,7 @@ from mgtune.study.record import RESULTS_FILE, STUDY_FILE, StudyMeta, finite_numb
 from mgtune.study.results import TrialRecord, read_results, trial_row
 from mgtune.study.search_space import SearchSpace, space_from_dict
 from mgtune.study.stats import ArmStats, PairedTest, arm_stats, paired_t_test
+from mgtune.study.trainable import trial_dir_name
 from mgtune.training import metric_names
 
 __all__ = [
@@ -94,7 +95,7 @@ def select_candidates(study_dir: Path, meta: StudyMeta, space: SearchSpace, top:
                               "max_epochs or its own early stopping)")
     out = []
     for rank, row in enumerate(done[:top], start=1):
-        params_file = study_dir / (row.get("trial_dir") or f"trial_{row['trial_id']}") / "params.json"
+        params_file = study_dir / (row.get("trial_dir") or trial_dir_name(str(row["trial_id"]))) / "params.json"
         try:
             saved = json.loads(params_file.read_text())
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:

@@ -32,11 +32,12 @@ if TYPE_CHECKING:
 
 __all__ = [
     "STUDY_FILE", "RESULTS_FILE", "STATUSES", "FINISHED", "StudyMeta", "select_best", "rank_completed",
-    "finite_number", "now", "read_record",
+    "finite_number", "now", "read_record", "ROBUST_DIR",
 ]
 
 STUDY_FILE = "study.json"
 RESULTS_FILE = "results.csv"
+ROBUST_DIR = "robustness"  # `mgtune robustness` writes its results.csv there, inside the study folder
 STATUSES = ("completed", "early_stopped", "diverged", "errored")  # a trial's status in results.csv
 FINISHED = ("completed", "early_stopped")  # the statuses of trials that produced metrics
 

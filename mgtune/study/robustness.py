@@ -38,8 +38,8 @@ import torch
 from mgtune.data import Dataset
 from mgtune.errors import ConfigError, DataFormatError
 from mgtune.files import write_json, write_text
-from mgtune.study.confirmation import CONFIRM_DIR, WEIGHTS_FILE, Confirmation, load_confirmation, read_study
-from mgtune.study.record import STUDY_FILE, finite_number, now, read_record
+from mgtune.study.confirmation import ARMS, CONFIRM_DIR, WEIGHTS_FILE, Confirmation, load_confirmation, read_study
+from mgtune.study.record import RESULTS_FILE, ROBUST_DIR, STUDY_FILE, finite_number, now, read_record
 from mgtune.study.stats import ArmStats, PairedTest, arm_stats, paired_t_test, verdict
 from mgtune.training import (
     Evaluator,
@@ -60,16 +60,13 @@ __all__ = [
     "robustness_columns", "robustness_summary", "SHOWN", "CURVES_FILE",
 ]
 
-ROBUST_DIR = "robustness"
 ROBUST_FILE = "robustness.json"
-RESULTS = "results.csv"
 WEIGHTS_DIR = "weights"
 LEVELS = (0.0, 0.1, 0.25, 0.5, 1.0)
 SHOWN = ("recall@20", "ndcg@20")  # the metrics of the curves, the table and the card
 CURVES_FILE = "curves.png"  # drawn by `mgtune.report.robustness`
 HEAD = ("study", "model", "dataset", "source_trial", "arm", "seed", "kind", "modality", "level", "mask_fill",
         "perturb_seed", "seconds")
-ARMS = ("nomg", "mg")
 
 
 @dataclass(frozen=True)
@@ -251,7 +248,7 @@ def run_robustness(s: RobustnessSettings, log: Callable[[str], None]) -> Robustn
         rows = [{"study": study_dir.name, "model": meta.model, "dataset": meta.dataset, **r}
                 for r in evaluate_runs(data, runs, perturbations, s.device, log)]
         folder = study_dir / ROBUST_DIR
-        path = folder / RESULTS
+        path = folder / RESULTS_FILE
         _write_rows(path, rows, meta.topk)
         seconds = time.perf_counter() - t0
         write_json(folder / ROBUST_FILE, {
@@ -296,7 +293,7 @@ def _write_rows(path: Path, rows: Sequence[dict[str, Any]], topk: Sequence[int])
 def load_robustness(study_dir: str | Path) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
     """``<study>/robustness/``'s record and typed rows; None when the study has no robustness results."""
     folder = Path(study_dir) / ROBUST_DIR
-    record = read_record(folder / ROBUST_FILE, folder / RESULTS)
+    record = read_record(folder / ROBUST_FILE, folder / RESULTS_FILE)
     return None if record is None else (record[0], [_typed(r) for r in record[1]])
 
 
@@ -362,9 +359,12 @@ def drop_table(rows: Sequence[dict[str, Any]], metric: str) -> list[DropRow]:
 
 
 
-def robustness_summary(study_dir: str | Path) -> dict[str, Any] | None:
-    """The robustness results as JSON-able data (settings, the drop table of `SHOWN`, levels above 0), or None."""
-    loaded = load_robustness(study_dir)
+def robustness_summary(study_dir: str | Path, loaded: tuple[dict[str, Any], list[dict[str, Any]]] | None = None,
+                       ) -> dict[str, Any] | None:
+    """The robustness results as JSON-able data (settings, the drop table of `SHOWN`, levels above 0), or None.
+
+    ``loaded``: `load_robustness`'s result, when the caller has read it already."""
+    loaded = loaded if loaded is not None else load_robustness(study_dir)
     if loaded is None:
         return None
     info, rows = loaded

@@ -18,13 +18,12 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any, Protocol
 
 from mgtune.data import Dataset
 from mgtune.errors import ConfigError, DivergedError
 from mgtune.files import write_text
-from mgtune.study.trainable import TrialSetup, run_trial, trial_dirname
+from mgtune.study.trainable import TrialSetup, run_trial, trial_dir_name
 
 __all__ = [
     "DEFAULT_GPU_FRACTION", "ATTACH_TIMEOUT_ENV", "FAILED_FILE", "MAX_FAILURES", "ResourceRequest", "log",
@@ -245,7 +244,7 @@ def _fails_once(fn: Callable[..., Any]) -> Callable[..., Any]:
         from ray import tune
 
         trial_id = tune.get_context().get_trial_id()
-        failed = Path(setup.study_dir) / trial_dirname(SimpleNamespace(trial_id=trial_id)) / FAILED_FILE
+        failed = Path(setup.study_dir) / trial_dir_name(trial_id) / FAILED_FILE
         if failed.is_file():
             kind, _, msg = failed.read_text().partition("\n")
             raise (DivergedError if kind == DivergedError.__name__ else _TrialFailed)(

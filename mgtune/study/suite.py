@@ -38,8 +38,8 @@ from typing import Any
 
 from mgtune.errors import ConfigError
 from mgtune.models import get_model, model_names
-from mgtune.study.record import RESULTS_FILE, STUDY_FILE, now
-from mgtune.study.runner import StudySettings
+from mgtune.study.record import FINISHED, RESULTS_FILE, STUDY_FILE, now
+from mgtune.study.runner import OPTUNA_FILE, StudySettings
 from mgtune.study.session import log as _log
 from mgtune.study.session import resources, start_ray
 from mgtune.study.suite_record import SuiteRecord, SuiteStudy, study_name
@@ -363,7 +363,7 @@ def _study_state(child: _Child, study_dir: Path) -> tuple[str, str | None]:
     if rc != 0:
         return "failed", _last_line(child.log_file)
     rows = _results(study_dir)
-    if not any(r.get("status") in ("completed", "early_stopped") for r in rows):
+    if not any(r.get("status") in FINISHED for r in rows):
         return "failed", f"all {len(rows)} trials failed: {_trial_error(study_dir, rows)}"
     return "finished", None
 
@@ -401,7 +401,7 @@ def _progress(study_dir: Path) -> tuple[int, float | None]:
 
     Read-only and lock-free (a running study writes it); an unreadable moment keeps the last figures.
     """
-    db = study_dir / "optuna.db"
+    db = study_dir / OPTUNA_FILE
     if not db.is_file():
         return 0, None
     with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1)) as con:

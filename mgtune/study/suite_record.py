@@ -16,6 +16,7 @@ from typing import Any
 
 from mgtune.errors import ConfigError, DataFormatError
 from mgtune.files import write_json
+from mgtune.study.record import STUDY_FILE
 
 __all__ = ["SUITE_FILE", "SUITE_STATES", "SuiteStudy", "SuiteRecord", "is_suite", "study_name"]
 
@@ -98,4 +99,4 @@ class SuiteRecord:
 
     def study_dirs(self, folder: str | Path) -> list[Path]:
         """The folders of the studies that left a study record (``study.json``), in the suite's order."""
-        return [Path(folder) / s.name for s in self.studies if (Path(folder) / s.name / "study.json").is_file()]
+        return [Path(folder) / s.name for s in self.studies if (Path(folder) / s.name / STUDY_FILE).is_file()]

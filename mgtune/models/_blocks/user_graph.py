@@ -31,7 +31,7 @@ import torch
 from torch import Tensor, nn
 
 from mgtune.data import Dataset
-from mgtune.data.prepare import file_digest
+from mgtune.data.dataset import file_digest
 from mgtune.data.user_graph import USER_GRAPH_FILE, top_k_cooccurrence
 from mgtune.errors import DataFormatError
 from mgtune.models._blocks.cache import cached_tensors
