@@ -22,9 +22,11 @@ scale, the reference fork on a 2-core CPU: FREEDOM ~30 s/epoch with MG (~21 s wi
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import itertools
 import json
+import math
 import random
 import statistics
 import subprocess
@@ -36,21 +38,24 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mgtune.data import Dataset, TrainSampler, load_dataset
+from mgtune.data import Dataset, Split, TrainSampler, load_dataset
 from mgtune.data.synth import make_synthetic
 from mgtune.files import write_text
 from mgtune.models import model_names
+from mgtune.models.base import Recommender
 from mgtune.training import (
     Evaluator,
     MGConfig,
     TrainConfig,
     build_model,
     build_optimizer,
+    mirror_gradient_step,
     peak_memory_mb,
     reset_peak_memory,
     resolve_device,
     train_epoch,
 )
+from mgtune.training.loop import deterministic_on_cpu
 
 DATASET = "bench-baby"
 BABY_TABLE = Path(__file__).with_name("epoch_speed_baby_cpu.md")  # measured peaks, the base of elec's estimates
@@ -99,8 +104,55 @@ def baseline_hit_counting(data: Dataset, top: np.ndarray, split_users: np.ndarra
     return time.perf_counter() - t
 
 
-def measure(model_name: str, data: Dataset, device: torch.device, repeats: int) -> dict[str, float]:
-    """One model's row: median seconds per epoch with and without MG, per evaluation, and peak MiB."""
+def _partial_epoch_s(model: Recommender, sampler: TrainSampler, opt: torch.optim.Optimizer, mg: MGConfig,
+                     gen: torch.Generator, part: float, device: torch.device) -> float:
+    """Seconds for one whole epoch, extrapolated from its first ``part`` of batches.
+
+    The first half of the timed batches carries the epoch's fixed costs (permutation, negatives,
+    ``pre_epoch``, first-touch allocation); the second half gives the cost per batch, which is constant
+    within an epoch (every model here does the same work for every batch).
+    """
+    total = len(sampler)
+    n = min(total, max(4, math.ceil(part * total)))
+    half = n // 2
+    model.train()
+    stamps = []
+    with deterministic_on_cpu(device):
+        _sync(device)
+        t0 = time.perf_counter()
+        model.pre_epoch(0)
+        for idx, batch in enumerate(itertools.islice(sampler.epoch(gen), n)):
+            mirror_gradient_step(functools.partial(model.loss, batch), opt, mg, idx)
+            if idx + 1 in (half, n):
+                _sync(device)
+                stamps.append(time.perf_counter() - t0)
+    per_batch = (stamps[1] - stamps[0]) / (n - half)
+    return stamps[0] + (total - half) * per_batch
+
+
+def _partial_eval_s(model: Recommender, data: Dataset, cfg: TrainConfig, part: float, device: torch.device) -> float:
+    """Seconds for one full evaluation, extrapolated from evaluations of the first ``part / 2`` and ``part``
+    of the evaluated users (cost is fixed plus linear in users: scoring, masking and top-k per user)."""
+    users = np.unique(np.concatenate([data.valid.users, data.test.users]))
+    times, counts = [], []
+    for share in (part / 2, part):
+        cut = users[min(len(users) - 1, max(1, math.ceil(share * len(users))) - 1)]
+        keep = {name: getattr(data, name) for name in ("valid", "test")}
+        sub = dataclasses.replace(data, **{name: Split(s.users[s.users <= cut], s.items[s.users <= cut])
+                                           for name, s in keep.items()})
+        evaluator = Evaluator(sub, device, cfg.topk, cfg.eval_batch_size)
+        times.append(_median_time(functools.partial(evaluator.evaluate, model), 1, device))
+        counts.append(int((users <= cut).sum()))
+    per_user = (times[1] - times[0]) / max(counts[1] - counts[0], 1)
+    return times[0] + (len(users) - counts[0]) * per_user
+
+
+def measure(model_name: str, data: Dataset, device: torch.device, repeats: int, part: float = 1.0) -> dict[str, float]:
+    """One model's row: median seconds per epoch with and without MG, per evaluation, and peak MiB.
+
+    With ``part`` < 1 (elec scale, where one model's full row takes up to an hour), each figure is one
+    run over that share of the epoch's batches and of evaluation's users, extrapolated to the whole.
+    """
     cfg = TrainConfig.for_model(model_name, DATASET, device=str(device))
     torch.manual_seed(0)
     _sync(device)
@@ -108,23 +160,30 @@ def measure(model_name: str, data: Dataset, device: torch.device, repeats: int) 
     model = build_model(cfg, data, device)
     _sync(device)
     build_s = time.perf_counter() - t_build
-    evaluator = Evaluator(data, device, cfg.topk, cfg.eval_batch_size)
     reset_peak_memory(device)
-    row = {"mg": 0.0, "nomg": 0.0, "build_s": build_s}
+    row = {"mg": 0.0, "nomg": 0.0, "build_s": build_s, "part": part}
     if model.trainable:
         sampler = TrainSampler(data.train, data.n_items, cfg.batch_size, device, model.needs_negatives)
         opt = build_optimizer(model, cfg)
         gen = sampler.generator(0)
-        epoch = itertools.count()
+        if part < 1.0:
+            row["mg"] = _partial_epoch_s(model, sampler, opt, cfg.mg, gen, part, device)
+            row["nomg"] = _partial_epoch_s(model, sampler, opt, MGConfig(enabled=False), gen, part, device)
+        else:
+            epoch = itertools.count()
 
-        def run(mg: MGConfig) -> Callable[[], float]:
-            return lambda: train_epoch(model, sampler, opt, mg, next(epoch), gen)
+            def run(mg: MGConfig) -> Callable[[], float]:
+                return lambda: train_epoch(model, sampler, opt, mg, next(epoch), gen)
 
-        run(cfg.mg)()  # warm-up (allocator, caches)
-        row["mg"] = _median_time(run(cfg.mg), repeats, device)
-        row["nomg"] = _median_time(run(MGConfig(enabled=False)), repeats, device)
-    evaluator.evaluate(model)
-    row["eval"] = _median_time(lambda: evaluator.evaluate(model), repeats, device)
+            run(cfg.mg)()  # warm-up (allocator, caches)
+            row["mg"] = _median_time(run(cfg.mg), repeats, device)
+            row["nomg"] = _median_time(run(MGConfig(enabled=False)), repeats, device)
+    if part < 1.0:
+        row["eval"] = _partial_eval_s(model, data, cfg, part, device)
+    else:
+        evaluator = Evaluator(data, device, cfg.topk, cfg.eval_batch_size)
+        evaluator.evaluate(model)
+        row["eval"] = _median_time(lambda: evaluator.evaluate(model), repeats, device)
     row["peak_mb"] = peak_memory_mb(device)
     return row
 
@@ -187,10 +246,15 @@ def main() -> int:
     p.add_argument("--json", type=Path, help="also write the rows, the device and any failures as JSON to this file")
     p.add_argument("--model-timeout", type=float, default=120.0, help="seconds one model's process may take")
     p.add_argument("--no-baseline", action="store_true")
+    p.add_argument("--part", type=float, help="time this share of each epoch's batches and of evaluation's "
+                   "users, and extrapolate (default: 1 on baby, 0.1 on elec)")
     p.add_argument("--one", help=argparse.SUPPRESS)  # internal: measure one model, print its row as JSON
     args = p.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    part = args.part if args.part is not None else (1.0 if args.dataset == "baby" else 0.1)
+    if not 0.0 < part <= 1.0:
+        p.error(f"--part must be in (0, 1], got {part}")
     device = resolve_device(args.device)
     global DATASET
     DATASET = f"bench-{args.dataset}"
@@ -201,7 +265,7 @@ def main() -> int:
         make_synthetic(args.data_dir, DATASET, args.dataset, seed=0)
     data = load_dataset(args.data_dir, DATASET)
     if args.one:
-        print(json.dumps(measure(args.one, data, device, args.repeats)))
+        print(json.dumps(measure(args.one, data, device, args.repeats, part)))
         return 0
 
     device_text = (torch.cuda.get_device_name(device) if device.type == "cuda"
@@ -230,7 +294,7 @@ def main() -> int:
             print(f"{name:<12} does not fit: estimated peak {estimate / 1024:.1f} GiB > {args.memory_gb:g} GiB")
             continue
         child = [sys.executable, __file__, "--one", name, "--repeats", str(args.repeats), "--device", args.device,
-                 "--data-dir", args.data_dir, "--dataset", args.dataset] + (
+                 "--data-dir", args.data_dir, "--dataset", args.dataset, "--part", str(part)] + (
                      ["--threads", str(args.threads)] if args.threads else [])
         try:
             out = subprocess.run(child, capture_output=True, text=True, timeout=args.model_timeout)
