@@ -154,6 +154,7 @@ def _check_weights(path: str, state: Any) -> None:
 # ---------------------------------------------------------------- run
 def _cmd_run(args: argparse.Namespace) -> int:
     from mgtune.study import StudySettings, run_study
+    from mgtune.study.budget import parse_duration
     from mgtune.study.confirm import ConfirmSettings
     from mgtune.study.suite import parse_mg
 
@@ -168,7 +169,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         metric=args.metric, cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,
         concurrency=args.concurrency, address=args.address, storage=args.storage, name=args.name,
         mg=mg != "off", seed=args.seed, search_space=args.search_space, resume=args.resume,
-        checkpoint_every=args.checkpoint_every,
+        checkpoint_every=args.checkpoint_every, budget_epochs=args.budget_epochs,
+        time_budget_s=None if args.time_budget is None else parse_duration(args.time_budget),
     )
     if _is_suite(args, mg):
         return _cmd_suite(args, settings, mg)
@@ -184,6 +186,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             "study": str(outcome.study_dir), "best_trial": best["trial_id"], "trial_dir": best["trial_dir"],
             "params": {k.removeprefix("param_"): v for k, v in best.items() if k.startswith("param_")},
             f"valid_{args.metric}": best[f"valid_{args.metric}"], f"test_{args.metric}": best[f"test_{args.metric}"],
+            **({"ended_by": f"budget ({outcome.ended_by})"} if outcome.ended_by else {}),
         }))
         if confirm is not None:
             import dataclasses
@@ -357,7 +360,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     data = sub.add_parser("data", help="dataset utilities").add_subparsers(dest="data_command", required=True)
     synth = data.add_parser("synth", help="write a synthetic dataset in MMRec's format")
-    synth.add_argument("--preset", choices=["tiny", "small", "baby", "elec"], default="small")
+    synth.add_argument("--preset", choices=["tiny", "small", "hard", "baby", "elec"], default="small")  # PRESETS
     synth.add_argument("--name", required=True)
     synth.add_argument("--seed", type=int, default=0)
     synth.add_argument("--data-dir", default="datasets")
@@ -410,7 +413,7 @@ def build_parser() -> argparse.ArgumentParser:
                                       "comma-separated, or 'all': one study each, at the same time (a suite)")
     run.add_argument("--dataset", help="dataset folder name under --data-dir ('demo' is built in)")
     run.add_argument("--data-dir", default="datasets")
-    run.add_argument("--trials", type=int, default=32)
+    run.add_argument("--trials", type=int, help="trials to run (default 32; with a budget, as many as it allows)")
     run.add_argument("--max-epochs", type=int, default=100, help="ASHA's max_t; also each trial's epoch limit")
     run.add_argument("--grace-epochs", type=int,
                      help="ASHA: epochs before a trial can be stopped (default: 10, or --max-epochs if fewer)")
@@ -434,6 +437,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--search-space", help="search-space YAML (default search_spaces/MODEL.yaml)")
     run.add_argument("--resume", action="store_true", help="continue the interrupted study --name")
     run.add_argument("--checkpoint-every", type=int, default=5, help="epochs between trial checkpoints")
+    run.add_argument("--budget-epochs", type=int, metavar="N", help="end the study once its trials have trained N "
+                     "epochs in all (kept by --resume)")
+    run.add_argument("--time-budget", metavar="DURATION", help="end the study after this much wall time, e.g. 90m, "
+                     "2h, 1h30m (kept by --resume)")
     run.add_argument("--confirm", type=int, metavar="N", help="afterwards, confirm the best configuration over N "
                                                                "seeds, MG vs no MG (as mgtune confirm --seeds N)")
     run.set_defaults(func=_cmd_run)

@@ -121,3 +121,13 @@ def test_synth_is_deterministic(tmp_path: Path) -> None:
         assert main(argv) == 0
     assert (tmp_path / "a/a.inter").read_bytes() == (tmp_path / "b/b.inter").read_bytes()
     assert np.array_equal(np.load(tmp_path / "a/image_feat.npy"), np.load(tmp_path / "b/image_feat.npy"))
+
+
+def test_synth_offers_every_preset() -> None:
+    from mgtune.cli import build_parser
+    from mgtune.data.synth import PRESETS
+
+    sub = next(a for a in build_parser()._actions if a.dest == "command")
+    synth = sub.choices["data"]._actions[-1].choices["synth"]  # type: ignore[union-attr]
+    preset = next(a for a in synth._actions if a.dest == "preset")
+    assert list(preset.choices) == list(PRESETS)

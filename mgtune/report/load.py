@@ -58,6 +58,7 @@ class Study:
     finished: str | None  # ISO time, or None while the study is running or was interrupted
     trials: pd.DataFrame = field(repr=False)
     params: tuple[str, ...] = ()  # sampled parameter names, without the ``param_`` prefix
+    ended_by: str | None = None  # "epochs" or "time": its budget ended it (`mgtune.study.budget`)
 
     @property
     def name(self) -> str:
@@ -107,4 +108,5 @@ def load_study(path: str | Path, metric: str, ks: Sequence[int]) -> Study:
     needed = [f"valid_{metric}"] + [f"test_{m}@{k}" for k in ks for m in METRIC_ABBREV]
     trials = read_results(results, needed)
     params = tuple(c.removeprefix("param_") for c in trials.columns if c.startswith("param_"))
-    return Study(path, info.model, info.dataset, info.mg, info.metric, info.max_epochs, info.finished, trials, params)
+    return Study(path, info.model, info.dataset, info.mg, info.metric, info.max_epochs, info.finished, trials, params,
+                 info.ended_by if info.ended_by in ("epochs", "time") else None)

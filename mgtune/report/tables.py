@@ -226,8 +226,9 @@ def studies_table(groups: Sequence[Group]) -> Table:
     rows = []
     for g in groups:
         for s in g.studies:
+            ended = f"{s.finished}, ended by its {s.ended_by} budget" if s.finished and s.ended_by else None
             rows.append([s.name, g.label, str(len(s.trials)), str(s.max_epochs), s.metric,
-                         s.finished or "not finished"])
+                         ended or s.finished or "not finished"])
     return Table(["Study", "Model", "Trials", "Max epochs", "Optimised", "Finished"], rows)
 
 

@@ -10,8 +10,11 @@ from typing import Any
 
 from ray.air.constants import TRAINING_ITERATION
 from ray.tune import Callback
+from ray.tune.search import Searcher
 from ray.tune.search.optuna import OptunaSearch
+from ray.tune.stopper import Stopper
 
+from mgtune.study.budget import Budget, Spent, read_spent
 from mgtune.study.session import log as _log
 from mgtune.study.trainable import FINAL, score_key
 
@@ -26,10 +29,18 @@ class PrunedAwareOptunaSearch(OptunaSearch):
     trial's last intermediate value, and TPE ranks pruned trials below the completed ones.
     """
 
-    def __init__(self, *args: Any, study_dir: str, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, study_dir: str, budget: Budget | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.study_dir = study_dir
         """The study folder (Ray restores the searcher from a local copy of its state, elsewhere)."""
+        self.budget = budget
+        """The study's budget: once ``budget.json`` says it is spent, no new trial is suggested."""
+
+    def suggest(self, trial_id: str) -> dict[str, Any] | None:
+        if self.budget and self.budget.ended_by(read_spent(Path(self.study_dir))) is not None:
+            # the running trials end at their next epoch (`BudgetStopper`); Ray's hint omits FINISHED
+            return Searcher.FINISHED  # type: ignore[return-value]
+        return super().suggest(trial_id)
 
     def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False) -> None:
         if result is not None and not error and not result.get(FINAL, False):
@@ -121,11 +132,66 @@ class NoTrialFits(Callback):
         return False
 
 
+class BudgetStopper(Stopper):
+    """Counts a study's epochs and wall time against its `Budget`, on the driver, in ``budget.json``.
+
+    Once a limit is reached every running trial stops after its current epoch (a clean stop at a
+    result, never a kill mid-epoch), and `PrunedAwareOptunaSearch` suggests no new trial, so the
+    study ends when the last running trial does. Ray pickles the stopper with the tuner, so
+    ``--resume`` gets it back; what was spent is not in the pickle but in ``budget.json`` (`Spent`),
+    read on first use and rewritten after every epoch and, with a time budget, every second.
+    """
+
+    def __init__(self, budget: Budget, study_dir: str) -> None:
+        self.budget, self.study_dir = budget, study_dir
+        self._start_session()
+
+    def _start_session(self) -> None:
+        self._before: Spent | None = None  # spent in earlier sessions, read on first use
+        self._epochs = 0  # epochs reported in this session
+        self._since = time.monotonic()  # this session's start: the tuner's creation or restoration
+        self._written = 0.0  # when budget.json was last written
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"budget": self.budget, "study_dir": self.study_dir}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._start_session()
+
+    def spent(self) -> Spent:
+        if self._before is None:
+            self._before = read_spent(Path(self.study_dir))
+        return Spent(self._before.epochs + self._epochs, self._before.seconds + time.monotonic() - self._since)
+
+    def ended_by(self) -> str | None:
+        """"epochs" or "time" once the budget is spent, else None."""
+        return self.budget.ended_by(self.spent())
+
+    def _write(self) -> None:
+        self.spent().write(Path(self.study_dir))
+        self._written = time.monotonic()
+
+    def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
+        if "epoch" in result:
+            self._epochs += 1
+            self._write()
+        return self.ended_by() is not None
+
+    def stop_all(self) -> bool:
+        """Never stops trials mid-epoch; with a time budget, keeps ``budget.json``'s clock current
+        (Ray calls this at every step of its loop) so the searcher sees the time run out."""
+        if self.budget.seconds is not None and time.monotonic() - self._written >= 1.0:
+            self._write()
+        return False
+
+
 class ProgressLines(Callback):
     """One line per trial event on stderr, instead of Ray's periodic trial table."""
 
-    def __init__(self, metric: str, n_trials: int) -> None:
-        self.metric, self.n_trials = metric, n_trials
+    def __init__(self, metric: str, n_trials: int, budget: BudgetStopper | None = None) -> None:
+        self.metric, self.n_trials, self.budget = metric, n_trials, budget
+        self.best: float | None = None  # the best validation metric of any trial so far
         self.finished: set[str] = set()
         self.created: dict[str, float] = {}
         self.startup_seconds: dict[str, float] = {}
@@ -140,7 +206,12 @@ class ProgressLines(Callback):
         if finished is not None:
             self.finished.add(finished)
         done = self.finished | {t.trial_id for t in trials if t.status in ("TERMINATED", "ERROR")}
-        return f"[{len(done)}/{self.n_trials} done]"
+        parts = [f"{len(done)}/{self.n_trials} done" if self.budget is None else f"{len(done)} done"]
+        if self.budget is not None:
+            parts.append(self.budget.budget.describe(self.budget.spent()))
+        if self.best is not None:
+            parts.append(f"best {self.metric} {self.best:.4f}")
+        return f"[{', '.join(parts)}]"
 
     def on_trial_start(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
         self.created.setdefault(trial.trial_id, time.monotonic())
@@ -154,13 +225,17 @@ class ProgressLines(Callback):
         if trial.trial_id in self.created and trial.trial_id not in self.startup_seconds:
             first_epoch = result.get("train_seconds", 0.0) + result.get("eval_seconds", 0.0)
             self.startup_seconds[trial.trial_id] = time.monotonic() - self.created[trial.trial_id] - first_epoch
+        score = result.get(score_key(self.metric))
+        if isinstance(score, (int, float)) and score == score and (self.best is None or score > self.best):
+            self.best = float(score)
         _log(f"{trial.trial_id}  epoch {result['epoch']:3d}  loss {result['train_loss']:.4f}  "
                f"valid {self.metric} {result[f'valid_{self.metric}']:.4f}  "
                f"best {result[score_key(self.metric)]:.4f}  {self._done(trials)}")
 
     def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
         last = trial.last_result or {}
-        how = "completed" if last.get(FINAL) else "stopped by ASHA"
+        budget_spent = self.budget is not None and self.budget.ended_by() is not None
+        how = "completed" if last.get(FINAL) else "stopped by the budget" if budget_spent else "stopped by ASHA"
         best = last.get(score_key(self.metric))
         best_s = f"  best valid {self.metric} {best:.4f} (epoch {last.get('best_epoch')})" if best is not None else ""
         epochs = last.get(TRAINING_ITERATION, 0)

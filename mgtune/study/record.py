@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from mgtune.errors import ConfigError, DataFormatError
 from mgtune.files import write_json
+from mgtune.study.budget import Budget
 
 if TYPE_CHECKING:
     from mgtune.study.search_space import SearchSpace
@@ -71,6 +72,9 @@ class StudyMeta:
     topk: tuple[int, ...] = field(default_factory=lambda: _cutoffs())  # the training default, CUTOFFS
     max_concurrent_trials: int | None = None
     ray_address: str | None = None
+    budget_epochs: int | None = None  # `mgtune.study.budget`: the limits; what was spent is in budget.json
+    time_budget_s: float | None = None
+    ended_by: str | None = None  # a finished study: "trials" (all ran), or the budget's "epochs" or "time"
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
     present: frozenset[str] = field(default=frozenset(), compare=False, repr=False)
     """The keys the file held (all of them for a record built in memory)."""
@@ -149,6 +153,10 @@ class StudyMeta:
     def replace(self, **changes: Any) -> StudyMeta:
         return dataclasses.replace(self, **changes)
 
+    def budget(self) -> Budget:
+        """The study's budget (no limits for a study that had none)."""
+        return Budget(self.budget_epochs, self.time_budget_s)
+
     # ------------------------------------------------------------ what a trial of this study trains
     def train_config(self) -> TrainConfig:
         """The study's training settings without sampled parameters (enough to load its dataset)."""
@@ -178,6 +186,7 @@ _TYPES: dict[str, Any] = {
     "created": (str, type(None)), "finished": (str, type(None)), "mgtune_version": (str, type(None)),
     "data_dir": str, "cpus_per_trial": float, "gpus_per_trial": float, "checkpoint_every": int, "topk": list,
     "max_concurrent_trials": (int, type(None)), "ray_address": (str, type(None)),
+    "budget_epochs": (int, type(None)), "time_budget_s": (float, type(None)), "ended_by": (str, type(None)),
 }
 assert set(_TYPES) == set(_KEYS)
 

@@ -26,6 +26,7 @@ from mgtune import __version__
 from mgtune.checks import MAX_SEED, check_float, check_int, check_name
 from mgtune.errors import ConfigError
 from mgtune.models import get_model
+from mgtune.study.budget import Budget, Spent, format_duration, read_spent
 from mgtune.study.record import RESULTS_FILE, STUDY_FILE, StudyMeta, now, select_best
 from mgtune.study.results import TrialRecord, write_results
 from mgtune.study.search_space import SearchSpace, find_search_space, load_search_space, space_from_dict
@@ -40,6 +41,8 @@ __all__ = ["StudySettings", "StudyOutcome", "run_study", "default_name", "study_
 OPTUNA_FILE = "optuna.db"
 OPTUNA_STUDY = "mgtune"
 DEFAULT_GRACE_EPOCHS = 10
+DEFAULT_TRIALS = 32
+BUDGETED_TRIALS = 100_000  # a budgeted study without --trials: the budget, not a count, ends it
 RESUME_KEYS = ("trials", "seed", "search_space", "data_dir", "cpus_per_trial", "gpus_per_trial", "checkpoint_every",
                "topk")  # what --resume cannot default
 
@@ -51,7 +54,7 @@ class StudySettings:
     model: str | None = None  # may be None only with resume (then read from study.json)
     dataset: str | None = None
     data_dir: str = "datasets"
-    trials: int = 32
+    trials: int | None = None  # None: DEFAULT_TRIALS, or BUDGETED_TRIALS when a budget is set
     max_epochs: int = 100
     grace_epochs: int | None = None  # None: DEFAULT_GRACE_EPOCHS, or max_epochs if that is fewer
     reduction_factor: int = 3
@@ -67,6 +70,8 @@ class StudySettings:
     search_space: str | None = None
     resume: bool = False
     checkpoint_every: int = 5
+    budget_epochs: int | None = None  # at most this many epochs over all trials (`mgtune.study.budget`)
+    time_budget_s: float | None = None  # at most this much wall time, across --resume
 
 
 @dataclass
@@ -77,6 +82,7 @@ class StudyOutcome:
     best: dict[str, Any] | None = None
     startup_seconds: dict[str, float] = field(default_factory=dict)
     """Per trial, in creation order: seconds from its creation to its first epoch (`benchmarks/study_speed.py`)."""
+    ended_by: str | None = None  # "epochs" or "time" when the budget ended the study, else None
 
 
 def default_name(model: str, dataset: str, mg: bool) -> str:
@@ -105,11 +111,13 @@ def run_study(s: StudySettings, log: Callable[[str], None] | None = None) -> Stu
                                 ray_address=ray.get_runtime_context().gcs_address)
             study_dir.mkdir(parents=True, exist_ok=True)  # only now: a setting refused above leaves no folder
             meta.write(study_dir)
-            from mgtune.study._ray_parts import NoTrialFits, ProgressLines
+            from mgtune.study._ray_parts import BudgetStopper, NoTrialFits, ProgressLines
 
             setup = meta.trial_setup(space, study_dir)
             trainable = make_trainable(setup, data)
-            progress = ProgressLines(meta.metric, meta.trials)  # a resumed study prints with its saved copy
+            budget = meta.budget()
+            stopper = BudgetStopper(budget, str(study_dir)) if budget else None
+            progress = ProgressLines(meta.metric, meta.trials, stopper)  # a resumed study prints with its saved copy
             no_fit = NoTrialFits(setup.cpus_per_trial, setup.gpus_per_trial)  # a resumed study: its saved copy
             if s.resume:
                 from ray import tune
@@ -126,27 +134,34 @@ def run_study(s: StudySettings, log: Callable[[str], None] | None = None) -> Stu
                 log(f"study {study_dir}: {meta.trials} trials of {meta.model} on {meta.dataset} "
                     f"({'MG' if meta.mg else 'no MG'}), {concurrency} at a time, {setup.cpus_per_trial:g} CPU "
                     f"+ {gpus:g} GPU each; searching {', '.join(space.names) or 'nothing'}")
-                tuner = _new_tuner(meta, space, trainable, study_dir, concurrency, [progress, no_fit])
+                if budget:
+                    log(f"budget: {budget.describe(read_spent(study_dir)).removeprefix('budget ')}")
+                tuner = _new_tuner(meta, space, trainable, study_dir, concurrency, [progress, no_fit], stopper)
             grid = _fit(tuner, study_dir)
         finally:
             ray.shutdown()  # only disconnects from an attached cluster; stops a local one
 
     # Ray's trial statuses after a Ctrl-C do not say which trials were cut short; the Optuna study does:
     # every trial that ended was told to it (COMPLETE, PRUNED or FAIL), an interrupted one is still RUNNING
-    finished = _ended_trials(study_dir) >= meta.trials
+    ended_by = meta.budget().ended_by(read_spent(study_dir))
+    finished = ended_by is not None or _ended_trials(study_dir) >= meta.trials
     if not finished:
         log(f"study interrupted; continue it with: mgtune run --resume --name {study_dir.name} "
             f"--storage {study_dir.parent}")
         return StudyOutcome(study_dir, False)
     records = [_record(grid[i], study_dir) for i in range(len(grid))]  # a ResultGrid indexes, types say
     rows = write_results(study_dir / RESULTS_FILE, records, space.names, meta.topk)
-    meta = meta.replace(finished=now())
+    meta = meta.replace(finished=now(), ended_by=ended_by or "trials")
     meta.write(study_dir)
+    if ended_by is not None:
+        spent = read_spent(study_dir)
+        log(f"the budget ended the study: {spent.epochs} epochs, {format_duration(spent.seconds)} spent "
+            f"({meta.budget().describe(spent)})")
     if progress.startup_seconds:
         median = statistics.median(progress.startup_seconds.values())
         log(f"trial start-up (created -> first epoch): median {median:.1f}s")
     startup = {t: progress.startup_seconds[t] for t in progress.created if t in progress.startup_seconds}
-    return StudyOutcome(study_dir, True, rows, select_best(rows, meta.metric), startup)
+    return StudyOutcome(study_dir, True, rows, select_best(rows, meta.metric), startup, ended_by)
 
 
 # ---------------------------------------------------------------- study folder
@@ -169,12 +184,13 @@ def _new_study(s: StudySettings) -> tuple[Path, StudyMeta, SearchSpace]:
     meta = StudyMeta(
         model=model, dataset=s.dataset, mg=mg, metric=s.metric, mode="max",
         max_epochs=s.max_epochs, grace_epochs=_grace_epochs(s), reduction_factor=s.reduction_factor,
-        trials=s.trials, seed=s.seed, search_space=space.as_dict(), search_space_file=space.source,
+        trials=_trials(s), seed=s.seed, search_space=space.as_dict(), search_space_file=space.source,
         created=now(), finished=None, mgtune_version=__version__,
         # beyond the shared contract: what --resume needs to rebuild the trainable
         data_dir=str(Path(s.data_dir).expanduser().resolve()), cpus_per_trial=s.cpus_per_trial,
         gpus_per_trial=s.gpus_per_trial or 0.0,  # set from the cluster before the file is written
         checkpoint_every=s.checkpoint_every, topk=CUTOFFS,
+        budget_epochs=s.budget_epochs, time_budget_s=s.time_budget_s,
     )
     return study_dir, meta, space
 
@@ -191,6 +207,11 @@ def _load_study(s: StudySettings) -> tuple[Path, StudyMeta, SearchSpace]:
     for key, given in (("model", s.model), ("dataset", s.dataset)):
         if given and given.lower() != str(getattr(meta, key)).lower():
             raise ConfigError(f"{meta_file}: the study is for {key} {getattr(meta, key)!r}, not {given!r}")
+    for key, flag in (("budget_epochs", "--budget-epochs"), ("time_budget_s", "--time-budget")):
+        given = getattr(s, key)
+        if given is not None and given != getattr(meta, key):
+            raise ConfigError(f"{meta_file}: the study's budget is {meta.budget().describe(Spent()) or 'none'}; "
+                              f"{flag} cannot change it on --resume (start a new study to spend more)")
     space = space_from_dict(meta.model, meta.search_space, str(meta_file))
     return study_dir, meta, space
 
@@ -275,9 +296,16 @@ def _grace_epochs(s: StudySettings) -> int:
     return s.grace_epochs if s.grace_epochs is not None else min(DEFAULT_GRACE_EPOCHS, s.max_epochs)
 
 
+def _trials(s: StudySettings) -> int:
+    if s.trials is not None:
+        return s.trials
+    return BUDGETED_TRIALS if s.budget_epochs is not None or s.time_budget_s is not None else DEFAULT_TRIALS
+
+
 def _check_numbers(s: StudySettings) -> None:
+    Budget(s.budget_epochs, s.time_budget_s)  # a one-line error for a bad budget
     checks = [
-        (s.trials >= 1, f"--trials must be >= 1, got {s.trials}"),
+        (_trials(s) >= 1, f"--trials must be >= 1, got {s.trials}"),
         (s.max_epochs >= 1, f"--max-epochs must be >= 1, got {s.max_epochs}"),
         (1 <= _grace_epochs(s) <= s.max_epochs,
          f"--grace-epochs must be between 1 and --max-epochs ({s.max_epochs}), got {s.grace_epochs}"),
@@ -320,7 +348,7 @@ def _fit(tuner: Any, study_dir: Path) -> Any:
 
 
 def _new_tuner(meta: StudyMeta, space: SearchSpace, trainable: Any, study_dir: Path, concurrency: int,
-               callbacks: list[Any]) -> Any:
+               callbacks: list[Any], stopper: Any = None) -> Any:
     import optuna
     from ray import tune
     from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
@@ -333,6 +361,7 @@ def _new_tuner(meta: StudyMeta, space: SearchSpace, trainable: Any, study_dir: P
         space=space.define_by_run(), metric=score, mode="max",
         sampler=optuna.samplers.TPESampler(seed=meta.seed), study_name=OPTUNA_STUDY,
         storage=optuna.storages.RDBStorage(f"sqlite:///{study_dir / OPTUNA_FILE}"), study_dir=str(study_dir),
+        budget=meta.budget() or None,
     )
     asha = ASHAScheduler(time_attr="training_iteration", metric=score, mode="max", max_t=meta.max_epochs,
                          grace_period=meta.grace_epochs, reduction_factor=meta.reduction_factor)
@@ -343,7 +372,7 @@ def _new_tuner(meta: StudyMeta, space: SearchSpace, trainable: Any, study_dir: P
             trial_dirname_creator=trial_dirname, reuse_actors=True,  # skips worker start-up between trials
         ),
         run_config=tune.RunConfig(
-            name=study_dir.name, storage_path=str(study_dir.parent), verbose=0,
+            name=study_dir.name, storage_path=str(study_dir.parent), verbose=0, stop=stopper,
             callbacks=[JsonLoggerCallback(), CSVLoggerCallback(), *callbacks],
             checkpoint_config=tune.CheckpointConfig(num_to_keep=1, checkpoint_score_attribute=score,
                                                     checkpoint_score_order="max"),  # the best + the latest

@@ -38,6 +38,7 @@ from typing import Any
 
 from mgtune.errors import ConfigError
 from mgtune.models import get_model, model_names
+from mgtune.study.budget import Budget
 from mgtune.study.record import FINISHED, RESULTS_FILE, STUDY_FILE, now
 from mgtune.study.runner import OPTUNA_FILE, StudySettings
 from mgtune.study.session import log as _log
@@ -156,7 +157,7 @@ def _new(s: SuiteSettings) -> tuple[Path, SuiteRecord]:
     if not s.models or not st.dataset:
         raise ConfigError("--model and --dataset are required (unless --resume)")
     checks = [
-        (st.trials >= 1, f"--trials must be >= 1, got {st.trials}"),
+        (st.trials is None or st.trials >= 1, f"--trials must be >= 1, got {st.trials}"),
         (st.max_epochs >= 1, f"--max-epochs must be >= 1, got {st.max_epochs}"),
         (s.confirm is None or s.confirm >= 2, f"--confirm must be >= 2 seeds, got {s.confirm}"),
         (st.concurrency is None or st.concurrency >= 1, f"--concurrency must be >= 1, got {st.concurrency}"),
@@ -165,6 +166,7 @@ def _new(s: SuiteSettings) -> tuple[Path, SuiteRecord]:
     for ok, msg in checks:
         if not ok:
             raise ConfigError(msg)
+    Budget(st.budget_epochs, st.time_budget_s)  # a bad budget fails before any study
     from mgtune.training import TrainConfig, load_data
 
     data_dir = str(Path(st.data_dir).expanduser().resolve())
@@ -182,7 +184,8 @@ def _new(s: SuiteSettings) -> tuple[Path, SuiteRecord]:
 
 
 _SHARED = ("trials", "max_epochs", "grace_epochs", "reduction_factor", "metric", "cpus_per_trial", "gpus_per_trial",
-           "concurrency", "seed", "checkpoint_every")  # the study options kept in suite.json
+           "concurrency", "seed", "checkpoint_every", "budget_epochs",
+           "time_budget_s")  # the study options kept in suite.json; a budget is each study's own
 
 
 def _load(s: SuiteSettings) -> tuple[Path, SuiteRecord]:
@@ -241,7 +244,8 @@ class _SuiteRun:
         children = []
         if todo:
             concurrency, cpus, gpus = _share(self.conf, len(todo), self.log)
-            self.log(f"suite {self.suite_dir}: {len(todo)} studies of {self.conf['trials']} trials on "
+            size = f"{self.conf['trials']} trials" if self.conf.get("trials") else "budgeted trials"
+            self.log(f"suite {self.suite_dir}: {len(todo)} studies of {size} on "
                      f"{self.record.dataset}, at the same time on the Ray runtime at {self.address}; {concurrency} "
                      f"trial(s) at a time each, {cpus:g} CPU each; each study's log in {self.suite_dir / LOG_DIR}")
             children = [self._study(st, concurrency, cpus, gpus) for st in todo]
@@ -256,12 +260,14 @@ class _SuiteRun:
             args.append("--resume")
         else:
             args += ["--model", st.model, "--dataset", self.record.dataset, "--data-dir", conf["data_dir"],
-                     "--trials", str(conf["trials"]), "--max-epochs", str(conf["max_epochs"]),
+                     "--max-epochs", str(conf["max_epochs"]),
                      "--reduction-factor", str(conf["reduction_factor"]), "--metric", conf["metric"],
                      "--seed", str(conf["seed"]), "--checkpoint-every", str(conf["checkpoint_every"]),
                      "--cpus-per-trial", str(cpus), "--concurrency", str(concurrency)]
-            if conf.get("grace_epochs") is not None:
-                args += ["--grace-epochs", str(conf["grace_epochs"])]
+            for flag, key in (("--trials", "trials"), ("--grace-epochs", "grace_epochs"),
+                              ("--budget-epochs", "budget_epochs"), ("--time-budget", "time_budget_s")):
+                if conf.get(key) is not None:
+                    args += [flag, str(conf[key])]
             if gpus is not None:
                 args += ["--gpus-per-trial", str(gpus)]
             if not st.mg:

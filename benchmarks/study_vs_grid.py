@@ -1,0 +1,229 @@
+"""Does a study find the reference grid's best for a fraction of its cost? Grid vs budgeted studies.
+
+Usage: python benchmarks/study_vs_grid.py --model freedom [--dataset hard] [--data-dir datasets]
+           [--budgets 0.1,0.25,0.5] [--seeds 0,1,2] [--max-epochs 100] [--concurrency 2]
+           [--storage DIR] [--markdown PATH] [--json PATH] [--plot PATH] [--grid-only]
+
+Both sides run through `mgtune run`'s study runner on the same data, with the same training function
+and its early stopping (patience 20, the reference's ``stopping_step``), one local Ray runtime each,
+``--concurrency`` trials at a time, so they use the machine alike:
+
+- **the reference grid**: the model's grid as the reference's YAML lists it (`REFERENCE_GRIDS`), crossed
+  with MG's ``flip_ratio`` {0.1, 0.2, 0.3} at ``flip_interval`` 3 and the reference learning rate 1e-3:
+  one study whose search space lists exactly those configurations as ``start:`` points and whose ASHA
+  grace period is ``--max-epochs`` (nothing is stopped early but by the loop itself). Its best is
+  chosen by validation recall@20; its cost is the sum of its trials' epochs.
+- **studies** with the model's shipped search space (``search_spaces/<model>.yaml``) and
+  ``--budget-epochs`` of each ``--budgets`` share of the grid's epochs, once per study seed. Each
+  records the fraction of the grid's best validation recall@20 that its chosen configuration reaches,
+  that configuration's test recall@20, the epochs it spent and its wall time.
+
+The grid's spread (worst / best validation recall@20) says whether the data can tell the two apart:
+on a flat grid any configuration reaches 98% of the best. ``hard`` (steep popularity) is made if
+missing. Wall times include each side's Ray start; ``train s/epoch`` is ``mgtune train``'s time per
+epoch on the reference default, in this process, for the "share of epochs is share of time" check.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import itertools
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from mgtune.data.synth import PRESETS, make_synthetic
+from mgtune.files import json_text, write_text
+from mgtune.study import StudySettings, run_study
+from mgtune.study.budget import read_spent
+
+METRIC = "recall@20"
+MG_GRID = {"flip_interval": [3], "flip_ratio": [0.1, 0.2, 0.3], "learning_rate": [1.0e-3]}
+"""Mirror Gradient's grid in the reference fork's runs, at the reference learning rate."""
+REFERENCE_GRIDS: dict[str, dict[str, list[Any]]] = {
+    # MMRec's src/configs/model/<MODEL>.yaml ``hyper_parameters`` lists
+    "freedom": {"dropout": [0.8, 0.9], "reg_weight": [0.0, 1.0e-5, 1.0e-4, 1.0e-3]},
+    "vbpr": {"reg_weight": [2.0, 1.0, 1.0e-1, 1.0e-2, 1.0e-3, 1.0e-4, 1.0e-5]},
+    "layergcn": {"n_layers": [4], "dropout": [0.0, 0.1, 0.2], "reg_weight": [1.0e-2, 1.0e-3, 1.0e-4, 1.0e-5]},
+}
+
+
+def grid_space(model: str) -> dict[str, Any]:
+    """The grid as a search space whose ``start:`` points are every configuration, in grid order."""
+    grid = {**REFERENCE_GRIDS[model], **MG_GRID}
+    names = list(grid)
+    return {
+        "model": model,
+        "params": {n: {"type": "categorical", "choices": values} for n, values in grid.items()},
+        "start": [dict(zip(names, combo, strict=True)) for combo in itertools.product(*grid.values())],
+    }
+
+
+def _study(settings: StudySettings) -> dict[str, Any]:
+    """Run one study; its chosen trial's figures, every trial's, the epochs spent and the wall time."""
+    t0 = time.perf_counter()
+    outcome = run_study(settings, log=lambda line: None)
+    wall = time.perf_counter() - t0
+    if not outcome.finished:
+        raise SystemExit(f"{outcome.study_dir}: interrupted")
+    rows = outcome.rows
+    epochs = sum(int(r["epochs_run"]) for r in rows)
+    best = outcome.best
+    return {
+        "folder": str(outcome.study_dir), "wall_s": wall, "epochs": epochs, "trials": len(rows),
+        "spent_epochs": read_spent(outcome.study_dir).epochs if settings.budget_epochs else epochs,
+        "best_valid": None if best is None else float(best[f"valid_{METRIC}"]),
+        "best_test": None if best is None else float(best[f"test_{METRIC}"]),
+        "best_params": None if best is None else {k[6:]: v for k, v in best.items() if k.startswith("param_")},
+        "valid": [float(r[f"valid_{METRIC}"]) for r in rows if r["status"] == "completed"],
+        "ended_by": outcome.ended_by,
+    }
+
+
+def train_seconds_per_epoch(model: str, dataset: str, data_dir: str, max_epochs: int) -> float:
+    """``mgtune train``'s seconds per epoch (evaluation included) on the reference default, one process."""
+    from mgtune.training import TrainConfig, train
+
+    cfg = TrainConfig.for_model(model, dataset, data_dir=data_dir, epochs=max_epochs, device="cpu", seed=0)
+    t0 = time.perf_counter()
+    result = train(cfg)
+    return (time.perf_counter() - t0) / max(result.epochs_run, 1)  # data and model building included
+
+
+def _median(values: list[float]) -> float | None:
+    return statistics.median(values) if values else None
+
+
+def markdown(summary: dict[str, Any]) -> str:
+    g = summary["grid"]
+    lines = [
+        f"## {summary['model']} on `{summary['dataset']}`",
+        "",
+        f"Grid: {g['trials']} configurations, {g['epochs']} epochs, {g['wall_s']:.0f} s wall "
+        f"({g['wall_s'] / max(g['epochs'], 1):.2f} s per epoch; `mgtune train`: {summary['train_s_per_epoch']:.2f} s "
+        f"per epoch). Best validation {METRIC} {g['best_valid']:.4f} (test {g['best_test']:.4f}); worst "
+        f"{min(g['valid']):.4f}: **spread {g['spread']:.1%}** (worst / best).",
+        "",
+        "| budget | seed | epochs spent | share of grid epochs | wall (s) | share of grid wall | trials | "
+        f"valid {METRIC} | fraction of grid best | test {METRIC} |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for run in summary["studies"]:
+        frac = "-" if run["fraction"] is None else f"{run['fraction']:.1%}"
+        valid = "-" if run["best_valid"] is None else f"{run['best_valid']:.4f}"
+        test = "-" if run["best_test"] is None else f"{run['best_test']:.4f}"
+        lines.append(f"| {run['budget']:.0%} | {run['seed']} | {run['spent_epochs']} | "
+                     f"{run['spent_epochs'] / g['epochs']:.1%} | {run['wall_s']:.0f} | "
+                     f"{run['wall_s'] / g['wall_s']:.1%} | {run['trials']} | {valid} | {frac} | {test} |")
+    lines += ["", "| budget | median fraction of grid best | median test " + METRIC + " | median share of wall |",
+              "|---:|---:|---:|---:|"]
+    for budget, m in summary["medians"].items():
+        frac = "-" if m["fraction"] is None else f"{m['fraction']:.1%}"
+        test = "-" if m["test"] is None else f"{m['test']:.4f}"
+        lines.append(f"| {float(budget):.0%} | {frac} | {test} | {m['wall_share']:.1%} |")
+    return "\n".join(lines) + "\n"
+
+
+def plot(summaries: list[dict[str, Any]], path: Path) -> None:
+    """Median fraction of the grid's best against the budget, one line per model."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(5.5, 3.8))
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    for s in summaries:
+        budgets = [float(b) for b in s["medians"]]
+        fracs = [m["fraction"] or 0.0 for m in s["medians"].values()]
+        ax.plot([b * 100 for b in budgets], [f * 100 for f in fracs], marker="o", label=s["model"])
+    ax.axhline(99, color="grey", linestyle="--", linewidth=1, label="goal: 99%")
+    ax.set_xlabel("budget, % of the grid's epochs")
+    ax.set_ylabel(f"% of grid's best valid {METRIC}")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--model", required=True, choices=sorted(REFERENCE_GRIDS))
+    p.add_argument("--dataset", default="hard")
+    p.add_argument("--data-dir", default="datasets")
+    p.add_argument("--budgets", default="0.1,0.25,0.5")
+    p.add_argument("--seeds", default="0,1,2")
+    p.add_argument("--max-epochs", type=int, default=100)
+    p.add_argument("--concurrency", type=int, default=2)
+    p.add_argument("--storage", help="folder for the studies (default: a temporary one)")
+    p.add_argument("--markdown", type=Path)
+    p.add_argument("--json", type=Path)
+    p.add_argument("--plot", type=Path, help="also plot the fraction reached against the budget (reads --json "
+                   "files of other models given with --with)")
+    p.add_argument("--with", dest="others", type=Path, action="append", default=[],
+                   help="another model's --json, drawn on the same plot")
+    p.add_argument("--grid-only", action="store_true", help="run the grid and print its spread only")
+    args = p.parse_args()
+    budgets = [float(b) for b in args.budgets.split(",")]
+    seeds = [int(s) for s in args.seeds.split(",")]
+    data_dir = str(Path(args.data_dir).resolve())
+    if not (Path(data_dir) / args.dataset / f"{args.dataset}.inter").exists():
+        if args.dataset not in PRESETS:
+            raise SystemExit(f"{data_dir}/{args.dataset}: no such dataset, and not a synthetic preset")
+        make_synthetic(data_dir, args.dataset, args.dataset, seed=0)
+    storage = Path(args.storage or tempfile.mkdtemp(prefix="study-vs-grid-"))
+    storage.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%H%M%S")
+    base = StudySettings(model=args.model, dataset=args.dataset, data_dir=data_dir, max_epochs=args.max_epochs,
+                         concurrency=args.concurrency, storage=str(storage))
+
+    space = grid_space(args.model)
+    space_file = storage / f"grid-{args.model}.yaml"
+    write_text(space_file, yaml.safe_dump(space, sort_keys=False))
+    n = len(space["start"])
+    print(f"grid: {n} configurations of {args.model} on {args.dataset} ...", file=sys.stderr, flush=True)
+    grid = _study(dataclasses.replace(base, trials=n, grace_epochs=args.max_epochs, search_space=str(space_file),
+                                      name=f"grid-{args.model}-{stamp}"))
+    grid["spread"] = min(grid["valid"]) / grid["best_valid"]
+    print(f"grid: {grid['epochs']} epochs, {grid['wall_s']:.0f} s; best valid {grid['best_valid']:.4f}, "
+          f"spread (worst / best) {grid['spread']:.1%}", file=sys.stderr, flush=True)
+    summary: dict[str, Any] = {"model": args.model, "dataset": args.dataset, "max_epochs": args.max_epochs,
+                               "concurrency": args.concurrency, "grid": grid, "studies": [], "medians": {}}
+    if args.grid_only:
+        print(json_text({k: v for k, v in grid.items() if k != "valid"}))
+        return 0
+    summary["train_s_per_epoch"] = train_seconds_per_epoch(args.model, args.dataset, data_dir, args.max_epochs)
+    for budget in budgets:
+        for seed in seeds:
+            run = _study(dataclasses.replace(base, seed=seed, budget_epochs=max(1, round(budget * grid["epochs"])),
+                                             name=f"study-{args.model}-b{budget:g}-s{seed}-{stamp}"))
+            run.update(budget=budget, seed=seed,
+                       fraction=None if run["best_valid"] is None else run["best_valid"] / grid["best_valid"])
+            summary["studies"].append(run)
+            print(f"budget {budget:.0%} seed {seed}: {run['spent_epochs']} epochs, {run['wall_s']:.0f} s, "
+                  f"fraction {run['fraction']}", file=sys.stderr, flush=True)
+        runs = [r for r in summary["studies"] if r["budget"] == budget]
+        summary["medians"][str(budget)] = {
+            "fraction": _median([r["fraction"] or 0.0 for r in runs]),
+            "test": _median([r["best_test"] for r in runs if r["best_test"] is not None]),
+            "wall_share": statistics.median(r["wall_s"] / grid["wall_s"] for r in runs),
+        }
+    text = markdown(summary)
+    print(text)
+    if args.markdown:
+        write_text(args.markdown, text)
+    if args.json:
+        write_text(args.json, json_text(summary, indent=2) + "\n")
+    if args.plot:
+        others = [json.loads(f.read_text()) for f in args.others]
+        plot([*others, summary], args.plot)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
