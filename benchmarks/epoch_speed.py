@@ -226,19 +226,18 @@ def _edges(seconds: list[float]) -> tuple[float, float]:
     return statistics.mean(seconds[1:1 + EDGE]), statistics.mean(seconds[-EDGE:])
 
 
-def _long_run_row(runs: dict[str, dict[str, object]]) -> dict[str, float]:
-    """One model's long-run figures from its two runs (``off``, ``on``)."""
-    row: dict[str, float] = {}
+def _long_run_row(runs: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """One model's long-run figures from its two runs (``off``, ``on``), each epoch's seconds included."""
+    row: dict[str, Any] = {f"{key}_seconds": run["seconds"] for key, run in runs.items()}
     for key, run in runs.items():
         seconds = run["seconds"]
-        assert isinstance(seconds, list)
         first, last = _edges(seconds) if seconds else (0.0, 0.0)
         row |= {f"{key}_first": first, f"{key}_last": last, f"{key}_ratio": last / first if first else 0.0,
-                f"{key}_test": float(run["test"]), f"{key}_epochs": float(len(seconds))}  # type: ignore[arg-type]
+                f"{key}_test": float(run["test"]), f"{key}_epochs": float(len(seconds))}
     return row
 
 
-def _long_run_markdown(rows: dict[str, dict[str, float]], device_text: str, failed: dict[str, str],
+def _long_run_markdown(rows: dict[str, dict[str, Any]], device_text: str, failed: dict[str, str],
                        epochs: int) -> str:
     lines = [f"{DATASET.removeprefix('bench-')} synthetic data, {device_text}; {epochs} epochs of `train` per run "
              f"(learning rate {LONG_RUN_SETTINGS['learning_rate']}, flip interval 1, no early stopping), "
@@ -260,7 +259,7 @@ def _long_run_markdown(rows: dict[str, dict[str, float]], device_text: str, fail
     return "\n".join(lines) + "\n"
 
 
-def _long_run_text(name: str, r: dict[str, float]) -> str:
+def _long_run_text(name: str, r: dict[str, Any]) -> str:
     if not r["on_epochs"]:
         return f"{name:<12} not trained"
     return (f"{name:<12} off {r['off_first']:7.3f} -> {r['off_last']:7.3f} s ({r['off_ratio']:5.2f}x)   "
@@ -379,7 +378,7 @@ def main() -> int:
         print(f"\n{'model':<12} {'epoch MG s':>10} {'epoch noMG s':>12} {'eval s':>7} {'peak MB':>8}  "
               f"{'vs ref CPU (MG/noMG/eval)':>26}", flush=True)
     names = model_names() if args.models == "all" else args.models.split(",")
-    rows: dict[str, dict[str, float]] = {}
+    rows: dict[str, dict[str, Any]] = {}
     failed: dict[str, str] = {}
 
     def write_figures() -> None:  # after every model, so a run cut short still leaves what it measured
