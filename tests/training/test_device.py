@@ -40,3 +40,13 @@ def test_restored_after_an_exception() -> None:
     with pytest.raises(RuntimeError), flush_denormal():
         raise RuntimeError("boom")
     assert not _flushes()
+
+
+def test_a_setting_made_elsewhere_is_kept() -> None:
+    torch.set_flush_denormal(True)  # by someone else, before the block
+    try:
+        with flush_denormal():
+            assert _flushes()
+        assert _flushes()
+    finally:
+        torch.set_flush_denormal(False)
