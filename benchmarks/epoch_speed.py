@@ -58,6 +58,7 @@ from mgtune.files import write_text
 from mgtune.models import model_names
 from mgtune.models.base import Recommender
 from mgtune.training import (
+    EpochReport,
     Evaluator,
     MGConfig,
     TrainConfig,
@@ -209,15 +210,36 @@ def measure(model_name: str, data: Dataset, device: torch.device, repeats: int, 
 def measure_long_run(model_name: str, data: Dataset, device: torch.device, epochs: int,
                      flush: bool) -> dict[str, object]:
     """Training seconds of each of ``epochs`` epochs of `train` at `LONG_RUN_SETTINGS`, with subnormals
-    flushed (``flush``, what `train` does) or not, and the test metric at the best validation epoch."""
+    flushed (``flush``, what `train` does) or not, the test metric at the best validation epoch, and
+    how many subnormal numbers the weights and Adam's state hold after the last epoch."""
     cfg = TrainConfig.for_model(model_name, DATASET, device=str(device), epochs=epochs, patience=epochs,
                                 **LONG_RUN_SETTINGS)
     seconds: list[float] = []
+    last: dict[str, Any] = {}
+
+    def record(report: EpochReport) -> None:
+        seconds.append(report.train_seconds)
+        last.update(report.state or {})
+
     off = contextlib.nullcontext() if flush else mock.patch.object(loop, "flush_denormal", contextlib.nullcontext)
     with off:
-        result = train(cfg, callback=lambda report: seconds.append(report.train_seconds), data=data)
+        result = train(cfg, callback=record, data=data, snapshot_every=epochs)
     return {"seconds": seconds if result.epochs_run else [], "test": result.test[cfg.valid_metric],
-            "valid": result.valid[cfg.valid_metric], "best_epoch": result.best_epoch}
+            "valid": result.valid[cfg.valid_metric], "best_epoch": result.best_epoch,
+            "subnormals": {part: _subnormals(last[part]) for part in ("model", "optimizer") if part in last}}
+
+
+def _subnormals(obj: Any) -> int:
+    """How many nonzero floats in ``obj`` (tensors, nested in dicts and lists) are below the normal range."""
+    if isinstance(obj, torch.Tensor):
+        if not obj.is_floating_point():
+            return 0
+        return int(((obj != 0) & (obj.abs() < torch.finfo(obj.dtype).tiny)).sum())
+    if isinstance(obj, dict):
+        return sum(_subnormals(v) for v in obj.values())
+    if isinstance(obj, (list, tuple)):
+        return sum(_subnormals(v) for v in obj)
+    return 0
 
 
 def _edges(seconds: list[float], stat: Callable[[list[float]], float] = statistics.mean) -> tuple[float, float]:
@@ -240,7 +262,8 @@ def _long_run_row(runs: dict[str, dict[str, Any]]) -> dict[str, Any]:
         fastest_first, fastest_last = _edges(seconds, min) if seconds else (0.0, 0.0)
         row |= {f"{key}_first": first, f"{key}_last": last, f"{key}_ratio": last / first if first else 0.0,
                 f"{key}_min_ratio": fastest_last / fastest_first if fastest_first else 0.0,
-                f"{key}_test": float(run["test"]), f"{key}_epochs": float(len(seconds))}
+                f"{key}_test": float(run["test"]), f"{key}_epochs": float(len(seconds)),
+                f"{key}_subnormals": sum(run.get("subnormals", {}).values()) if "subnormals" in run else None}
     return row
 
 
@@ -251,19 +274,23 @@ def _long_run_markdown(rows: dict[str, dict[str, Any]], device_text: str, failed
              f"each run in a fresh process. first, last: mean training seconds per epoch over the first {EDGE} "
              f"after the first (a warm-up) and over the last {EDGE} epochs; last/first above 1 is a slowdown as "
              f"the model converges; (fastest): the same ratio of the fastest epoch at each end, which time taken "
-             "by other processes does not inflate. Test recall@20 at the best validation epoch.", "",
+             "by other processes does not inflate. Test recall@20 at the best validation epoch. Subnormals: "
+             "nonzero numbers below float32's normal range in the weights and Adam's state after the last "
+             "epoch (- : not counted).", "",
              "| model | flush off: first (s) | last (s) | last/first | (fastest) | flush on: first (s) | last (s) "
-             "| last/first | (fastest) | off/on, last | test recall@20 off | on |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "| last/first | (fastest) | off/on, last | test recall@20 off | on | subnormals off | on |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for name, r in rows.items():
+        counts = " | ".join(str(r.get(f"{k}_subnormals", "-")).replace("None", "-") for k in ("off", "on"))
         if not r["on_epochs"]:
-            lines.append(f"| {name} | not trained | | | | | | | | | {r['off_test']:.4f} | {r['on_test']:.4f} |")
+            lines.append(f"| {name} | not trained | | | | | | | | | {r['off_test']:.4f} | {r['on_test']:.4f} "
+                         f"| {counts} |")
             continue
         lines.append(
             f"| {name} | {r['off_first']:.3f} | {r['off_last']:.3f} | {r['off_ratio']:.2f} | {r['off_min_ratio']:.2f} "
             f"| {r['on_first']:.3f} | {r['on_last']:.3f} | {r['on_ratio']:.2f} | {r['on_min_ratio']:.2f} "
-            f"| {r['off_last'] / r['on_last']:.2f} | {r['off_test']:.4f} | {r['on_test']:.4f} |")
-    lines += [f"| {name} | failed: {why} | | | | | | | | | | |" for name, why in failed.items()]
+            f"| {r['off_last'] / r['on_last']:.2f} | {r['off_test']:.4f} | {r['on_test']:.4f} | {counts} |")
+    lines += [f"| {name} | failed: {why} | | | | | | | | | | | | |" for name, why in failed.items()]
     return "\n".join(lines) + "\n"
 
 
