@@ -1,8 +1,9 @@
 """Seconds per training epoch (MG on/off), per full evaluation (valid + test) and peak memory at baby scale.
 
 Usage: python benchmarks/epoch_speed.py [--models freedom,vbpr | all] [--repeats 3] [--device auto|cpu|cuda]
-                                        [--data-dir datasets] [--threads N] [--markdown PATH] [--json PATH]
-                                        [--model-timeout 120] [--no-baseline]
+                                        [--data-dir datasets] [--dataset baby|small|elec] [--threads N]
+                                        [--markdown PATH] [--json PATH] [--model-timeout 120] [--no-baseline]
+                                        [--long-run N]
 
 Generates the synthetic ``baby`` preset (19,445 users, 7,050 items, 160,792 interactions, 4096-d
 image and 384-d text features) once as ``<data-dir>/bench-baby``. Each model runs in its own
@@ -17,11 +18,22 @@ the non-model work: per-row Python rejection sampling of negatives and a Python 
 over the top-k lists (MMRec's ``TopKEvaluator``); the ratios printed are baseline / ours. For
 scale, the reference fork on a 2-core CPU: FREEDOM ~30 s/epoch with MG (~21 s without), VBPR ~7 s,
 ~6 s per evaluation; on an H100 ~1.1 s per FREEDOM epoch, ~4.5 s per evaluation.
+
+``--long-run N`` measures instead what one epoch after warm-up cannot see: epochs that slow down as
+the model converges, because weights, gradients and Adam's moments decay into subnormal floats (slow
+on CPU). Each model trains N epochs through `mgtune.training.train` (no early stopping), at the
+settings that provoke it (flip interval 1, learning rate 0.009), twice, each in a fresh process: with
+subnormals flushed to zero (as `train` does) and without (its `flush_denormal` replaced by a no-op).
+It reports the mean training seconds of the first 3 epochs after the first (a warm-up) and of the
+last 3 epochs of each, their ratio (well above 1 without flushing: a subnormal slowdown), the same
+ratio of the fastest epochs (robust to other processes' load) and both runs' test recall@20 at the
+best validation epoch. ``--json`` keeps every epoch's seconds.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import functools
 import itertools
@@ -34,6 +46,8 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+from unittest import mock
 
 import numpy as np
 import torch
@@ -44,21 +58,26 @@ from mgtune.files import json_text, write_text
 from mgtune.models import model_names
 from mgtune.models.base import Recommender
 from mgtune.training import (
+    EpochReport,
     Evaluator,
     MGConfig,
     TrainConfig,
     build_model,
     build_optimizer,
+    loop,
     mirror_gradient_step,
     peak_memory_mb,
     reset_peak_memory,
     resolve_device,
+    train,
     train_epoch,
 )
 from mgtune.training.loop import deterministic_on_cpu
 
 DATASET = "bench-baby"
 BABY_TABLE = Path(__file__).with_name("epoch_speed_baby_cpu.md")  # measured peaks, the base of elec's estimates
+LONG_RUN_SETTINGS = {"learning_rate": 0.009, "mg": MGConfig(flip_interval=1)}  # a measured subnormal slowdown
+EDGE = 3  # epochs averaged at each end of a long run
 REFERENCE_CPU = {"freedom": {"mg": 30.0, "nomg": 21.0, "eval": 6.0}, "vbpr": {"mg": 7.0, "nomg": 7.0, "eval": 6.0}}
 
 
@@ -189,6 +208,101 @@ def measure(model_name: str, data: Dataset, device: torch.device, repeats: int, 
     return row
 
 
+def measure_long_run(model_name: str, data: Dataset, device: torch.device, epochs: int,
+                     flush: bool) -> dict[str, object]:
+    """Training seconds of each of ``epochs`` epochs of `train` at `LONG_RUN_SETTINGS`, with subnormals
+    flushed (``flush``, what `train` does) or not, the test metric at the best validation epoch, and
+    how many subnormal numbers the weights and Adam's state hold after the last epoch."""
+    cfg = TrainConfig.for_model(model_name, DATASET, device=str(device), epochs=epochs, patience=epochs,
+                                **LONG_RUN_SETTINGS)
+    seconds: list[float] = []
+    last: dict[str, Any] = {}
+
+    def record(report: EpochReport) -> None:
+        seconds.append(report.train_seconds)
+        last.update(report.state or {})
+
+    off = contextlib.nullcontext() if flush else mock.patch.object(loop, "flush_denormal", contextlib.nullcontext)
+    with off:
+        result = train(cfg, callback=record, data=data, snapshot_every=epochs)
+    return {"seconds": seconds if result.epochs_run else [], "test": result.test[cfg.valid_metric],
+            "valid": result.valid[cfg.valid_metric], "best_epoch": result.best_epoch,
+            "subnormals": {part: _subnormals(last[part]) for part in ("model", "optimizer") if part in last}}
+
+
+def _subnormals(obj: Any) -> int:
+    """How many nonzero floats in ``obj`` (tensors, nested in dicts and lists) are below the normal range."""
+    if isinstance(obj, torch.Tensor):
+        if not obj.is_floating_point():
+            return 0
+        return int(((obj != 0) & (obj.abs() < torch.finfo(obj.dtype).tiny)).sum())
+    if isinstance(obj, dict):
+        return sum(_subnormals(v) for v in obj.values())
+    if isinstance(obj, (list, tuple)):
+        return sum(_subnormals(v) for v in obj)
+    return 0
+
+
+def _edges(seconds: list[float], stat: Callable[[list[float]], float] = statistics.mean) -> tuple[float, float]:
+    """``stat`` of the seconds of the first `EDGE` epochs after the first (a warm-up: allocator,
+    caches, lazy graphs) and of the last `EDGE` epochs."""
+    return stat(seconds[1:1 + EDGE]), stat(seconds[-EDGE:])
+
+
+def _long_run_row(runs: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """One model's long-run figures from its two runs (``off``, ``on``), each epoch's seconds included.
+
+    Besides the means, ``*_min_ratio`` compares the fastest epoch of each end: on a shared machine
+    other work only ever adds time, so the fastest epochs show the run's own speed, and a slowdown
+    of its own moves them too.
+    """
+    row: dict[str, Any] = {f"{key}_seconds": run["seconds"] for key, run in runs.items()}
+    for key, run in runs.items():
+        seconds = run["seconds"]
+        first, last = _edges(seconds) if seconds else (0.0, 0.0)
+        fastest_first, fastest_last = _edges(seconds, min) if seconds else (0.0, 0.0)
+        row |= {f"{key}_first": first, f"{key}_last": last, f"{key}_ratio": last / first if first else 0.0,
+                f"{key}_min_ratio": fastest_last / fastest_first if fastest_first else 0.0,
+                f"{key}_test": float(run["test"]), f"{key}_epochs": float(len(seconds)),
+                f"{key}_subnormals": sum(run.get("subnormals", {}).values()) if "subnormals" in run else None}
+    return row
+
+
+def _long_run_markdown(rows: dict[str, dict[str, Any]], device_text: str, failed: dict[str, str],
+                       epochs: int) -> str:
+    lines = [f"{DATASET.removeprefix('bench-')} synthetic data, {device_text}; {epochs} epochs of `train` per run "
+             f"(learning rate {LONG_RUN_SETTINGS['learning_rate']}, flip interval 1, no early stopping), "
+             f"each run in a fresh process. first, last: mean training seconds per epoch over the first {EDGE} "
+             f"after the first (a warm-up) and over the last {EDGE} epochs; last/first above 1 is a slowdown as "
+             f"the model converges; (fastest): the same ratio of the fastest epoch at each end, which time taken "
+             "by other processes does not inflate. Test recall@20 at the best validation epoch. Subnormals: "
+             "nonzero numbers below float32's normal range in the weights and Adam's state after the last "
+             "epoch (- : not counted).", "",
+             "| model | flush off: first (s) | last (s) | last/first | (fastest) | flush on: first (s) | last (s) "
+             "| last/first | (fastest) | off/on, last | test recall@20 off | on | subnormals off | on |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for name, r in rows.items():
+        counts = " | ".join(str(r.get(f"{k}_subnormals", "-")).replace("None", "-") for k in ("off", "on"))
+        if not r["on_epochs"]:
+            lines.append(f"| {name} | not trained | | | | | | | | | {r['off_test']:.4f} | {r['on_test']:.4f} "
+                         f"| {counts} |")
+            continue
+        lines.append(
+            f"| {name} | {r['off_first']:.3f} | {r['off_last']:.3f} | {r['off_ratio']:.2f} | {r['off_min_ratio']:.2f} "
+            f"| {r['on_first']:.3f} | {r['on_last']:.3f} | {r['on_ratio']:.2f} | {r['on_min_ratio']:.2f} "
+            f"| {r['off_last'] / r['on_last']:.2f} | {r['off_test']:.4f} | {r['on_test']:.4f} | {counts} |")
+    lines += [f"| {name} | failed: {why} | | | | | | | | | | | | |" for name, why in failed.items()]
+    return "\n".join(lines) + "\n"
+
+
+def _long_run_text(name: str, r: dict[str, Any]) -> str:
+    if not r["on_epochs"]:
+        return f"{name:<12} not trained"
+    return (f"{name:<12} off {r['off_first']:7.3f} -> {r['off_last']:7.3f} s ({r['off_ratio']:5.2f}x)   "
+            f"on {r['on_first']:7.3f} -> {r['on_last']:7.3f} s ({r['on_ratio']:5.2f}x)   "
+            f"test {r['off_test']:.4f} / {r['on_test']:.4f}")
+
+
 def estimate_peak_mb(name: str, preset: str, base_mb: float = 500.0) -> float | None:
     """A model's peak memory on ``preset``, extrapolated from its measured peak at baby scale (`BABY_TABLE`).
 
@@ -235,13 +349,25 @@ def _markdown(rows: dict[str, dict[str, float]], device_text: str, failed: dict[
     return "\n".join(lines) + "\n"
 
 
+def _run_child(command: list[str], timeout: float) -> dict[str, Any]:
+    """The JSON object a ``--one`` child prints last; RuntimeError saying why when it fails or times out."""
+    try:
+        out = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise RuntimeError(f"timed out after {timeout:g} s") from None
+    if out.returncode != 0:
+        raise RuntimeError(out.stderr.strip().splitlines()[-1] if out.stderr.strip() else f"exit {out.returncode}")
+    row: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    return row
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--models", default="freedom,vbpr", help="comma-separated, or 'all'")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--device", default="auto")
     p.add_argument("--data-dir", default="datasets")
-    p.add_argument("--dataset", choices=["baby", "elec"], default="baby", help="synthetic preset to time on")
+    p.add_argument("--dataset", choices=["small", "baby", "elec"], default="baby", help="synthetic preset to time on")
     p.add_argument("--memory-gb", type=float, default=24.0, help="with --dataset elec: skip models estimated above")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's own choice)")
     p.add_argument("--markdown", type=Path, help="also write the table as markdown to this file")
@@ -249,12 +375,15 @@ def main() -> int:
     p.add_argument("--model-timeout", type=float, default=120.0, help="seconds one model's process may take")
     p.add_argument("--no-baseline", action="store_true")
     p.add_argument("--part", type=float, help="time this share of each epoch's batches and of evaluation's "
-                   "users, and extrapolate (default: 1 on baby, 0.03 on elec)")
+                   "users, and extrapolate (default: 0.03 on elec, else 1)")
+    p.add_argument("--long-run", type=int, metavar="N", help="train each model N epochs with subnormals flushed "
+                   "and not; report the first and last epochs' seconds")
     p.add_argument("--one", help=argparse.SUPPRESS)  # internal: measure one model, print its row as JSON
+    p.add_argument("--flush", choices=["on", "off"], help=argparse.SUPPRESS)  # internal: with --one --long-run
     args = p.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    part = args.part if args.part is not None else (1.0 if args.dataset == "baby" else 0.03)
+    part = args.part if args.part is not None else (0.03 if args.dataset == "elec" else 1.0)
     if not 0.0 < part <= 1.0:
         p.error(f"--part must be in (0, 1], got {part}")
     device = resolve_device(args.device)
@@ -266,6 +395,11 @@ def main() -> int:
         print(f"generating the {args.dataset} preset into {args.data_dir}/{DATASET} ...", file=sys.stderr)
         make_synthetic(args.data_dir, DATASET, args.dataset, seed=0)
     data = load_dataset(args.data_dir, DATASET)
+    if args.long_run is not None and args.long_run < 2 * EDGE + 1:
+        p.error(f"--long-run needs at least {2 * EDGE + 1} epochs, got {args.long_run}")
+    if args.one and args.long_run:
+        print(json.dumps(measure_long_run(args.one, data, device, args.long_run, args.flush == "on")))
+        return 0
     if args.one:
         print(json.dumps(measure(args.one, data, device, args.repeats, part)))
         return 0
@@ -274,17 +408,23 @@ def main() -> int:
                    else f"CPU, {torch.get_num_threads()} torch threads")
     print(f"device: {device} ({device_text})")
     print(f"data: {data.n_users} users, {data.n_items} items, {len(data.train)} train interactions")
-    print(f"\n{'model':<12} {'epoch MG s':>10} {'epoch noMG s':>12} {'eval s':>7} {'peak MB':>8}  "
-          f"{'vs ref CPU (MG/noMG/eval)':>26}", flush=True)
+    if args.long_run:
+        print(f"\n{args.long_run} epochs per run; training seconds per epoch, epochs 1-{EDGE} -> last {EDGE}",
+              flush=True)
+    else:
+        print(f"\n{'model':<12} {'epoch MG s':>10} {'epoch noMG s':>12} {'eval s':>7} {'peak MB':>8}  "
+              f"{'vs ref CPU (MG/noMG/eval)':>26}", flush=True)
     names = model_names() if args.models == "all" else args.models.split(",")
-    rows: dict[str, dict[str, float]] = {}
+    rows: dict[str, dict[str, Any]] = {}
     failed: dict[str, str] = {}
 
     def write_figures() -> None:  # after every model, so a run cut short still leaves what it measured
         if args.markdown:
-            write_text(args.markdown, _markdown(rows, device_text, failed))
+            write_text(args.markdown, _long_run_markdown(rows, device_text, failed, args.long_run) if args.long_run
+                       else _markdown(rows, device_text, failed))
         if args.json:
             summary = {"device": str(device), "device_name": device_text, "repeats": args.repeats,
+                       "long_run": args.long_run,
                        "data": {"users": data.n_users, "items": data.n_items, "train": len(data.train)},
                        "rows": rows, "failed": failed,
                        "pending": [n for n in names if n not in rows and n not in failed]}
@@ -299,23 +439,23 @@ def main() -> int:
                  "--data-dir", args.data_dir, "--dataset", args.dataset, "--part", str(part)] + (
                      ["--threads", str(args.threads)] if args.threads else [])
         try:
-            out = subprocess.run(child, capture_output=True, text=True, timeout=args.model_timeout)
-        except subprocess.TimeoutExpired:
-            failed[name] = f"timed out after {args.model_timeout:g} s"
-            print(f"{name:<12} {failed[name]}", flush=True)
-        else:
-            if out.returncode != 0:
-                failed[name] = out.stderr.strip().splitlines()[-1] if out.stderr.strip() else f"exit {out.returncode}"
-                print(f"{name:<12} failed: {failed[name]}", flush=True)
+            if args.long_run:
+                runs = {flush: _run_child([*child, "--long-run", str(args.long_run), "--flush", flush],
+                                          args.model_timeout) for flush in ("off", "on")}
+                rows[name] = _long_run_row(runs)
+                print(_long_run_text(name, rows[name]), flush=True)
             else:
-                rows[name] = json.loads(out.stdout.strip().splitlines()[-1])
+                rows[name] = _run_child(child, args.model_timeout)
                 print(_row_text(name, rows[name]), flush=True)
+        except RuntimeError as e:
+            failed[name] = str(e)
+            print(f"{name:<12} failed: {failed[name]}", flush=True)
         write_figures()
     for path in (args.markdown, args.json):
         if path:
             print(f"written: {path}")
 
-    if not args.no_baseline:
+    if not args.no_baseline and not args.long_run:
         print("\nnon-model work, reference style (Python per row) vs ours, same data, same run:")
         t_neg_ref = baseline_negatives(data)
         sampler = TrainSampler(data.train, data.n_items, 2048, device)

@@ -359,6 +359,8 @@ def _new_tuner(meta: StudyMeta, space: SearchSpace, trainable: Any, study_dir: P
     score = score_key(meta.metric)
     search = PrunedAwareOptunaSearch(
         space=space.define_by_run(), metric=score, mode="max",
+        # enqueued in the Optuna study when it is set up, so they are its first trials, values exact
+        points_to_evaluate=[dict(point) for point in space.start] or None,
         sampler=optuna.samplers.TPESampler(seed=meta.seed), study_name=OPTUNA_STUDY,
         storage=optuna.storages.RDBStorage(f"sqlite:///{study_dir / OPTUNA_FILE}"), study_dir=str(study_dir),
         budget=meta.budget() or None,

@@ -7,12 +7,22 @@ File format (one file per model)::
       flip_interval: {type: int, low: 1, high: 10}
       learning_rate: {type: float, low: 1.0e-4, high: 1.0e-2, log: true}
       dropout: {type: categorical, choices: [0.8, 0.9]}
+  start:                 # optional: configurations the study evaluates first, in this order
+    - {flip_interval: 3, learning_rate: 1.0e-3, dropout: 0.8}
 
 ``type`` is ``int`` / ``float`` (with ``low <= high`` and optional ``log``) or ``categorical``
 (a non-empty list of ``choices``). ``flip_interval`` and ``flip_ratio`` set Mirror Gradient
 (`MGConfig`), ``learning_rate`` the optimiser; every other name must be a field of the model's
 config dataclass. The file is read with a safe loader that, unlike PyYAML's default, reads
 ``1e-4`` as a number. Every problem is one `ConfigError` naming the file, the key and the value.
+
+``start`` (warm starts) is a list of configurations, each a mapping that gives a value to *every*
+parameter in ``params`` (no more, no fewer: a start is one point of the space, run exactly as written,
+not a partial hint for the sampler to complete). Each value must lie in its parameter's range (an
+``int`` parameter takes an integer) or be one of its choices, and together they must make a valid
+configuration; two equal entries are refused. The study enqueues them in Optuna before anything is
+sampled, so they are its first trials. The repository's files start from each model's reference
+defaults, so a study never ends below the reference's default configuration (as judged on validation).
 """
 
 from __future__ import annotations
@@ -73,24 +83,49 @@ class Param:
         return {"type": self.type, "low": self.low, "high": self.high, "log": self.log}
 
 
+    def check(self, value: Any) -> Any:
+        """``value`` as this parameter takes it (a categorical one: the equal choice itself);
+        ValueError saying why when it is not in the range or among the choices."""
+        if self.type == "categorical":
+            for choice in self.choices:  # True == 1 in Python, but a boolean choice is no number
+                if choice == value and isinstance(choice, bool) == isinstance(value, bool):
+                    return choice
+            raise ValueError(f"{value!r} is not one of the choices {list(self.choices)!r}")
+        assert self.low is not None and self.high is not None
+        if isinstance(value, bool) or not isinstance(value, int if self.type == "int" else (int, float)):
+            raise ValueError(f"{value!r} is not {'an integer' if self.type == 'int' else 'a number'}")
+        if not self.low <= value <= self.high:  # NaN fails this too
+            raise ValueError(f"{value!r} is outside [{self.low:g}, {self.high:g}]")
+        return value if self.type == "int" else float(value)
+
+
 @dataclass(frozen=True)
 class SearchSpace:
-    """A model's validated search space; ``source`` is the file it came from."""
+    """A model's validated search space; ``source`` is the file it came from; ``start`` the
+    configurations to evaluate first (each a value for every parameter)."""
 
     model: str
     params: tuple[Param, ...]
     source: str
+    start: tuple[dict[str, Any], ...] = ()
 
     @property
     def names(self) -> list[str]:
         return [p.name for p in self.params]
 
     def without_mg(self) -> SearchSpace:
-        """The space of a ``--no-mg`` study: no MG parameters (``learning_rate`` stays)."""
-        return dataclasses.replace(self, params=tuple(p for p in self.params if p.name not in MG_PARAMS))
+        """The space of a ``--no-mg`` study: no MG parameters (``learning_rate`` stays), in the starts
+        too; starts that differed only in MG settings become one."""
+        start: list[dict[str, Any]] = []
+        for point in ({k: v for k, v in p.items() if k not in MG_PARAMS} for p in self.start):
+            if point not in start:
+                start.append(point)
+        return dataclasses.replace(self, params=tuple(p for p in self.params if p.name not in MG_PARAMS),
+                                   start=tuple(start))
 
-    def as_dict(self) -> dict[str, dict[str, Any]]:
-        return {p.name: p.as_dict() for p in self.params}
+    def as_dict(self) -> dict[str, Any]:
+        """The file's form without ``model`` (what ``study.json`` records; `space_from_dict` reads it back)."""
+        return {"params": {p.name: p.as_dict() for p in self.params}, "start": [dict(p) for p in self.start]}
 
     def define_by_run(self) -> _DefineByRun:
         """Optuna define-by-run function for `OptunaSearch` (picklable, so Ray can save it)."""
@@ -151,10 +186,10 @@ def load_search_space(path: str | Path, model: str | None = None) -> SearchSpace
         raise ConfigError(f"{where}: not valid YAML{at}: {problem}") from None
     if not isinstance(doc, dict):
         raise ConfigError(f"{where}: expected a mapping with keys model and params, got {type(doc).__name__}")
-    unknown = set(doc) - {"model", "params"}
+    unknown = set(doc) - {"model", "params", "start"}
     if unknown:
         raise ConfigError(f"{where}: unknown top-level key(s) {', '.join(sorted(map(str, unknown)))}; "
-                          "expected model and params")
+                          "expected model, params and optionally start")
     if not isinstance(doc.get("model"), str):
         raise ConfigError(f"{where}: 'model' must name the model, got {doc.get('model')!r}")
     if model is not None and doc["model"].lower() != model.lower():
@@ -165,11 +200,24 @@ def load_search_space(path: str | Path, model: str | None = None) -> SearchSpace
         raise ConfigError(
             f"{where}: 'params' must be a non-empty mapping of parameter -> spec, got {doc.get('params')!r}"
         )
-    return space_from_dict(doc["model"], doc["params"], str(path.resolve()))
+    return space_from_dict(doc["model"], {k: doc[k] for k in ("params", "start") if k in doc}, str(path.resolve()))
 
 
 def space_from_dict(model: str, raw: Any, source: str) -> SearchSpace:
-    """Validate a ``params`` mapping (a file's, or the one a study recorded in ``study.json``)."""
+    """Validate a space in `SearchSpace.as_dict`'s form (a file's ``params`` and ``start``, or what a
+    study recorded in ``study.json``); a bare ``params`` mapping (``study.json`` before warm starts)
+    reads as a space without starts."""
+    if isinstance(raw, dict) and "params" in raw:  # no model config has a field named params
+        unknown = set(map(str, raw)) - {"params", "start"}
+        if unknown:
+            raise ConfigError(f"{source}: unknown search-space key(s) {', '.join(sorted(unknown))}; "
+                              "expected params and optionally start")
+        space = _params_from_dict(model, raw["params"], source)
+        return dataclasses.replace(space, start=_parse_start(source, raw.get("start"), space))
+    return _params_from_dict(model, raw, source)
+
+
+def _params_from_dict(model: str, raw: Any, source: str) -> SearchSpace:
     where = source
     model = model.lower()
     cls = get_model(model)  # unknown model names list the valid ones
@@ -194,6 +242,42 @@ def space_from_dict(model: str, raw: Any, source: str) -> SearchSpace:
         _check_values(where_p, cls.config_cls, param)
         params.append(param)
     return SearchSpace(model, tuple(params), source)
+
+
+def _parse_start(where: str, raw: Any, space: SearchSpace) -> tuple[dict[str, Any], ...]:
+    """The ``start`` list, each entry a complete, valid configuration of ``space`` (see the module doc)."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise ConfigError(f"{where}: 'start' must be a list of mappings parameter -> value, got {raw!r}")
+    params = {p.name: p for p in space.params}
+    start: list[dict[str, Any]] = []
+    for number, entry in enumerate(raw, 1):
+        at = f"{where}: start entry {number}"
+        if not isinstance(entry, dict):
+            raise ConfigError(f"{at}: expected a mapping parameter -> value, got {entry!r}")
+        unknown = sorted(set(map(str, entry)) - set(params))
+        if unknown:
+            raise ConfigError(f"{at}: unknown parameter(s) {', '.join(unknown)}; the space's parameters: "
+                              f"{', '.join(params)}")
+        missing = [name for name in params if name not in entry]
+        if missing:
+            raise ConfigError(f"{at}: no value for {', '.join(missing)}; a start gives every parameter in params")
+        point = {}
+        for name, param in params.items():
+            try:
+                point[name] = param.check(entry[name])
+            except ValueError as exc:
+                raise ConfigError(f"{at}: {name} = {exc}") from None
+        try:  # values that are each valid can still clash (alpha1 > flip_ratio, say)
+            cfg = space.apply(TrainConfig(model=space.model, dataset="d"), point)
+            parse_config(get_model(space.model).config_cls, cfg.model_params)
+        except ConfigError as exc:
+            raise ConfigError(f"{at}: not a valid configuration ({exc})") from None
+        if point in start:
+            raise ConfigError(f"{at}: repeats entry {start.index(point) + 1}")
+        start.append(point)
+    return tuple(start)
 
 
 def _parse_param(where: str, name: str, spec: Any, hint: Any) -> Param:

@@ -11,7 +11,7 @@ import torch.utils.deterministic
 
 from mgtune.errors import ConfigError
 
-__all__ = ["resolve_device", "deterministic_on_cpu", "peak_memory_mb", "reset_peak_memory"]
+__all__ = ["resolve_device", "deterministic_on_cpu", "flush_denormal", "peak_memory_mb", "reset_peak_memory"]
 
 
 def resolve_device(name: str) -> torch.device:
@@ -46,6 +46,33 @@ def deterministic_on_cpu(device: torch.device) -> Iterator[None]:
     finally:
         torch.use_deterministic_algorithms(before[0], warn_only=before[1])
         torch.utils.deterministic.fill_uninitialized_memory = fill_before  # type: ignore[attr-defined]
+
+
+@contextmanager
+def flush_denormal() -> Iterator[None]:
+    """Subnormal floats are flushed to zero while the block runs; the previous setting is restored after.
+
+    Why: on CPU, arithmetic on subnormal floats (below ~1.2e-38 in float32) takes a slow microcode
+    path. As a model converges, some weights, gradients and Adam moments can decay into that range: a
+    trial with flip interval 1 and learning rate 0.009 slowed from 0.9 s to 2.8 s per epoch, and with
+    flushing it stayed at 0.45 s with identical test metrics. Numbers that small are far below what
+    can change a ranking (Adam divides by ``sqrt(v) + 1e-8``). ``torch.set_flush_denormal`` returns
+    False where the CPU lacks the flags; then this is a no-op. The flag is per thread: it reaches the
+    calling thread and threads started while it is set, not the workers of an intra-op (OpenMP) pool
+    already running, so a large parallel op can still meet subnormals on those.
+    """
+    before = _flushing()
+    torch.set_flush_denormal(True)
+    try:
+        yield
+    finally:
+        torch.set_flush_denormal(before)
+
+
+def _flushing() -> bool:
+    """Whether this thread flushes subnormals now (torch has no getter): a product that would be
+    subnormal comes out as zero."""
+    return bool((torch.tensor([1e-39]) * 0.5).item() == 0.0)
 
 
 def peak_memory_mb(device: torch.device) -> float:

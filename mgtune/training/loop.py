@@ -22,7 +22,13 @@ from mgtune.data import Dataset, TrainSampler, ensure_demo, load_dataset
 from mgtune.errors import DivergedError
 from mgtune.models import Recommender, get_model, parse_config
 from mgtune.training.config import MGConfig, TrainConfig
-from mgtune.training.device import deterministic_on_cpu, peak_memory_mb, reset_peak_memory, resolve_device
+from mgtune.training.device import (
+    deterministic_on_cpu,
+    flush_denormal,
+    peak_memory_mb,
+    reset_peak_memory,
+    resolve_device,
+)
 from mgtune.training.evaluate import Evaluator
 from mgtune.training.mg import mirror_gradient_step
 
@@ -132,8 +138,20 @@ def train(
     report carries ``state``, a snapshot of plain tensors, numbers and dicts (loadable with
     ``weights_only=True``) to pass back as ``resume`` to a later run of the same config: it
     continues as if it had not stopped, random states included. Raises `DivergedError` when an
-    epoch's loss is not finite.
+    epoch's loss is not finite. Subnormal floats are flushed to zero throughout (`flush_denormal`).
     """
+    with flush_denormal():
+        return _train(cfg, callback, data, resume, log, snapshot_every)
+
+
+def _train(
+    cfg: TrainConfig,
+    callback: Callable[[EpochReport], None] | None,
+    data: Dataset | None,
+    resume: dict[str, Any] | None,
+    log: Callable[[str], None] | None,
+    snapshot_every: int,
+) -> TrainResult:
     device = resolve_device(cfg.device)
     generator = seed_everything(cfg.seed, device)
     data = data if data is not None else load_data(cfg)

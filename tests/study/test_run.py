@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import pickle
 import re
 import secrets
 import signal
@@ -143,7 +144,9 @@ def test_study_json_and_progress_csv_follow_the_contract(study: tuple[Any, Path]
     meta = json.loads((folder / "study.json").read_text())
     assert set(meta) >= CONTRACT_KEYS
     assert meta["finished"] and meta["mg"] is True and meta["trials"] == 6 and meta["metric"] == "recall@20"
-    assert set(meta["search_space"]) == {"flip_interval", "flip_ratio", "learning_rate", "dropout", "reg_weight"}
+    assert set(meta["search_space"]["params"]) == {"flip_interval", "flip_ratio", "learning_rate", "dropout",
+                                                   "reg_weight"}
+    assert meta["search_space"]["start"] == [dict(p) for p in load_search_space(find_search_space("freedom")).start]
     for r in _rows(folder):
         with (folder / r["trial_dir"] / "progress.csv").open() as fh:
             header = next(csv.reader(fh))
@@ -223,13 +226,50 @@ def test_attach_to_a_running_cluster_with_no_mg(ray_head: tuple[str, Path, Any],
     assert head.poll() is None, "the study must leave an attached cluster running"
     # --no-mg: no MG parameter sampled, recorded or searched
     meta = json.loads((folder / "study.json").read_text())
-    assert meta["mg"] is False and not {"flip_interval", "flip_ratio"} & set(meta["search_space"])
+    assert meta["mg"] is False and not {"flip_interval", "flip_ratio"} & set(meta["search_space"]["params"])
+    assert meta["search_space"]["start"] and all(set(p) == {"learning_rate", "dropout", "reg_weight"}
+                                                 for p in meta["search_space"]["start"])
     assert not [c for c in _header(folder) if c.startswith("param_flip")]
     assert "param_learning_rate" in _header(folder)
     for r in rows:
         params = json.loads((folder / r["trial_dir"] / "params.json").read_text())
         assert not {"flip_interval", "flip_ratio"} & set(params)
     assert all(not {"flip_interval", "flip_ratio"} & set(t.params) for t in _optuna_trials(folder))
+
+
+# ---------------------------------------------------------------- warm starts
+def test_start_configurations_are_the_first_trials_with_exactly_their_values(
+        ray_head: tuple[str, Path, Any], tiny_dir: Path, tmp_path: Path) -> None:
+    space = tmp_path / "warm.yaml"
+    space.write_text("model: freedom\nparams:\n"
+                     "  flip_interval: {type: int, low: 1, high: 10}\n"
+                     "  learning_rate: {type: float, low: 1e-4, high: 1e-2, log: true}\n"
+                     "  reg_weight: {type: categorical, choices: [0.0, 1e-5, 1e-4]}\n"
+                     "start:\n"
+                     "  - {flip_interval: 7, learning_rate: 0.00123, reg_weight: 1e-5}\n"
+                     "  - {flip_interval: 2, learning_rate: 0.0042, reg_weight: 0.0}\n")
+    starts = [{"flip_interval": 7, "learning_rate": 0.00123, "reg_weight": 1e-5},
+              {"flip_interval": 2, "learning_rate": 0.0042, "reg_weight": 0.0}]
+    proc = _run("--model", "freedom", "--dataset", "tiny", "--data-dir", str(tiny_dir), "--trials", "3",
+                "--max-epochs", "1", "--grace-epochs", "1", "--search-space", str(space), "--seed", "0",
+                "--storage", str(tmp_path), "--name", "warm", *_attach(ray_head), env=AUTH)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    folder = tmp_path / "warm"
+    trials = sorted(_optuna_trials(folder), key=lambda t: t.number)
+    assert [t.params for t in trials[:2]] == starts
+    assert trials[2].params not in starts  # sampled: TPE's seeded draw, not a third copy
+    # Ray's trial ids are random: its searcher's saved state says which Optuna trial each one was
+    (state_file,) = folder.glob("searcher-state-*.pkl")
+    with state_file.open("rb") as fh:
+        number = {trial_id: t.number for trial_id, t in pickle.load(fh)["_ot_trials"].items()}
+    rows = sorted(_rows(folder), key=lambda r: number[r["trial_id"]])
+    assert [number[r["trial_id"]] for r in rows] == [0, 1, 2]
+    for row, start in zip(rows, starts):
+        assert int(row["param_flip_interval"]) == start["flip_interval"]
+        assert float(row["param_learning_rate"]) == start["learning_rate"]  # exact, not approximately
+        assert float(row["param_reg_weight"]) == start["reg_weight"]
+        params = json.loads((folder / row["trial_dir"] / "params.json").read_text())
+        assert params == start and type(params["flip_interval"]) is int
 
 
 # ---------------------------------------------------------------- a failing trial

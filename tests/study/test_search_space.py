@@ -1,17 +1,20 @@
-"""Search-space files: the repository's files load, numbers like 1e-4 are numbers, mistakes are one line."""
+"""Search-space files: the repository's files load, numbers like 1e-4 are numbers, mistakes are one line,
+warm starts are validated, survive study.json and follow --no-mg."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from pathlib import Path
 
 import pytest
 
 from mgtune.cli import main
 from mgtune.errors import ConfigError
-from mgtune.models import model_names
-from mgtune.study import MG_PARAMS, load_search_space
+from mgtune.models import get_model, model_names
+from mgtune.study import MG_PARAMS, load_search_space, space_from_dict
 from mgtune.study.search_space import find_search_space
-from mgtune.training import TrainConfig
+from mgtune.training import MGConfig, TrainConfig
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -32,7 +35,7 @@ def test_repository_files_load(path: Path) -> None:
 
 def test_freedom_file_has_mg_part_and_reference_grid() -> None:
     space = load_search_space(find_search_space("freedom"), "freedom")
-    d = space.as_dict()
+    d = space.as_dict()["params"]
     assert d["flip_interval"] == {"type": "int", "low": 1, "high": 10, "log": False}
     assert d["learning_rate"]["low"] == 1e-4 and isinstance(d["learning_rate"]["low"], float)
     assert d["learning_rate"]["log"] is True
@@ -44,7 +47,7 @@ def test_exponent_without_dot_is_a_number(tmp_path: Path) -> None:
     path = _write(tmp_path, "model: freedom\nparams:\n"
                             "  learning_rate: {type: float, low: 1e-4, high: 1E-2, log: true}\n"
                             "  reg_weight: {type: categorical, choices: [0, 1e-5, 5e-3]}\n")
-    d = load_search_space(path).as_dict()
+    d = load_search_space(path).as_dict()["params"]
     assert d["learning_rate"]["low"] == 1e-4 and d["learning_rate"]["high"] == 1e-2
     assert d["reg_weight"]["choices"] == [0, 1e-5, 5e-3]
 
@@ -61,6 +64,120 @@ def test_sampled_values_land_in_the_train_config() -> None:
     cfg = space.apply(TrainConfig(model="freedom", dataset="d"), sampled)
     assert (cfg.mg.flip_interval, cfg.mg.flip_ratio, cfg.learning_rate) == (7, 0.3, 0.005)
     assert cfg.model_params == {"dropout": 0.9, "reg_weight": 0.0}
+
+
+# ---------------------------------------------------------------- warm starts
+def _reference_defaults(model: str, names: list[str]) -> dict[str, object]:
+    """What a plain run of ``model`` uses for each of ``names``: MG's and the training defaults, the
+    model config's field defaults (read from the dataclass, not through the search-space code)."""
+    train = TrainConfig.for_model(model, "d")
+    fields = {f.name: f.default for f in dataclasses.fields(get_model(model).config_cls)}
+    mg = {"flip_interval": MGConfig().flip_interval, "flip_ratio": MGConfig().flip_ratio}
+    return {n: mg[n] if n in mg else train.learning_rate if n == "learning_rate" else fields[n] for n in names}
+
+
+@pytest.mark.parametrize("model", model_names())
+def test_shipped_start_is_the_models_reference_defaults_and_lies_in_the_space(model: str) -> None:
+    space = load_search_space(find_search_space(model), model)
+    defaults = _reference_defaults(model, space.names)
+    assert defaults.get("flip_interval", 3) == 3 and defaults.get("flip_ratio", 0.2) == 0.2
+    assert len(space.start) == 1 and space.start[0] == defaults
+    for p in space.params:
+        value = space.start[0][p.name]
+        if p.type == "categorical":
+            assert value in p.choices, (p.name, value)
+        else:
+            assert p.low <= value <= p.high and type(value) is (int if p.type == "int" else float), (p.name, value)
+
+
+TWO_STARTS = ("model: freedom\nparams:\n"
+              "  flip_interval: {type: int, low: 1, high: 10}\n"
+              "  flip_ratio: {type: float, low: 0.05, high: 0.5}\n"
+              "  learning_rate: {type: float, low: 1e-4, high: 1e-2, log: true}\n"
+              "  reg_weight: {type: categorical, choices: [0.0, 1e-5, 1e-4]}\n"
+              "start:\n"
+              "  - {flip_interval: 7, flip_ratio: 0.35, learning_rate: 0.00123, reg_weight: 1e-5}\n"
+              "  - {flip_interval: 2, flip_ratio: 0.35, learning_rate: 0.0042, reg_weight: 0}\n")
+
+
+def test_starts_load_with_the_types_their_params_take(tmp_path: Path) -> None:
+    space = load_search_space(_write(tmp_path, TWO_STARTS))
+    assert space.start == ({"flip_interval": 7, "flip_ratio": 0.35, "learning_rate": 0.00123, "reg_weight": 1e-5},
+                           {"flip_interval": 2, "flip_ratio": 0.35, "learning_rate": 0.0042, "reg_weight": 0.0})
+    assert type(space.start[1]["reg_weight"]) is float  # the choice 0.0 itself, not the 0 written
+    assert type(space.start[0]["flip_interval"]) is int
+
+
+def test_starts_round_trip_through_study_json(tmp_path: Path) -> None:
+    space = load_search_space(_write(tmp_path, TWO_STARTS))
+    recorded = json.loads(json.dumps(space.as_dict()))  # what study.json holds
+    back = space_from_dict(space.model, recorded, space.source)
+    assert back == space and back.start == space.start
+    assert [list(map(type, p.values())) for p in back.start] == [list(map(type, p.values())) for p in space.start]
+    assert back.as_dict() == space.as_dict()
+
+
+def test_study_json_from_before_warm_starts_reads_as_no_starts() -> None:
+    space = load_search_space(find_search_space("freedom"))
+    old = space_from_dict("freedom", space.as_dict()["params"], "study.json")
+    assert old.params == space.params and old.start == ()
+
+
+def test_no_mg_drops_mg_keys_from_starts_and_merges_what_becomes_equal(tmp_path: Path) -> None:
+    text = TWO_STARTS + "  - {flip_interval: 3, flip_ratio: 0.1, learning_rate: 0.00123, reg_weight: 1e-5}\n"
+    space = load_search_space(_write(tmp_path, text))
+    assert len(space.start) == 3
+    nomg = space.without_mg()
+    assert nomg.start == ({"learning_rate": 0.00123, "reg_weight": 1e-5}, {"learning_rate": 0.0042, "reg_weight": 0.0})
+    assert space_from_dict(nomg.model, nomg.as_dict(), nomg.source) == nomg
+
+
+START_HEAD = ("model: freedom\nparams:\n  flip_interval: {type: int, low: 1, high: 10}\n"
+              "  learning_rate: {type: float, low: 1e-4, high: 1e-2, log: true}\n"
+              "  dropout: {type: categorical, choices: [0.8, 0.9]}\nstart:\n")
+BAD_STARTS = {
+    "not a list": ("model: freedom\nparams:\n  dropout: {type: categorical, choices: [0.8]}\nstart: {dropout: 0.8}\n",
+                   "'start' must be a list of mappings"),
+    "entry not a mapping": (START_HEAD + "  - 0.8\n", "start entry 1: expected a mapping"),
+    "unknown parameter": (START_HEAD + "  - {flip_interval: 3, learning_rate: 1e-3, dropout: 0.8, reg_weight: 0}\n",
+                          "start entry 1: unknown parameter(s) reg_weight"),
+    "missing parameter": (START_HEAD + "  - {flip_interval: 3, dropout: 0.8}\n", "no value for learning_rate"),
+    "above the range": (START_HEAD + "  - {flip_interval: 11, learning_rate: 1e-3, dropout: 0.8}\n",
+                        "flip_interval = 11 is outside [1, 10]"),
+    "below a log range": (START_HEAD + "  - {flip_interval: 3, learning_rate: 1e-5, dropout: 0.8}\n",
+                          "learning_rate = 1e-05 is outside"),
+    "float for an int": (START_HEAD + "  - {flip_interval: 3.0, learning_rate: 1e-3, dropout: 0.8}\n",
+                         "flip_interval = 3.0 is not an integer"),
+    "bool for an int": (START_HEAD + "  - {flip_interval: true, learning_rate: 1e-3, dropout: 0.8}\n",
+                        "flip_interval = True is not an integer"),
+    "string for a float": (START_HEAD + "  - {flip_interval: 3, learning_rate: fast, dropout: 0.8}\n",
+                           "learning_rate = 'fast' is not a number"),
+    "not a choice": (START_HEAD + "  - {flip_interval: 3, learning_rate: 1e-3, dropout: 0.5}\n",
+                     "dropout = 0.5 is not one of the choices [0.8, 0.9]"),
+    "second entry bad": (START_HEAD + "  - {flip_interval: 3, learning_rate: 1e-3, dropout: 0.8}\n"
+                         "  - {flip_interval: 0, learning_rate: 1e-3, dropout: 0.8}\n", "start entry 2: flip_interval"),
+    "repeated entry": (START_HEAD + "  - {flip_interval: 3, learning_rate: 1e-3, dropout: 0.8}\n"
+                       "  - {flip_interval: 3, learning_rate: 0.001, dropout: 0.8}\n",
+                       "start entry 2: repeats entry 1"),
+    "unknown top-level key": (START_HEAD.replace("start:", "starts:") + "  - {}\n", "unknown top-level key(s) starts"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_STARTS))
+def test_bad_start_is_one_config_error_naming_the_file(case: str, tmp_path: Path) -> None:
+    text, expected = BAD_STARTS[case]
+    path = _write(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        load_search_space(path)
+    message = str(info.value)
+    assert "\n" not in message and message.startswith(str(path)) and expected in message, message
+
+
+def test_bad_start_in_study_json_names_that_file() -> None:
+    space = load_search_space(find_search_space("freedom")).as_dict()
+    space["start"] = [{**space["start"][0], "dropout": 0.5}]
+    with pytest.raises(ConfigError, match=r"^/x/study.json: start entry 1: dropout = 0.5 is not one of"):
+        space_from_dict("freedom", space, "/x/study.json")
 
 
 HEAD = "model: freedom\nparams:\n"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from pathlib import Path
 
@@ -12,7 +13,8 @@ from torch.optim.optimizer import register_optimizer_step_post_hook
 from mgtune.data import load_dataset
 from mgtune.data.synth import make_synthetic
 from mgtune.errors import DivergedError
-from mgtune.training import EpochReport, MGConfig, TrainConfig, train
+from mgtune.models import get_model, model_names
+from mgtune.training import EpochReport, MGConfig, TrainConfig, TrainResult, loop, train
 
 
 def _cfg(tiny_dir: Path, **kw: object) -> TrainConfig:
@@ -102,3 +104,41 @@ def test_resume_continues_identically(tiny_dir: Path, tmp_path: Path, model: str
         assert resumed.valid == uninterrupted.valid and resumed.test == uninterrupted.test
         assert resumed.best_epoch == uninterrupted.best_epoch
     assert result.best_epoch == full[-1].best_epoch
+
+
+# ---------------------------------------------------------------- subnormal floats flushed to zero
+def _train_flush_on_and_off(cfg: TrainConfig, monkeypatch: pytest.MonkeyPatch) -> tuple[TrainResult, TrainResult]:
+    on = train(cfg)
+    with monkeypatch.context() as m:
+        m.setattr(loop, "flush_denormal", contextlib.nullcontext)
+        off = train(cfg)
+    return on, off
+
+
+PROVOKE = {"learning_rate": 0.009, "mg": MGConfig(flip_interval=1)}  # a measured subnormal slowdown on CPU
+
+
+def test_train_runs_with_subnormals_flushed_and_restores_after(tiny_dir: Path) -> None:
+    if not torch.set_flush_denormal(False):
+        pytest.skip("this CPU cannot flush subnormal floats")
+    seen = []
+    train(_cfg(tiny_dir, epochs=1), callback=lambda r: seen.append((torch.tensor([1e-39]) * 0.5).item()))
+    assert seen == [0.0]  # inside train: flushed
+    assert (torch.tensor([1e-39]) * 0.5).item() != 0.0  # after it: as before
+
+
+@pytest.mark.parametrize("model", [m for m in model_names() if get_model(m).trainable])
+def test_flushing_subnormals_changes_no_result_on_tiny(tiny_dir: Path, model: str,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg = TrainConfig.for_model(model, "tiny", data_dir=str(tiny_dir), epochs=3, device="cpu", seed=5, **PROVOKE)
+    on, off = _train_flush_on_and_off(cfg, monkeypatch)
+    assert (on.valid, on.test, on.best_epoch) == (off.valid, off.test, off.best_epoch)  # exactly
+
+
+@pytest.mark.parametrize("model", ["freedom", "vbpr"])
+def test_flushing_subnormals_changes_no_result_on_small(tmp_path: Path, model: str,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    make_synthetic(tmp_path, "s", "small", seed=0)
+    cfg = TrainConfig.for_model(model, "s", data_dir=str(tmp_path), epochs=2, device="cpu", seed=5, **PROVOKE)
+    on, off = _train_flush_on_and_off(cfg, monkeypatch)
+    assert (on.valid, on.test, on.best_epoch) == (off.valid, off.test, off.best_epoch)
