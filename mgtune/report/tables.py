@@ -29,7 +29,8 @@ SELECTION_RULE = (
     "among trials with status `completed` (ran to max_epochs or stopped by its own early stopping). "
     "Trials stopped early by ASHA (`early_stopped`), and diverged or errored trials, count towards the "
     "trials and epochs spent but are never chosen: an ASHA-stopped trial was cut short before its best "
-    "epoch could be judged. Test metrics are those of the chosen trial at its best validation epoch; "
+    "epoch could be judged. Only when a study's budget ended it before any trial completed is the best "
+    "early-stopped trial chosen. Test metrics are those of the chosen trial at its best validation epoch; "
     "test never influences the choice. Several studies of the same model and MG setting are pooled."
 )
 NO_COMPARISON = "No model has both an MG and a no-MG study with a completed trial on this dataset."
@@ -118,7 +119,8 @@ def group_studies(studies: Sequence[Study], metric: str, ks: Sequence[int]) -> l
 def _group(studies: list[Study], metric: str, ks: Sequence[int]) -> Group:
     trials = pd.concat([s.trials.assign(study=i) for i, s in enumerate(studies)], ignore_index=True)
     best = None
-    row = select_best(trials.to_dict("records"), metric)  # first of equals: earlier trial wins
+    budget_ended = any(s.ended_by for s in studies)  # then a trial stopped early may be the best
+    row = select_best(trials.to_dict("records"), metric, budget_ended)  # first of equals: earlier trial wins
     if row is not None:
         study = studies[int(row["study"])]
         best = Choice(

@@ -34,7 +34,7 @@ class PrunedAwareOptunaSearch(OptunaSearch):
         self.study_dir = study_dir
         """The study folder (Ray restores the searcher from a local copy of its state, elsewhere)."""
         self.budget = budget
-        """The study's budget: once ``budget.json`` says it is spent, no new trial is suggested."""
+        """The study's budget: once ``budget.jsonl`` says it is spent, no new trial is suggested."""
 
     def suggest(self, trial_id: str) -> dict[str, Any] | None:
         if self.budget and self.budget.ended_by(read_spent(Path(self.study_dir))) is not None:
@@ -133,12 +133,12 @@ class NoTrialFits(Callback):
 
 
 class BudgetStopper(Stopper):
-    """Counts a study's epochs and wall time against its `Budget`, on the driver, in ``budget.json``.
+    """Counts a study's epochs and wall time against its `Budget`, on the driver, in ``budget.jsonl``.
 
     Once a limit is reached every running trial stops after its current epoch (a clean stop at a
     result, never a kill mid-epoch), and `PrunedAwareOptunaSearch` suggests no new trial, so the
     study ends when the last running trial does. Ray pickles the stopper with the tuner, so
-    ``--resume`` gets it back; what was spent is not in the pickle but in ``budget.json`` (`Spent`),
+    ``--resume`` gets it back; what was spent is not in the pickle but in ``budget.jsonl`` (`Spent`),
     read on first use and rewritten after every epoch and, with a time budget, every second.
     """
 
@@ -150,7 +150,7 @@ class BudgetStopper(Stopper):
         self._before: Spent | None = None  # spent in earlier sessions, read on first use
         self._epochs = 0  # epochs reported in this session
         self._since = time.monotonic()  # this session's start: the tuner's creation or restoration
-        self._written = 0.0  # when budget.json was last written
+        self._written = 0.0  # when budget.jsonl was last written
 
     def __getstate__(self) -> dict[str, Any]:
         return {"budget": self.budget, "study_dir": self.study_dir}
@@ -179,7 +179,7 @@ class BudgetStopper(Stopper):
         return self.ended_by() is not None
 
     def stop_all(self) -> bool:
-        """Never stops trials mid-epoch; with a time budget, keeps ``budget.json``'s clock current
+        """Never stops trials mid-epoch; with a time budget, keeps ``budget.jsonl``'s clock current
         (Ray calls this at every step of its loop) so the searcher sees the time run out."""
         if self.budget.seconds is not None and time.monotonic() - self._written >= 1.0:
             self._write()

@@ -3,7 +3,7 @@
 
 Researchers plan by compute ("4 GPU-hours"), not by trial count. The limits live in ``study.json``
 (`StudyMeta.budget_epochs`, `StudyMeta.time_budget_s`); what has been spent lives in
-``budget.json`` beside it, rewritten after every epoch by the driver-side tracker
+``budget.jsonl`` beside it, rewritten after every epoch by the driver-side tracker
 (`mgtune.study._ray_parts.BudgetStopper`), so a resumed study goes on from what it had spent.
 Once a limit is reached no new trial starts and running trials stop after their current epoch.
 """
@@ -17,11 +17,13 @@ from pathlib import Path
 
 from mgtune.checks import check_float, check_int
 from mgtune.errors import ConfigError, DataFormatError
-from mgtune.files import write_json
+from mgtune.files import json_text, write_text
 
 __all__ = ["BUDGET_FILE", "Budget", "Spent", "parse_duration", "format_duration", "read_spent"]
 
-BUDGET_FILE = "budget.json"
+BUDGET_FILE = "budget.jsonl"
+"""One JSON line. Not ``.json``: Ray copies a study folder's ``*.json`` and ``*.pkl`` files aside when a
+study resumes and copies them back over the folder as it goes, which would turn the spending back."""
 _UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
 
@@ -89,11 +91,11 @@ class Spent:
     seconds: float = 0.0
 
     def write(self, folder: Path) -> None:
-        write_json(Path(folder) / BUDGET_FILE, asdict(self))
+        write_text(Path(folder) / BUDGET_FILE, json_text(asdict(self)) + "\n")
 
 
 def read_spent(folder: Path) -> Spent:
-    """The spending recorded in ``folder/budget.json``; nothing spent if the file is absent."""
+    """The spending recorded in ``folder/budget.jsonl``; nothing spent if the file is absent."""
     path = Path(folder) / BUDGET_FILE
     if not path.is_file():
         return Spent()

@@ -72,7 +72,7 @@ class StudyMeta:
     topk: tuple[int, ...] = field(default_factory=lambda: _cutoffs())  # the training default, CUTOFFS
     max_concurrent_trials: int | None = None
     ray_address: str | None = None
-    budget_epochs: int | None = None  # `mgtune.study.budget`: the limits; what was spent is in budget.json
+    budget_epochs: int | None = None  # `mgtune.study.budget`: the limits; what was spent is in budget.jsonl
     time_budget_s: float | None = None
     ended_by: str | None = None  # a finished study: "trials" (all ran), or the budget's "epochs" or "time"
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
@@ -209,16 +209,22 @@ def _kind_name(kind: Any) -> str:
 
 
 # ---------------------------------------------------------------- the best trial
-def rank_completed(rows: Iterable[_Row], metric: str) -> list[_Row]:
-    """The completed trials with a finite validation ``metric``, best first; ties keep the rows' order."""
+def rank_completed(rows: Iterable[_Row], metric: str, statuses: tuple[str, ...] = ("completed",)) -> list[_Row]:
+    """The completed trials (or those of ``statuses``) with a finite validation ``metric``, best first;
+    ties keep the rows' order."""
     key = f"valid_{metric}"
-    done = [r for r in rows if r.get("status") == "completed" and finite_number(r.get(key)) is not None]
+    done = [r for r in rows if r.get("status") in statuses and finite_number(r.get(key)) is not None]
     return sorted(done, key=lambda r: -float(r[key]))  # stable: the earlier trial wins ties
 
 
-def select_best(rows: Iterable[_Row], metric: str) -> _Row | None:
-    """The completed trial with the best *validation* ``metric`` (test never selects), or None."""
-    ranked = rank_completed(rows, metric)
+def select_best(rows: Iterable[_Row], metric: str, budget_ended: bool = False) -> _Row | None:
+    """The completed trial with the best *validation* ``metric`` (test never selects), or None.
+
+    A study that its budget ended (``budget_ended``) may have no completed trial; then the best of the
+    trials stopped early (by ASHA or by the budget) is chosen: its best-validation checkpoint exists.
+    """
+    rows = list(rows)
+    ranked = rank_completed(rows, metric) or (rank_completed(rows, metric, FINISHED) if budget_ended else [])
     return ranked[0] if ranked else None
 
 

@@ -161,7 +161,8 @@ def run_study(s: StudySettings, log: Callable[[str], None] | None = None) -> Stu
         median = statistics.median(progress.startup_seconds.values())
         log(f"trial start-up (created -> first epoch): median {median:.1f}s")
     startup = {t: progress.startup_seconds[t] for t in progress.created if t in progress.startup_seconds}
-    return StudyOutcome(study_dir, True, rows, select_best(rows, meta.metric), startup, ended_by)
+    best = select_best(rows, meta.metric, budget_ended=ended_by is not None)
+    return StudyOutcome(study_dir, True, rows, best, startup, ended_by)
 
 
 # ---------------------------------------------------------------- study folder
