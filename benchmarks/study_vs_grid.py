@@ -168,6 +168,8 @@ def main() -> int:
     p.add_argument("--with", dest="others", type=Path, action="append", default=[],
                    help="another model's --json, drawn on the same plot")
     p.add_argument("--grid-only", action="store_true", help="run the grid and print its spread only")
+    p.add_argument("--grid-from", type=Path, help="reuse the grid (and train figure) of an earlier --json of "
+                   "the same model and data, to try study settings without rerunning the grid")
     args = p.parse_args()
     budgets = [float(b) for b in args.budgets.split(",")]
     seeds = [int(s) for s in args.seeds.split(",")]
@@ -182,14 +184,18 @@ def main() -> int:
     base = StudySettings(model=args.model, dataset=args.dataset, data_dir=data_dir, max_epochs=args.max_epochs,
                          concurrency=args.concurrency, storage=str(storage))
 
-    space = grid_space(args.model)
-    space_file = storage / f"grid-{args.model}.yaml"
-    write_text(space_file, yaml.safe_dump(space, sort_keys=False))
-    n = len(space["start"])
-    print(f"grid: {n} configurations of {args.model} on {args.dataset} ...", file=sys.stderr, flush=True)
-    grid = _study(dataclasses.replace(base, trials=n, grace_epochs=args.max_epochs, search_space=str(space_file),
-                                      name=f"grid-{args.model}-{stamp}"))
-    grid["spread"] = min(grid["valid"]) / grid["best_valid"]
+    earlier = json.loads(args.grid_from.read_text()) if args.grid_from else None
+    if earlier is not None:
+        grid = earlier["grid"]
+    else:
+        space = grid_space(args.model)
+        space_file = storage / f"grid-{args.model}.yaml"
+        write_text(space_file, yaml.safe_dump(space, sort_keys=False))
+        n = len(space["start"])
+        print(f"grid: {n} configurations of {args.model} on {args.dataset} ...", file=sys.stderr, flush=True)
+        grid = _study(dataclasses.replace(base, trials=n, grace_epochs=args.max_epochs, search_space=str(space_file),
+                                          name=f"grid-{args.model}-{stamp}"))
+        grid["spread"] = min(grid["valid"]) / grid["best_valid"]
     print(f"grid: {grid['epochs']} epochs, {grid['wall_s']:.0f} s; best valid {grid['best_valid']:.4f}, "
           f"spread (worst / best) {grid['spread']:.1%}", file=sys.stderr, flush=True)
     summary: dict[str, Any] = {"model": args.model, "dataset": args.dataset, "max_epochs": args.max_epochs,
@@ -197,7 +203,8 @@ def main() -> int:
     if args.grid_only:
         print(json_text({k: v for k, v in grid.items() if k != "valid"}))
         return 0
-    summary["train_s_per_epoch"] = train_seconds_per_epoch(args.model, args.dataset, data_dir, args.max_epochs)
+    summary["train_s_per_epoch"] = (earlier["train_s_per_epoch"] if earlier is not None
+                                    else train_seconds_per_epoch(args.model, args.dataset, data_dir, args.max_epochs))
     for budget in budgets:
         for seed in seeds:
             run = _study(dataclasses.replace(base, seed=seed, budget_epochs=max(1, round(budget * grid["epochs"])),

@@ -29,9 +29,9 @@ SELECTION_RULE = (
     "among trials with status `completed` (ran to max_epochs or stopped by its own early stopping). "
     "Trials stopped early by ASHA (`early_stopped`), and diverged or errored trials, count towards the "
     "trials and epochs spent but are never chosen: an ASHA-stopped trial was cut short before its best "
-    "epoch could be judged. Only when a study's budget ended it before any trial completed is the best "
-    "early-stopped trial chosen. Test metrics are those of the chosen trial at its best validation epoch; "
-    "test never influences the choice. Several studies of the same model and MG setting are pooled."
+    "epoch could be judged. In a study its budget ended, where the trials still running were cut short by "
+    "the budget, every trial with metrics competes. Test metrics are those of the chosen trial at its best "
+    "validation epoch; test never influences the choice. Several studies of the same model and MG setting are pooled."
 )
 NO_COMPARISON = "No model has both an MG and a no-MG study with a completed trial on this dataset."
 GAIN_NOTE = "Test metrics; Gain = (MG - no MG) / no MG."

@@ -10,6 +10,7 @@ from typing import Any
 
 from ray.air.constants import TRAINING_ITERATION
 from ray.tune import Callback
+from ray.tune.schedulers import ASHAScheduler, TrialScheduler
 from ray.tune.search import Searcher
 from ray.tune.search.optuna import OptunaSearch
 from ray.tune.stopper import Stopper
@@ -80,6 +81,26 @@ class PrunedAwareOptunaSearch(OptunaSearch):
 def _holds_no_result(folder: Path) -> bool:
     """Nothing but TensorBoard events (written as a trial starts) in ``folder``."""
     return all(p.is_file() and p.name.startswith("events.out.tfevents.") for p in folder.iterdir())
+
+
+class StartsRunFullASHA(ASHAScheduler):
+    """ASHA that never stops a warm-start trial (a search space's ``start:``) before ``max_t``.
+
+    The starts hold the reference defaults, which a study must never end worse than. At ASHA's first
+    rung (10 epochs) a default at learning rate 1e-3 often trails a fast configuration that ends
+    lower, and plain ASHA would stop it there. A start still counts in the rungs' cutoffs for others.
+    """
+
+    def __init__(self, *args: Any, starts: list[dict[str, Any]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.starts = starts
+
+    def on_trial_result(self, tune_controller: Any, trial: Any, result: dict[str, Any]) -> str:
+        action = super().on_trial_result(tune_controller, trial, result)
+        is_start = any(all(trial.config.get(k) == v for k, v in start.items()) for start in self.starts)
+        if action == TrialScheduler.STOP and is_start and result.get(self._time_attr, 0) < self._max_t:
+            return TrialScheduler.CONTINUE
+        return action
 
 
 class NoTrialFitsError(RuntimeError):

@@ -220,11 +220,11 @@ def rank_completed(rows: Iterable[_Row], metric: str, statuses: tuple[str, ...] 
 def select_best(rows: Iterable[_Row], metric: str, budget_ended: bool = False) -> _Row | None:
     """The completed trial with the best *validation* ``metric`` (test never selects), or None.
 
-    A study that its budget ended (``budget_ended``) may have no completed trial; then the best of the
-    trials stopped early (by ASHA or by the budget) is chosen: its best-validation checkpoint exists.
+    In a study its budget ended (``budget_ended``), the trials running at the end were cut short by the
+    budget, not judged worse, so every trial with metrics competes (completed or stopped early, by ASHA
+    or by the budget): the best validation value any of them reached, whose checkpoint is kept.
     """
-    rows = list(rows)
-    ranked = rank_completed(rows, metric) or (rank_completed(rows, metric, FINISHED) if budget_ended else [])
+    ranked = rank_completed(rows, metric, FINISHED if budget_ended else ("completed",))
     return ranked[0] if ranked else None
 
 

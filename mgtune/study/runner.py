@@ -353,9 +353,8 @@ def _new_tuner(meta: StudyMeta, space: SearchSpace, trainable: Any, study_dir: P
     import optuna
     from ray import tune
     from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
-    from ray.tune.schedulers import ASHAScheduler
 
-    from mgtune.study._ray_parts import PrunedAwareOptunaSearch
+    from mgtune.study._ray_parts import PrunedAwareOptunaSearch, StartsRunFullASHA
 
     score = score_key(meta.metric)
     search = PrunedAwareOptunaSearch(
@@ -366,8 +365,9 @@ def _new_tuner(meta: StudyMeta, space: SearchSpace, trainable: Any, study_dir: P
         storage=optuna.storages.RDBStorage(f"sqlite:///{study_dir / OPTUNA_FILE}"), study_dir=str(study_dir),
         budget=meta.budget() or None,
     )
-    asha = ASHAScheduler(time_attr="training_iteration", metric=score, mode="max", max_t=meta.max_epochs,
-                         grace_period=meta.grace_epochs, reduction_factor=meta.reduction_factor)
+    asha = StartsRunFullASHA(time_attr="training_iteration", metric=score, mode="max", max_t=meta.max_epochs,
+                             grace_period=meta.grace_epochs, reduction_factor=meta.reduction_factor,
+                             starts=[dict(point) for point in space.start])
     return tune.Tuner(
         trainable,
         tune_config=tune.TuneConfig(

@@ -151,3 +151,14 @@ def test_budgets_survive_resume(tiny_dir: Path, tmp_path: Path) -> None:
     after = read_spent(folder)
     assert after.epochs == 7 and after.seconds > before.seconds  # went on from what it had spent
     assert sum(int(r["epochs_run"]) for r in csv.DictReader((folder / "results.csv").open())) <= 7
+
+
+def test_a_budgeted_study_chooses_among_every_trial_with_metrics() -> None:
+    from mgtune.study.record import select_best
+
+    rows = [{"trial_id": "done", "status": "completed", "valid_recall@20": 0.30},
+            {"trial_id": "cut", "status": "early_stopped", "valid_recall@20": 0.50},
+            {"trial_id": "bad", "status": "errored", "valid_recall@20": 0.90}]
+    assert select_best(rows, "recall@20")["trial_id"] == "done"  # type: ignore[index]
+    assert select_best(rows, "recall@20", budget_ended=True)["trial_id"] == "cut"  # type: ignore[index]
+    assert select_best(rows[1:], "recall@20") is None
