@@ -143,6 +143,8 @@ class StudyMeta:
         out: dict[str, Any] = {}
         for key in _KEYS:
             value = getattr(self, key)
+            if key in _ONLY_WHEN_SET and value is None and key not in self.present:
+                continue  # a study without a budget reads and writes back as before budgets existed
             out[key] = list(value) if key == "topk" else value
         return {**out, **self.extra}
 
@@ -180,6 +182,7 @@ class StudyMeta:
 _FIELDS = [f for f in dataclasses.fields(StudyMeta) if f.name not in ("extra", "present")]
 _KEYS = tuple(f.name for f in _FIELDS)
 _REQUIRED = ("model", "dataset", "mg", "metric", "max_epochs")
+_ONLY_WHEN_SET = ("budget_epochs", "time_budget_s", "ended_by")
 _TYPES: dict[str, Any] = {
     "model": str, "dataset": str, "mg": bool, "metric": str, "mode": str, "max_epochs": int, "grace_epochs": int,
     "reduction_factor": int, "trials": int, "seed": int, "search_space": dict, "search_space_file": (str, type(None)),
