@@ -2,7 +2,9 @@
 
 Usage: python benchmarks/study_vs_grid.py --model freedom [--dataset hard] [--data-dir datasets]
            [--budgets 0.1,0.25,0.5] [--seeds 0,1,2] [--max-epochs 100] [--concurrency 2]
-           [--storage DIR] [--markdown PATH] [--json PATH] [--plot PATH] [--grid-only]
+           [--storage DIR] [--markdown PATH] [--json PATH] [--grid-only] [--grid-from JSON]
+           [--plot PATH [--with JSON ...]]
+       python benchmarks/study_vs_grid.py --plot PATH --with A.json --with B.json   # draw only
 
 Both sides run through `mgtune run`'s study runner on the same data, with the same training function
 and its early stopping (patience 20, the reference's ``stopping_step``), one local Ray runtime each,
@@ -153,7 +155,7 @@ def plot(summaries: list[dict[str, Any]], path: Path) -> None:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--model", required=True, choices=sorted(REFERENCE_GRIDS))
+    p.add_argument("--model", choices=sorted(REFERENCE_GRIDS), help="without it: only draw --plot from --with files")
     p.add_argument("--dataset", default="hard")
     p.add_argument("--data-dir", default="datasets")
     p.add_argument("--budgets", default="0.1,0.25,0.5")
@@ -171,6 +173,11 @@ def main() -> int:
     p.add_argument("--grid-from", type=Path, help="reuse the grid (and train figure) of an earlier --json of "
                    "the same model and data, to try study settings without rerunning the grid")
     args = p.parse_args()
+    if args.model is None:
+        if not (args.plot and args.others):
+            p.error("--model is required (or --plot PATH with --with JSON files, to draw them only)")
+        plot([json.loads(f.read_text()) for f in args.others], args.plot)
+        return 0
     budgets = [float(b) for b in args.budgets.split(",")]
     seeds = [int(s) for s in args.seeds.split(",")]
     data_dir = str(Path(args.data_dir).resolve())
