@@ -22,8 +22,10 @@ and its early stopping (patience 20, the reference's ``stopping_step``), one loc
 
 The grid's spread (worst / best validation recall@20) says whether the data can tell the two apart:
 on a flat grid any configuration reaches 98% of the best. ``hard`` (steep popularity) is made if
-missing. Wall times include each side's Ray start; ``train s/epoch`` is ``mgtune train``'s time per
-epoch on the reference default, in this process, for the "share of epochs is share of time" check.
+missing. Wall times include each side's Ray start. "Slots busy" is the share of the trial slots'
+time (wall x concurrency) spent in epochs, from the trials' own per-epoch seconds: the rest is
+fixed cost (Ray's start, trial start-ups, checkpoints, idle slots), so it says whether a share of the
+grid's epochs is also that share of its time, whatever else loads the machine.
 """
 
 from __future__ import annotations
@@ -89,14 +91,17 @@ def _study(settings: StudySettings) -> dict[str, Any]:
     }
 
 
-def train_seconds_per_epoch(model: str, dataset: str, data_dir: str, max_epochs: int) -> float:
-    """``mgtune train``'s seconds per epoch (evaluation included) on the reference default, one process."""
-    from mgtune.training import TrainConfig, train
+def work_share(run: dict[str, Any], concurrency: int) -> float:
+    """The share of a study's trial slots spent in epochs (training and evaluation, from every trial's
+    ``progress.csv``) over its wall time: 1 means no overhead; what is missing is Ray's start, trial
+    start-ups, checkpoints and idle slots. Robust to other load on the machine, unlike absolute times."""
+    import pandas as pd
 
-    cfg = TrainConfig.for_model(model, dataset, data_dir=data_dir, epochs=max_epochs, device="cpu", seed=0)
-    t0 = time.perf_counter()
-    result = train(cfg)
-    return (time.perf_counter() - t0) / max(result.epochs_run, 1)  # data and model building included
+    work = 0.0
+    for progress in Path(run["folder"]).glob("trial_*/progress.csv"):
+        frame = pd.read_csv(progress)
+        work += float(frame["train_seconds"].sum() + frame["eval_seconds"].sum())
+    return work / (run["wall_s"] * concurrency)
 
 
 def _median(values: list[float]) -> float | None:
@@ -104,18 +109,18 @@ def _median(values: list[float]) -> float | None:
 
 
 def markdown(summary: dict[str, Any]) -> str:
-    g = summary["grid"]
+    g, slots = summary["grid"], summary["concurrency"]
     lines = [
         f"## {summary['model']} on `{summary['dataset']}`",
         "",
         f"Grid: {g['trials']} configurations, {g['epochs']} epochs, {g['wall_s']:.0f} s wall "
-        f"({g['wall_s'] / max(g['epochs'], 1):.2f} s per epoch; `mgtune train`: {summary['train_s_per_epoch']:.2f} s "
-        f"per epoch). Best validation {METRIC} {g['best_valid']:.4f} (test {g['best_test']:.4f}); worst "
-        f"{min(g['valid']):.4f}: **spread {g['spread']:.1%}** (worst / best).",
+        f"({g['wall_s'] / max(g['epochs'], 1):.2f} s per epoch, {slots} trials at a time; slots busy with epochs: "
+        f"{work_share(g, slots):.0%}). Best validation {METRIC} {g['best_valid']:.4f} (test {g['best_test']:.4f}); "
+        f"worst {min(g['valid']):.4f}: **spread {g['spread']:.1%}** (worst / best).",
         "",
-        "| budget | seed | epochs spent | share of grid epochs | wall (s) | share of grid wall | trials | "
+        "| budget | seed | epochs spent | share of grid epochs | wall (s) | share of grid wall | slots busy | trials | "
         f"valid {METRIC} | fraction of grid best | test {METRIC} |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for run in summary["studies"]:
         frac = "-" if run["fraction"] is None else f"{run['fraction']:.1%}"
@@ -123,7 +128,8 @@ def markdown(summary: dict[str, Any]) -> str:
         test = "-" if run["best_test"] is None else f"{run['best_test']:.4f}"
         lines.append(f"| {run['budget']:.0%} | {run['seed']} | {run['spent_epochs']} | "
                      f"{run['spent_epochs'] / g['epochs']:.1%} | {run['wall_s']:.0f} | "
-                     f"{run['wall_s'] / g['wall_s']:.1%} | {run['trials']} | {valid} | {frac} | {test} |")
+                     f"{run['wall_s'] / g['wall_s']:.1%} | {work_share(run, slots):.0%} | {run['trials']} | "
+                     f"{valid} | {frac} | {test} |")
     lines += ["", "| budget | median fraction of grid best | median test " + METRIC + " | median share of wall |",
               "|---:|---:|---:|---:|"]
     for budget, m in summary["medians"].items():
@@ -173,10 +179,14 @@ def main() -> int:
     p.add_argument("--grid-from", type=Path, help="reuse the grid (and train figure) of an earlier --json of "
                    "the same model and data, to try study settings without rerunning the grid")
     args = p.parse_args()
-    if args.model is None:
-        if not (args.plot and args.others):
-            p.error("--model is required (or --plot PATH with --with JSON files, to draw them only)")
-        plot([json.loads(f.read_text()) for f in args.others], args.plot)
+    if args.model is None:  # redraw the table and plot of earlier runs
+        if not args.others or not (args.plot or args.markdown):
+            p.error("--model is required (or --with JSON files and --plot and/or --markdown, to redraw them)")
+        summaries = [json.loads(f.read_text()) for f in args.others]
+        if args.plot:
+            plot(summaries, args.plot)
+        if args.markdown:
+            write_text(args.markdown, "\n".join(markdown(s) for s in summaries))
         return 0
     budgets = [float(b) for b in args.budgets.split(",")]
     seeds = [int(s) for s in args.seeds.split(",")]
@@ -210,8 +220,6 @@ def main() -> int:
     if args.grid_only:
         print(json_text({k: v for k, v in grid.items() if k != "valid"}))
         return 0
-    summary["train_s_per_epoch"] = (earlier["train_s_per_epoch"] if earlier is not None
-                                    else train_seconds_per_epoch(args.model, args.dataset, data_dir, args.max_epochs))
     for budget in budgets:
         for seed in seeds:
             run = _study(dataclasses.replace(base, seed=seed, budget_epochs=max(1, round(budget * grid["epochs"])),
