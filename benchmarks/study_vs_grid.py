@@ -91,6 +91,30 @@ def _study(settings: StudySettings) -> dict[str, Any]:
     }
 
 
+def grid_from_folder(folder: Path) -> dict[str, Any]:
+    """A finished grid study's figures read back from its folder (wall time: study.json's created to
+    finished, one-second resolution), for a grid whose benchmark process did not live to write them."""
+    import csv
+    from datetime import datetime
+
+    from mgtune.study.record import StudyMeta, select_best
+
+    meta = StudyMeta.read(folder)
+    if not meta.finished or not meta.created:
+        raise SystemExit(f"{folder}: the grid study has not finished")
+    rows = list(csv.DictReader((folder / "results.csv").open()))
+    best = select_best(rows, METRIC)
+    assert best is not None
+    fmt = "%Y-%m-%dT%H:%M:%S%z"
+    wall = (datetime.strptime(meta.finished, fmt) - datetime.strptime(meta.created, fmt)).total_seconds()
+    valid = [float(r[f"valid_{METRIC}"]) for r in rows if r["status"] == "completed"]
+    return {"folder": str(folder), "wall_s": wall, "epochs": sum(int(r["epochs_run"]) for r in rows),
+            "trials": len(rows), "spent_epochs": sum(int(r["epochs_run"]) for r in rows),
+            "best_valid": float(best[f"valid_{METRIC}"]), "best_test": float(best[f"test_{METRIC}"]),
+            "best_params": {k[6:]: v for k, v in best.items() if k.startswith("param_")}, "valid": valid,
+            "ended_by": None, "spread": min(valid) / float(best[f"valid_{METRIC}"])}
+
+
 def work_share(run: dict[str, Any], concurrency: int) -> float:
     """The share of a study's trial slots spent in epochs (training and evaluation, from every trial's
     ``progress.csv``) over its wall time: 1 means no overhead; what is missing is Ray's start, trial
@@ -176,8 +200,8 @@ def main() -> int:
     p.add_argument("--with", dest="others", type=Path, action="append", default=[],
                    help="another model's --json, drawn on the same plot")
     p.add_argument("--grid-only", action="store_true", help="run the grid and print its spread only")
-    p.add_argument("--grid-from", type=Path, help="reuse the grid (and train figure) of an earlier --json of "
-                   "the same model and data, to try study settings without rerunning the grid")
+    p.add_argument("--grid-from", type=Path, help="reuse the grid of an earlier --json, or a finished grid "
+                   "study folder, of the same model and data (to try study settings without rerunning the grid)")
     args = p.parse_args()
     if args.model is None:  # redraw the table and plot of earlier runs
         if not args.others or not (args.plot or args.markdown):
@@ -201,9 +225,9 @@ def main() -> int:
     base = StudySettings(model=args.model, dataset=args.dataset, data_dir=data_dir, max_epochs=args.max_epochs,
                          concurrency=args.concurrency, storage=str(storage))
 
-    earlier = json.loads(args.grid_from.read_text()) if args.grid_from else None
-    if earlier is not None:
-        grid = earlier["grid"]
+    if args.grid_from is not None:
+        grid = (grid_from_folder(args.grid_from) if args.grid_from.is_dir()
+                else json.loads(args.grid_from.read_text())["grid"])
     else:
         space = grid_space(args.model)
         space_file = storage / f"grid-{args.model}.yaml"
