@@ -40,6 +40,7 @@ import itertools
 import json
 import math
 import random
+import resource
 import statistics
 import subprocess
 import sys
@@ -356,7 +357,10 @@ def _run_child(command: list[str], timeout: float) -> dict[str, Any]:
     except subprocess.TimeoutExpired:
         raise RuntimeError(f"timed out after {timeout:g} s") from None
     if out.returncode != 0:
-        raise RuntimeError(out.stderr.strip().splitlines()[-1] if out.stderr.strip() else f"exit {out.returncode}")
+        last = out.stderr.strip().splitlines()[-1] if out.stderr.strip() else f"exit {out.returncode}"
+        if "can't allocate memory" in last or "MemoryError" in last:
+            raise RuntimeError(f"does not fit: ran out of its memory limit ({last[-160:]})")
+        raise RuntimeError(last)
     row: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
     return row
 
@@ -397,6 +401,11 @@ def main() -> int:
     data = load_dataset(args.data_dir, DATASET)
     if args.long_run is not None and args.long_run < 2 * EDGE + 1:
         p.error(f"--long-run needs at least {2 * EDGE + 1} epochs, got {args.long_run}")
+    if args.one and args.dataset == "elec":
+        # a model that needs more than --memory-gb fails with an allocation error in its own process,
+        # instead of the machine's out-of-memory killer taking it (or, first, someone else's process)
+        limit = int(args.memory_gb * 2**30)
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     if args.one and args.long_run:
         print(json.dumps(measure_long_run(args.one, data, device, args.long_run, args.flush == "on")))
         return 0
@@ -436,7 +445,8 @@ def main() -> int:
             print(f"{name:<12} does not fit: estimated peak {estimate / 1024:.1f} GiB > {args.memory_gb:g} GiB")
             continue
         child = [sys.executable, __file__, "--one", name, "--repeats", str(args.repeats), "--device", args.device,
-                 "--data-dir", args.data_dir, "--dataset", args.dataset, "--part", str(part)] + (
+                 "--data-dir", args.data_dir, "--dataset", args.dataset, "--part", str(part),
+                 "--memory-gb", str(args.memory_gb)] + (
                      ["--threads", str(args.threads)] if args.threads else [])
         try:
             if args.long_run:
