@@ -161,13 +161,13 @@ def test_resume_of_an_interrupted_suite_reruns_no_finished_trial(tiny_dir: Path,
     with err_file.open("w") as err:
         first = subprocess.Popen(
             [sys.executable, "-m", "mgtune.cli", "run", "--model", "freedom", "--mg", "both", "--dataset", "tiny",
-             "--data-dir", str(tiny_dir), "--trials", "3", "--max-epochs", str(EPOCHS), "--grace-epochs",
+             "--data-dir", str(tiny_dir), "--trials", "6", "--max-epochs", str(EPOCHS), "--grace-epochs",
              str(EPOCHS), "--checkpoint-every", "1", *args],
             stdout=subprocess.DEVNULL, stderr=err, cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT)})
     folder = tmp_path / "runs" / "r"
     deadline = time.monotonic() + 400
-    # interrupt once a trial has finished; three trials a study, so two are still to come (with two, a
-    # loaded machine could see the second one end before the interrupt arrives)
+    # interrupt once a trial has finished; six trials a study, so several are still to come (a tiny
+    # trial takes about 2 s, and with two or three the studies could end before the interrupt took)
     while not _final(folder):
         assert first.poll() is None, err_file.read_text()[-3000:]
         assert time.monotonic() < deadline, err_file.read_text()[-3000:]
@@ -185,4 +185,4 @@ def test_resume_of_an_interrupted_suite_reruns_no_finished_trial(tiny_dir: Path,
         assert (folder / name / "progress.csv").read_bytes() == progress, name
     for study in ("freedom", "freedom-nomg"):
         rows = list(csv.DictReader((folder / study / "results.csv").open()))
-        assert len(rows) == 3 and {r["status"] for r in rows} == {"completed"}
+        assert len(rows) == 6 and {r["status"] for r in rows} == {"completed"}
