@@ -163,7 +163,10 @@ def test_resume_of_an_interrupted_suite_reruns_no_finished_trial(tiny_dir: Path,
             [sys.executable, "-m", "mgtune.cli", "run", "--model", "freedom", "--mg", "both", "--dataset", "tiny",
              "--data-dir", str(tiny_dir), "--trials", "6", "--max-epochs", str(EPOCHS), "--grace-epochs",
              str(EPOCHS), "--checkpoint-every", "1", *args],
-            stdout=subprocess.DEVNULL, stderr=err, cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT)})
+            stdout=subprocess.DEVNULL, stderr=err, cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT)},
+            # Ctrl-C as at a terminal: a SIGINT that this test process ignores (as a background job does)
+            # would be ignored by the suite too, which then finishes instead of being interrupted
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     folder = tmp_path / "runs" / "r"
     deadline = time.monotonic() + 400
     # interrupt once a trial has finished; six trials a study, so several are still to come (a tiny
