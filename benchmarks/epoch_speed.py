@@ -73,7 +73,7 @@ from mgtune.training import (
     train,
     train_epoch,
 )
-from mgtune.training.loop import deterministic_on_cpu
+from mgtune.training.device import deterministic_on_cpu
 
 DATASET = "bench-baby"
 BABY_TABLE = Path(__file__).with_name("epoch_speed_baby_cpu.md")  # measured peaks, the base of elec's estimates

@@ -143,7 +143,8 @@ def run_study(s: StudySettings, log: Callable[[str], None] | None = None) -> Stu
 
     # Ray's trial statuses after a Ctrl-C do not say which trials were cut short; the Optuna study does:
     # every trial that ended was told to it (COMPLETE, PRUNED or FAIL), an interrupted one is still RUNNING
-    ended_by = meta.budget().ended_by(read_spent(study_dir))
+    spent = read_spent(study_dir)  # what the budget's tracker recorded, read once
+    ended_by = meta.budget().ended_by(spent)
     finished = ended_by is not None or _ended_trials(study_dir) >= meta.trials
     if not finished:
         log(f"study interrupted; continue it with: mgtune run --resume --name {study_dir.name} "
@@ -154,7 +155,6 @@ def run_study(s: StudySettings, log: Callable[[str], None] | None = None) -> Stu
     meta = meta.replace(finished=now(), ended_by=ended_by or "trials")
     meta.write(study_dir)
     if ended_by is not None:
-        spent = read_spent(study_dir)
         log(f"the budget ended the study: {spent.epochs} epochs, {format_duration(spent.seconds)} spent "
             f"({meta.budget().describe(spent)})")
     if progress.startup_seconds:
