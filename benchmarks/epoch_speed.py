@@ -336,7 +336,8 @@ def _row_text(name: str, row: dict[str, float]) -> str:
 
 
 def _markdown(rows: dict[str, dict[str, float]], device_text: str, failed: dict[str, str]) -> str:
-    lines = [f"Baby-scale synthetic data, {device_text}, default settings; seconds (median), peak MiB of the "
+    lines = [f"{DATASET.removeprefix('bench-').capitalize()}-scale synthetic data, {device_text}, default settings; "
+             "seconds (median), peak MiB of the "
              "model's own process (resident set on CPU, allocated on CUDA).", "",
              "| model | epoch, MG (s) | epoch, no MG (s) | evaluation (s) | build (s) | peak memory (MiB) |",
              "|---|---:|---:|---:|---:|---:|"]

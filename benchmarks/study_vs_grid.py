@@ -3,7 +3,7 @@
 Usage: python benchmarks/study_vs_grid.py --model freedom [--dataset hard] [--data-dir datasets]
            [--budgets 0.1,0.25,0.5] [--seeds 0,1,2] [--max-epochs 100] [--concurrency 2]
            [--storage DIR] [--markdown PATH] [--json PATH] [--grid-only] [--grid-from JSON]
-           [--plot PATH [--with JSON ...]]
+           [--plot PATH [--with JSON ...]] [--train-reference N]
        python benchmarks/study_vs_grid.py --plot PATH --with A.json --with B.json   # draw only
 
 Both sides run through `mgtune run`'s study runner on the same data, with the same training function
@@ -26,6 +26,12 @@ missing. Wall times include each side's Ray start. "Slots busy" is the share of 
 time (wall x concurrency) spent in epochs, from the trials' own per-epoch seconds: the rest is
 fixed cost (Ray's start, trial start-ups, checkpoints, idle slots), so it says whether a share of the
 grid's epochs is also that share of its time, whatever else loads the machine.
+
+``--train-reference N`` answers "is a study's time per epoch within 20% of `mgtune train`'s?" directly:
+N grid configurations, spread over the grid, run once as a study (a grid study of just those) and once
+as separate ``mgtune train`` processes (one torch thread each, as a trial has; ``--concurrency`` at a
+time, each with its own process start, as a script that loops over a grid would run them). Both sides
+give slot-seconds per epoch (wall x concurrency / epochs), every start-up included.
 """
 
 from __future__ import annotations
@@ -34,7 +40,9 @@ import argparse
 import dataclasses
 import itertools
 import json
+import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -128,6 +136,64 @@ def work_share(run: dict[str, Any], concurrency: int) -> float:
     return work / (run["wall_s"] * concurrency)
 
 
+def spread_over(configs: list[dict[str, Any]], n: int) -> list[dict[str, Any]]:
+    """``n`` of ``configs`` at evenly spaced positions (the grid's order varies the last key fastest, so the
+    first n would all share the first values of the others)."""
+    n = min(n, len(configs))
+    return [configs[i * len(configs) // n] for i in range(n)]
+
+
+def _train_args(model: str, config: dict[str, Any]) -> list[str]:
+    """``mgtune train`` flags for one grid configuration."""
+    flags = {"flip_interval": "--flip-interval", "flip_ratio": "--flip-ratio", "learning_rate": "--lr"}
+    args = ["--model", model]
+    for key, value in config.items():
+        args += [flags[key], str(value)] if key in flags else ["--set", f"{key}={value}"]
+    return args
+
+
+def train_processes(base: StudySettings, configs: list[dict[str, Any]], out: Path) -> dict[str, Any]:
+    """Each configuration as its own ``mgtune train`` process, ``base.concurrency`` at a time, one torch
+    thread each; their wall time (process starts included) and epochs."""
+    cli = [sys.executable, "-c", "import sys; from mgtune.cli import main; sys.exit(main())", "train"]
+    env = {**os.environ, "OMP_NUM_THREADS": str(int(base.cpus_per_trial))}
+    waiting = list(enumerate(configs))
+    running: list[subprocess.Popen[bytes]] = []
+    t0 = time.perf_counter()
+    while waiting or running:
+        while waiting and len(running) < (base.concurrency or 1):
+            i, config = waiting.pop(0)
+            running.append(subprocess.Popen(
+                [*cli, *_train_args(str(base.model), config), "--dataset", str(base.dataset), "--data-dir",
+                 base.data_dir, "--epochs", str(base.max_epochs), "--seed", str(base.seed), "--device", "cpu",
+                 "--out", str(out / f"train-{i}")], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        time.sleep(0.05)
+        for proc in [p for p in running if p.poll() is not None]:
+            if proc.returncode != 0:
+                raise SystemExit(f"mgtune train failed ({proc.returncode}): {proc.args!r}")
+            running.remove(proc)
+    wall = time.perf_counter() - t0
+    epochs = sum(json.loads((out / f"train-{i}" / "metrics.json").read_text())["epochs_run"]
+                 for i in range(len(configs)))
+    return {"wall_s": wall, "epochs": epochs}
+
+
+def train_reference(base: StudySettings, space: dict[str, Any], n: int, storage: Path, stamp: str) -> dict[str, Any]:
+    """The same ``n`` grid configurations as a study and as ``mgtune train`` processes: slot-seconds per epoch."""
+    configs = spread_over(space["start"], n)
+    space_file = storage / f"reference-{base.model}.yaml"
+    write_text(space_file, yaml.safe_dump({**space, "start": configs}, sort_keys=False))
+    study = _study(dataclasses.replace(base, trials=len(configs), grace_epochs=base.max_epochs,
+                                       search_space=str(space_file), name=f"reference-{base.model}-{stamp}"))
+    trains = train_processes(base, configs, storage / f"reference-train-{stamp}")
+    slots = base.concurrency or 1
+    per_epoch = {side: run["wall_s"] * slots / max(run["epochs"], 1) for side, run in (("study", study),
+                                                                                        ("train", trains))}
+    return {"configs": len(configs), "study": {k: study[k] for k in ("wall_s", "epochs", "folder")}, "train": trains,
+            "study_s_per_epoch": per_epoch["study"], "train_s_per_epoch": per_epoch["train"],
+            "ratio": per_epoch["study"] / per_epoch["train"]}
+
+
 def _median(values: list[float]) -> float | None:
     return statistics.median(values) if values else None
 
@@ -154,6 +220,15 @@ def markdown(summary: dict[str, Any]) -> str:
                      f"{run['spent_epochs'] / g['epochs']:.1%} | {run['wall_s']:.0f} | "
                      f"{run['wall_s'] / g['wall_s']:.1%} | {work_share(run, slots):.0%} | {run['trials']} | "
                      f"{valid} | {frac} | {test} |")
+    ref = summary.get("train_reference")
+    if ref:
+        lines += ["", f"**Against `mgtune train`** ({ref['configs']} of the grid's configurations, run both ways, "
+                  f"{slots} at a time): as a study {ref['study']['epochs']} epochs in {ref['study']['wall_s']:.0f} s, "
+                  f"**{ref['study_s_per_epoch']:.3f} slot-seconds per epoch** (Ray's start and trial start-ups "
+                  f"included; slots busy {work_share(ref['study'], slots):.0%}); as `mgtune train` processes "
+                  f"{ref['train']['epochs']} epochs in {ref['train']['wall_s']:.0f} s, "
+                  f"**{ref['train_s_per_epoch']:.3f}** (process starts included). A study's time per epoch is "
+                  f"**{ref['ratio']:.2f}x** `mgtune train`'s (goal: at most 1.2x)."]
     lines += ["", "| budget | median fraction of grid best | median test " + METRIC + " | median share of wall |",
               "|---:|---:|---:|---:|"]
     for budget, m in summary["medians"].items():
@@ -199,6 +274,9 @@ def main() -> int:
                    "files of other models given with --with)")
     p.add_argument("--with", dest="others", type=Path, action="append", default=[],
                    help="another model's --json, drawn on the same plot")
+    p.add_argument("--train-reference", type=int, metavar="N", default=0,
+                   help="also run N grid configurations as a study and as `mgtune train` processes, and compare "
+                   "their time per epoch")
     p.add_argument("--grid-only", action="store_true", help="run the grid and print its spread only")
     p.add_argument("--grid-from", type=Path, help="reuse the grid of an earlier --json, or a finished grid "
                    "study folder, of the same model and data (to try study settings without rerunning the grid)")
@@ -225,11 +303,11 @@ def main() -> int:
     base = StudySettings(model=args.model, dataset=args.dataset, data_dir=data_dir, max_epochs=args.max_epochs,
                          concurrency=args.concurrency, storage=str(storage))
 
+    space = grid_space(args.model)
     if args.grid_from is not None:
         grid = (grid_from_folder(args.grid_from) if args.grid_from.is_dir()
                 else json.loads(args.grid_from.read_text())["grid"])
     else:
-        space = grid_space(args.model)
         space_file = storage / f"grid-{args.model}.yaml"
         write_text(space_file, yaml.safe_dump(space, sort_keys=False))
         n = len(space["start"])
@@ -244,6 +322,9 @@ def main() -> int:
     if args.grid_only:
         print(json_text({k: v for k, v in grid.items() if k != "valid"}))
         return 0
+    if args.train_reference:
+        ref = summary["train_reference"] = train_reference(base, space, args.train_reference, storage, stamp)
+        print(f"against mgtune train: {ref['ratio']:.2f}x its time per epoch", file=sys.stderr, flush=True)
     for budget in budgets:
         for seed in seeds:
             run = _study(dataclasses.replace(base, seed=seed, budget_epochs=max(1, round(budget * grid["epochs"])),

@@ -19,7 +19,8 @@ def test_grid_then_a_budgeted_study(tiny_dir: Path, tmp_path: Path) -> None:
     run = subprocess.run(
         [sys.executable, str(SCRIPT), "--model", "vbpr", "--dataset", "tiny", "--data-dir", str(tiny_dir),
          "--budgets", "0.3", "--seeds", "0", "--max-epochs", "2", "--storage", str(tmp_path / "runs"),
-         "--json", str(out), "--markdown", str(tmp_path / "vbpr.md"), "--plot", str(tmp_path / "plot.png")],
+         "--json", str(out), "--markdown", str(tmp_path / "vbpr.md"), "--plot", str(tmp_path / "plot.png"),
+         "--train-reference", "2"],
         capture_output=True, text=True, timeout=600, env={**os.environ, "RAY_ADDRESS": ""})
     assert run.returncode == 0, run.stderr[-3000:]
     summary = json.loads(out.read_text())
@@ -29,4 +30,23 @@ def test_grid_then_a_budgeted_study(tiny_dir: Path, tmp_path: Path) -> None:
     (study,) = summary["studies"]
     assert study["ended_by"] == "epochs" and 13 <= study["spent_epochs"] <= 14  # 30% of 42, one may overshoot
     assert study["fraction"] == pytest.approx(study["best_valid"] / grid["best_valid"])
+    ref = summary["train_reference"]  # 2 configurations as a study and as `mgtune train` processes
+    assert ref["configs"] == 2 and ref["study"]["epochs"] == ref["train"]["epochs"] == 4
+    assert ref["ratio"] == pytest.approx(ref["study_s_per_epoch"] / ref["train_s_per_epoch"]) and ref["ratio"] > 0
     assert "spread" in (tmp_path / "vbpr.md").read_text() and (tmp_path / "plot.png").stat().st_size > 0
+
+
+def test_the_train_reference_takes_configurations_spread_over_the_grid() -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("study_vs_grid", SCRIPT)
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    starts = mod.grid_space("freedom")["start"]  # 2 dropout x 4 reg_weight x 3 flip_ratio
+    picked = mod.spread_over(starts, 4)
+    assert [s["dropout"] for s in picked] == [0.8, 0.8, 0.9, 0.9]
+    assert len({s["reg_weight"] for s in picked}) == 2 and mod.spread_over(starts, 99) == starts
+    assert mod._train_args("freedom", picked[0]) == [
+        "--model", "freedom", "--set", "dropout=0.8", "--set", "reg_weight=0.0", "--flip-interval", "3",
+        "--flip-ratio", "0.1", "--lr", "0.001"]
