@@ -112,6 +112,11 @@ def test_asha_stopped_some_trials_and_optuna_was_told_pruned(study: tuple[Any, P
     states = sorted(t.state.name for t in _optuna_trials(folder))
     assert states.count("PRUNED") == len(stopped)
     assert states.count("COMPLETE") == len(rows) - len(stopped)
+    # a pruned trial's value is its stopping epoch's score, its one intermediate value: the per-epoch
+    # scores are not written to optuna.db (PrunedAwareOptunaSearch.on_trial_result)
+    pruned = [t for t in _optuna_trials(folder) if t.state.name == "PRUNED"]
+    assert all(len(t.intermediate_values) == 1 and t.value is not None for t in pruned)
+    assert sorted(round(t.value, 5) for t in pruned) == sorted(round(float(r["valid_recall@20"]), 5) for r in stopped)
 
 
 def test_best_configuration_is_chosen_by_validation(study: tuple[Any, Path]) -> None:
