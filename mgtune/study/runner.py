@@ -83,6 +83,8 @@ class StudyOutcome:
     startup_seconds: dict[str, float] = field(default_factory=dict)
     """Per trial, in creation order: seconds from its creation to its first epoch (`benchmarks/study_speed.py`)."""
     ended_by: str | None = None  # "epochs" or "time" when the budget ended the study, else None
+    ray_seconds: float = 0.0
+    """Ray's own start and shutdown (a fixed cost per study; `benchmarks/study_vs_grid.py` reports it apart)."""
 
 
 def default_name(model: str, dataset: str, mg: bool) -> str:
@@ -104,7 +106,9 @@ def run_study(s: StudySettings, log: Callable[[str], None] | None = None) -> Stu
     # stdout carries only the CLI's result: whatever Ray prints (worker logs it forwards, a raylet's
     # dying words) goes to stderr, from start to shutdown
     with contextlib.redirect_stdout(sys.stderr), sigterm_as_sigint():
+        ray_started = time.perf_counter()
         start_ray(s.address, log)
+        ray_seconds = time.perf_counter() - ray_started
         try:
             gpus, concurrency = resources(s if not s.resume else _with_meta_resources(s, meta), meta.trials, log)
             meta = meta.replace(gpus_per_trial=gpus, max_concurrent_trials=concurrency,
@@ -139,7 +143,9 @@ def run_study(s: StudySettings, log: Callable[[str], None] | None = None) -> Stu
                 tuner = _new_tuner(meta, space, trainable, study_dir, concurrency, [progress, no_fit], stopper)
             grid = _fit(tuner, study_dir)
         finally:
+            ray_stopping = time.perf_counter()
             ray.shutdown()  # only disconnects from an attached cluster; stops a local one
+            ray_seconds += time.perf_counter() - ray_stopping
 
     # Ray's trial statuses after a Ctrl-C do not say which trials were cut short; the Optuna study does:
     # every trial that ended was told to it (COMPLETE, PRUNED or FAIL), an interrupted one is still RUNNING
@@ -162,7 +168,7 @@ def run_study(s: StudySettings, log: Callable[[str], None] | None = None) -> Stu
         log(f"trial start-up (created -> first epoch): median {median:.1f}s")
     startup = {t: progress.startup_seconds[t] for t in progress.created if t in progress.startup_seconds}
     best = select_best(rows, meta.metric, budget_ended=ended_by is not None)
-    return StudyOutcome(study_dir, True, rows, best, startup, ended_by)
+    return StudyOutcome(study_dir, True, rows, best, startup, ended_by, ray_seconds)
 
 
 # ---------------------------------------------------------------- study folder

@@ -33,6 +33,7 @@ def test_grid_then_a_budgeted_study(tiny_dir: Path, tmp_path: Path) -> None:
     ref = summary["train_reference"]  # 2 configurations as a study and as `mgtune train` processes
     assert ref["configs"] == 2 and ref["study"]["epochs"] == ref["train"]["epochs"] == 4
     assert ref["ratio"] == pytest.approx(ref["study_s_per_epoch"] / ref["train_s_per_epoch"]) and ref["ratio"] > 0
+    assert 0 < ref["study"]["ray_s"] < ref["study"]["wall_s"] and 0 < ref["ratio_without_ray"] < ref["ratio"]
     assert "spread" in (tmp_path / "vbpr.md").read_text() and (tmp_path / "plot.png").stat().st_size > 0
 
 
