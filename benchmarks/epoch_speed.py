@@ -344,7 +344,7 @@ def _markdown(rows: dict[str, dict[str, float]], device_text: str, failed: dict[
     digits = 3 if "CPU" not in device_text else 2  # GPU epochs are fractions of a second
     for name, r in rows.items():
         mg, nomg = (f"{r['mg']:.{digits}f}", f"{r['nomg']:.{digits}f}") if r["mg"] else ("not trained", "not trained")
-        nomg = "-" if nomg == "nan" else nomg  # not timed (elec: MG only)
+        nomg = "-" if math.isnan(r["nomg"]) else nomg  # not timed (elec: MG only)
         build = f"{r['build_s']:.2f}" if "build_s" in r else "-"
         lines.append(f"| {name} | {mg} | {nomg} | {r['eval']:.{digits}f} | {build} | {r['peak_mb']:.0f} |")
     lines += [f"| {name} | failed: {why} | | | | |" for name, why in failed.items()]

@@ -85,17 +85,24 @@ def _study(settings: StudySettings) -> dict[str, Any]:
     wall = time.perf_counter() - t0
     if not outcome.finished:
         raise SystemExit(f"{outcome.study_dir}: interrupted")
-    rows = outcome.rows
+    spent = read_spent(outcome.study_dir).epochs if settings.budget_epochs else None
+    return {**_figures(outcome.study_dir, outcome.rows, outcome.best, wall, spent),
+            "ended_by": outcome.ended_by, "ray_s": outcome.ray_seconds}
+
+
+def _figures(folder: Path, rows: list[dict[str, Any]], best: dict[str, Any] | None, wall: float,
+             spent_epochs: int | None) -> dict[str, Any]:
+    """A finished study's figures from its ``results.csv`` rows and chosen trial: epochs (all trials'),
+    the chosen configuration's validation and test metric, every completed trial's validation metric."""
     epochs = sum(int(r["epochs_run"]) for r in rows)
-    best = outcome.best
     return {
-        "folder": str(outcome.study_dir), "wall_s": wall, "epochs": epochs, "trials": len(rows),
-        "spent_epochs": read_spent(outcome.study_dir).epochs if settings.budget_epochs else epochs,
+        "folder": str(folder), "wall_s": wall, "epochs": epochs, "trials": len(rows),
+        "spent_epochs": epochs if spent_epochs is None else spent_epochs,
         "best_valid": None if best is None else float(best[f"valid_{METRIC}"]),
         "best_test": None if best is None else float(best[f"test_{METRIC}"]),
-        "best_params": None if best is None else {k[6:]: v for k, v in best.items() if k.startswith("param_")},
+        "best_params": None if best is None else {k.removeprefix("param_"): v for k, v in best.items()
+                                                  if k.startswith("param_")},
         "valid": [float(r[f"valid_{METRIC}"]) for r in rows if r["status"] == "completed"],
-        "ended_by": outcome.ended_by, "ray_s": outcome.ray_seconds,
     }
 
 
@@ -110,17 +117,14 @@ def grid_from_folder(folder: Path) -> dict[str, Any]:
     meta = StudyMeta.read(folder)
     if not meta.finished or not meta.created:
         raise SystemExit(f"{folder}: the grid study has not finished")
-    rows = list(csv.DictReader((folder / "results.csv").open()))
+    with (folder / "results.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
     best = select_best(rows, METRIC)
     assert best is not None
     fmt = "%Y-%m-%dT%H:%M:%S%z"
     wall = (datetime.strptime(meta.finished, fmt) - datetime.strptime(meta.created, fmt)).total_seconds()
-    valid = [float(r[f"valid_{METRIC}"]) for r in rows if r["status"] == "completed"]
-    return {"folder": str(folder), "wall_s": wall, "epochs": sum(int(r["epochs_run"]) for r in rows),
-            "trials": len(rows), "spent_epochs": sum(int(r["epochs_run"]) for r in rows),
-            "best_valid": float(best[f"valid_{METRIC}"]), "best_test": float(best[f"test_{METRIC}"]),
-            "best_params": {k[6:]: v for k, v in best.items() if k.startswith("param_")}, "valid": valid,
-            "ended_by": None, "spread": min(valid) / float(best[f"valid_{METRIC}"])}
+    grid = _figures(folder, rows, best, wall, None)
+    return {**grid, "ended_by": None, "spread": min(grid["valid"]) / grid["best_valid"]}
 
 
 def work_share(run: dict[str, Any], concurrency: int) -> float:

@@ -16,6 +16,7 @@ from ray.tune.search.optuna import OptunaSearch
 from ray.tune.stopper import Stopper
 
 from mgtune.study.budget import Budget, Spent, read_spent
+from mgtune.study.record import finite_number
 from mgtune.study.session import log as _log
 from mgtune.study.trainable import FINAL, score_key
 
@@ -103,8 +104,8 @@ class StartsRunFullASHA(ASHAScheduler):
 
     def on_trial_result(self, tune_controller: Any, trial: Any, result: dict[str, Any]) -> str:
         action = super().on_trial_result(tune_controller, trial, result)
-        is_start = any(all(trial.config.get(k) == v for k, v in start.items()) for start in self.starts)
-        if action == TrialScheduler.STOP and is_start and result.get(self._time_attr, 0) < self._max_t:
+        if action == TrialScheduler.STOP and result.get(self._time_attr, 0) < self._max_t and any(
+                all(trial.config.get(k) == v for k, v in start.items()) for start in self.starts):
             return TrialScheduler.CONTINUE
         return action
 
@@ -252,9 +253,9 @@ class ProgressLines(Callback):
         if trial.trial_id in self.created and trial.trial_id not in self.startup_seconds:
             first_epoch = result.get("train_seconds", 0.0) + result.get("eval_seconds", 0.0)
             self.startup_seconds[trial.trial_id] = time.monotonic() - self.created[trial.trial_id] - first_epoch
-        score = result.get(score_key(self.metric))
-        if isinstance(score, (int, float)) and score == score and (self.best is None or score > self.best):
-            self.best = float(score)
+        score = finite_number(result.get(score_key(self.metric)))
+        if score is not None and (self.best is None or score > self.best):
+            self.best = score
         _log(f"{trial.trial_id}  epoch {result['epoch']:3d}  loss {result['train_loss']:.4f}  "
                f"valid {self.metric} {result[f'valid_{self.metric}']:.4f}  "
                f"best {result[score_key(self.metric)]:.4f}  {self._done(trials)}")

@@ -363,17 +363,18 @@ def _new_tuner(meta: StudyMeta, space: SearchSpace, trainable: Any, study_dir: P
     from mgtune.study._ray_parts import PrunedAwareOptunaSearch, StartsRunFullASHA
 
     score = score_key(meta.metric)
+    starts = [dict(point) for point in space.start]
     search = PrunedAwareOptunaSearch(
         space=space.define_by_run(), metric=score, mode="max",
         # enqueued in the Optuna study when it is set up, so they are its first trials, values exact
-        points_to_evaluate=[dict(point) for point in space.start] or None,
+        points_to_evaluate=starts or None,
         sampler=optuna.samplers.TPESampler(seed=meta.seed), study_name=OPTUNA_STUDY,
         storage=optuna.storages.RDBStorage(f"sqlite:///{study_dir / OPTUNA_FILE}"), study_dir=str(study_dir),
         budget=meta.budget() or None,
     )
     asha = StartsRunFullASHA(time_attr="training_iteration", metric=score, mode="max", max_t=meta.max_epochs,
                              grace_period=meta.grace_epochs, reduction_factor=meta.reduction_factor,
-                             starts=[dict(point) for point in space.start])
+                             starts=starts)
     return tune.Tuner(
         trainable,
         tune_config=tune.TuneConfig(
