@@ -53,8 +53,8 @@ import yaml
 
 from mgtune.data.synth import PRESETS, make_synthetic
 from mgtune.files import json_text, write_text
+from mgtune.store import read_spent
 from mgtune.study import StudySettings, run_study
-from mgtune.study.budget import read_spent
 
 METRIC = "recall@20"
 MG_GRID = {"flip_interval": [3], "flip_ratio": [0.1, 0.2, 0.3], "learning_rate": [1.0e-3]}
@@ -112,9 +112,9 @@ def grid_from_folder(folder: Path) -> dict[str, Any]:
     import csv
     from datetime import datetime
 
-    from mgtune.study.record import StudyMeta, select_best
+    from mgtune.store import StudyRecord, select_best
 
-    meta = StudyMeta.read(folder)
+    meta = StudyRecord.read(folder)
     if not meta.finished or not meta.created:
         raise SystemExit(f"{folder}: the grid study has not finished")
     with (folder / "results.csv").open() as fh:

@@ -1,4 +1,14 @@
-"""User-facing errors. `cli.main` turns any `MgtuneError` into one line on stderr and exit code 2."""
+"""User-facing errors. `cli.main` turns any `MgtuneError` into one line on stderr and exit code 2.
+
+Errors that cross Ray's pickling: an exception raised inside a trial (on a Ray worker) reaches the
+driver wrapped by Ray (``RayTaskError(DivergedError)``, say), and after a study is resumed only its
+text survives, in the trial's ``error.txt`` and its own ``failed.txt`` (`mgtune.store.layout`). So
+whatever must be recognised on the driver is recognised by its class *name* in that text as well as
+by ``isinstance``: `DivergedError` (a trial's status ``diverged``, `mgtune.store.results`), the
+trainable's ``TrialOutOfMemoryError`` (its message is the one-line reason) and the session's
+``_TrialFailed`` (an error the trial raised before, raised again so that it is not retried). Every
+class here takes a single message argument, so that Ray can pickle and rebuild it.
+"""
 
 __all__ = ["MgtuneError", "ConfigError", "DataFormatError", "DivergedError"]
 

@@ -19,7 +19,8 @@ import torch
 from mgtune.cli import main
 from mgtune.errors import ConfigError
 from mgtune.models import get_model, model_names, parse_config
-from mgtune.study import load_search_space, result_columns
+from mgtune.store.results import result_columns
+from mgtune.study import load_search_space
 from mgtune.study.search_space import find_search_space
 from mgtune.training import MGConfig, TrainConfig, metric_names
 
@@ -260,8 +261,8 @@ def test_confirm_and_report_read_results_with_one_reader() -> None:
     import inspect
 
     import mgtune.report.load as load
-    import mgtune.study.confirmation as confirmation
-    from mgtune.study.results import read_results
+    import mgtune.store.confirmation as confirmation
+    from mgtune.store.results import read_results
 
     assert "read_results(" in inspect.getsource(load.load_study)
     assert confirmation.read_results is read_results and "read_results(" in inspect.getsource(
@@ -276,7 +277,7 @@ def test_report_out_under_a_file(tmp_path: Path, capsys: pytest.CaptureFixture[s
 
 
 def test_results_reader_accepts_the_writer(tmp_path: Path) -> None:
-    from mgtune.study.results import read_results
+    from mgtune.store.results import read_results
 
     frame = read_results(_study(tmp_path) / "results.csv", ["valid_recall@20"])
     assert list(frame["trial_id"]) == ["a", "b"] and frame["valid_recall@20"].tolist() == [0.2, 0.3]
@@ -308,6 +309,6 @@ def test_confirm_absurd_seed_count_is_refused(tmp_path: Path, capsys: pytest.Cap
 
 def test_report_statuses_are_the_studys() -> None:
     import mgtune.report.load as load
-    import mgtune.study.results as results
+    import mgtune.store.results as results
 
     assert load.STATUSES == results.STATUSES and load.FINISHED == results.FINISHED

@@ -1,6 +1,7 @@
 """The package's import rules, checked on the source (every ``import`` in the AST, also inside functions).
 
-1. Layers import only downward: data -> models -> training -> study -> report -> cli.
+1. Layers import only downward: errors -> checks -> options -> files -> store -> data -> models -> training
+   -> study -> report -> cli.
 2. No import cycle between modules of the package, not even through an import inside a function: a
    cycle means a third module is missing. A module's edges are the modules it names in ``import`` and
    ``from ... import`` statements (``from pkg import name`` is an edge to ``pkg.name`` when that is a
@@ -22,7 +23,7 @@ from pathlib import Path
 import pytest
 
 PKG = Path(__file__).resolve().parents[1] / "mgtune"
-ORDER = ["errors", "checks", "files", "data", "models", "training", "study", "report", "cli"]
+ORDER = ["errors", "checks", "options", "files", "store", "data", "models", "training", "study", "report", "cli"]
 
 
 def _layer(module: str) -> str | None:
@@ -220,3 +221,21 @@ def test_import_mgtune_is_light() -> None:
             "print(sorted(m for m in ('ray', 'optuna', 'matplotlib') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+@pytest.mark.parametrize("modules", ["mgtune.store", "mgtune.report", "mgtune.store, mgtune.report.card_data"])
+def test_reading_records_and_reports_loads_neither_torch_nor_ray(modules: str) -> None:
+    """A process that only reads what runs left (``mgtune report``) never loads the training stack."""
+    code = (f"import sys, {modules}; "
+            "print(sorted(m for m in ('torch', 'ray', 'optuna', 'matplotlib') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_store_imports_no_layer_above_it() -> None:
+    for path in sorted((PKG / "store").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+                for name in names:
+                    assert name.split(".")[0] not in ("torch", "ray", "optuna"), f"{path.name} imports {name}"

@@ -22,8 +22,10 @@ from mgtune.checks import MAX_SEED, check_int, check_writable_dir
 from mgtune.data.dataset import dataset_dir, target_folder
 from mgtune.errors import ConfigError
 from mgtune.files import atomic_open, replace_dir
+from mgtune.options import option
 
-__all__ = ["Preset", "PRESETS", "synthesize", "write_dataset", "ensure_demo", "DEMO_NAME"]
+__all__ = ["Preset", "PRESETS", "SynthSettings", "synthesize", "write_dataset", "make_synthetic", "ensure_demo",
+           "DEMO_NAME"]
 
 DEMO_NAME = "demo"
 
@@ -203,6 +205,21 @@ def _atomic_write(target: Path, payload: bytes | np.ndarray, npy: bool = False) 
             np.save(fh, payload)
         else:
             fh.write(payload)
+
+
+@dataclass(frozen=True)
+class SynthSettings:
+    """``mgtune data synth`` (its checks are `make_synthetic`'s)."""
+
+    name: str = option(help="dataset name: the folder <data-dir>/<name>")
+    preset: str = option("small", choices=tuple(PRESETS), help="tiny | small | hard (steep popularity) | baby | "
+                         "elec (Amazon shapes)")
+    seed: int = option(0, help="seed of the generator")
+    data_dir: str = option("datasets", help="the folder of dataset folders")
+    force: bool = option(False, const=True, help="replace an existing dataset of that name (atomically)")
+
+    def make(self) -> Path:
+        return make_synthetic(self.data_dir, self.name, self.preset, self.seed, force=self.force)
 
 
 def make_synthetic(data_dir: str | Path, name: str, preset: str, seed: int = 0, force: bool = False) -> Path:

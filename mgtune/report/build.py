@@ -5,26 +5,51 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
+from mgtune.checks import check_writable_dir
 from mgtune.errors import ConfigError
+from mgtune.options import option
 from mgtune.report.confirmed import find_confirmed
 from mgtune.report.html import render_html
-from mgtune.report.load import Study, load_study, parse_metric
+from mgtune.report.load import Study, find_studies, load_study, parse_cutoffs, parse_metric
 from mgtune.report.markdown import render_markdown
 from mgtune.report.paper import paper_markdown, paper_table
+from mgtune.report.robustness import robustness_sections
 from mgtune.report.tables import compare, group_studies, render_csv
-from mgtune.study.record import RESULTS_FILE, ROBUST_DIR
-from mgtune.study.suite_record import SuiteRecord, is_suite
+from mgtune.store import RESULTS_FILE, ROBUST_DIR, SuiteRecord, is_suite
 
-__all__ = ["build_report"]
+__all__ = ["ReportSettings", "build_report"]
+
+
+@dataclass(frozen=True)
+class ReportSettings:
+    """``mgtune report``."""
+
+    run_dirs: tuple[str, ...] = option((), flag="", metavar="RUN_DIR", repeat=True, default_text="all studies under "
+                                       "--storage", help="study or suite folders")
+    storage: str = option("runs", help="where to look for study folders when none are given")
+    out: str = option("reports", help="writes <out>/<dataset>.md, .csv and .html")
+    metric: str = option("recall@20", help="validation metric that picks the best trial")
+    k: tuple[int, ...] | None = option(None, parse=parse_cutoffs, default_text="5,10,20; 5,10,20,50 for a suite",
+                                       help="cutoffs of the test metrics shown, comma-separated")
+
+    def __post_init__(self) -> None:
+        check_writable_dir("--out", self.out)
+        parse_metric(self.metric)
+
+    def build(self) -> list[Path]:
+        """`build_report` over the folders given, else every study under ``storage``."""
+        dirs = [Path(d) for d in self.run_dirs] or find_studies(self.storage)
+        return build_report(dirs, Path(self.out), metric=self.metric, ks=self.k)
 
 
 def build_report(study_dirs: Sequence[Path], out_dir: Path, metric: str = "recall@20",
                  ks: Sequence[int] | None = None) -> list[Path]:
     """Write one Markdown, CSV and HTML report per dataset found in ``study_dirs``; return their paths.
 
-    A suite folder (``suite.json``, `mgtune.study.suite_record`) stands for its finished studies, and
+    A suite folder (``suite.json``, `mgtune.store.suite`) stands for its finished studies, and
     its pages lead with the paper's table (`mgtune.report.paper`). ``ks``: the test cutoffs shown,
     by default 5, 10, 20 (and 50 with a suite, the seed's table).
     Every page is rendered in memory first, so bad input (a `ConfigError` or `DataFormatError`)
@@ -72,8 +97,6 @@ def _robustness(members: Sequence[Study]) -> str:
     done = [s.path for s in members if (s.path / ROBUST_DIR / RESULTS_FILE).is_file()]
     if not done:
         return ""
-    from mgtune.report.robustness import robustness_sections  # reads the results with torch's layer
-
     return robustness_sections(done)
 
 

@@ -1,6 +1,6 @@
 """Reproduction cards: ``<out>/<model>-<dataset>-card.md`` and ``.json`` from a confirmation.
 
-The card's data is `mgtune.study.card.build_card`'s (a JSON-able dict); this module renders it as
+The card's data is `mgtune.report.card_data.build_card`'s (a JSON-able dict); this module renders it as
 Markdown with the report's table helpers and writes both files.
 """
 
@@ -13,9 +13,10 @@ from typing import Any
 
 from mgtune.errors import ConfigError
 from mgtune.files import write_json, write_text
+from mgtune.report.card_data import build_card
+from mgtune.report.robustness import robustness_md
 from mgtune.report.tables import Table, mean_sd, signed, to_markdown
-from mgtune.study.card import build_card
-from mgtune.study.confirmation import Confirmation
+from mgtune.store.confirmation import Confirmation
 
 __all__ = ["write_card", "render_card", "card_stem"]
 
@@ -60,8 +61,6 @@ def render_card(card: dict[str, Any]) -> str:
         parts += _config_md(block, card)
     parts += ["## Compute", _kv_table(card["compute"]), "## Published numbers", _published_md(card)]
     if card.get("robustness"):  # after `mgtune robustness`
-        from mgtune.report.robustness import robustness_md
-
         parts += ["## Robustness", robustness_md(card["robustness"], card["robustness"]["curves"])]
     return "\n\n".join(parts) + "\n"
 

@@ -3,9 +3,11 @@ renders it as Markdown and writes both files).
 
 A card holds what someone needs to rerun a result and judge it: the configuration, the seeds, the
 protocol, the environment, every run's metrics, peak memory and seconds per epoch, the compute
-spent (study + confirmation), the MG vs no-MG statistics and, for the Amazon datasets, the
-published numbers next to ours. The published numbers live in ``published.json`` beside this
-module (data, not code), each with its source.
+spent (study + confirmation), the MG vs no-MG statistics and, for the datasets the published tables
+cover, the published numbers next to ours. Everything comes from the confirmation's record
+(`mgtune.store.confirmation`): the full training settings and the environment were recorded when the
+runs happened, so writing a card needs no torch. The published numbers live in ``published.json``
+beside this module (data, not code), each with its source.
 """
 
 from __future__ import annotations
@@ -15,21 +17,26 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from mgtune.data import AMAZON_DATASETS
-from mgtune.study.confirmation import ARMS, SELECTION, ConfigResult, Confirmation, read_study
-from mgtune.study.environment import environment
-from mgtune.study.record import now
-from mgtune.study.stats import CONFIDENCE, TEST_NAME
-from mgtune.training import METRICS, metric_names
+from mgtune.store import METRICS, metric_names, now
+from mgtune.store.confirmation import ARMS, SELECTION, ConfigResult, Confirmation
+from mgtune.store.robustness import robustness_summary
+from mgtune.store.stats import CONFIDENCE, TEST_NAME
 
-__all__ = ["AMAZON_DATASETS", "build_card", "published_results", "published_data"]
+__all__ = ["build_card", "published_results", "published_data", "published_datasets"]
+
+_NOT_RECORDED = "not recorded (confirmed by an mgtune that did not record it)"
 
 
 # ---------------------------------------------------------------- the card as data
 @cache
 def published_data() -> dict[str, Any]:
-    """``published.json``: ``sources`` (title, url) and ``results`` rows."""
-    return json.loads(resources.files("mgtune.study").joinpath("published.json").read_text(encoding="utf-8"))
+    """``published.json``: ``datasets`` (those its sources cover), ``sources`` (title, url) and ``results`` rows."""
+    return json.loads(resources.files("mgtune.report").joinpath("published.json").read_text(encoding="utf-8"))
+
+
+def published_datasets() -> tuple[str, ...]:
+    """The datasets the published tables cover (Amazon's baby, sports, clothing and elec)."""
+    return tuple(published_data()["datasets"])
 
 
 def published_results(model: str, dataset: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -42,11 +49,9 @@ def published_results(model: str, dataset: str) -> tuple[dict[str, Any], list[di
 def build_card(conf: Confirmation) -> dict[str, Any]:
     """The card as a JSON-able dict; every configuration of the confirmation gets its block."""
     meta = conf.meta
-    _, _, space = read_study(conf.study_dir)
-    setup = meta.trial_setup(space, conf.study_dir)
     results = conf.results()
     head = results[0]
-    base = setup.train_config(head.candidate.params)
+    base = _train_config(conf, head) or {}
     devices = sorted({r["device"] for r in conf.rows if r.get("device")})
     return {
         "card": "mgtune reproduction card",
@@ -60,20 +65,22 @@ def build_card(conf: Confirmation) -> dict[str, Any]:
         "seeds": conf.seeds,
         "seed_rule": conf.info.get("seed_rule"),
         "protocol": {
-            "batch_size": base.batch_size, "eval_batch_size": base.eval_batch_size,
-            "max_epochs": meta.max_epochs, "early_stopping_patience": base.patience,
-            "early_stopping": (f"stop once more than {base.patience} epochs in a row fail to improve validation "
-                               f"{conf.metric}; test metrics are those of the best validation epoch"),
+            "batch_size": base.get("batch_size", _NOT_RECORDED),
+            "eval_batch_size": base.get("eval_batch_size", _NOT_RECORDED),
+            "max_epochs": meta.max_epochs, "early_stopping_patience": base.get("patience", _NOT_RECORDED),
+            "early_stopping": (f"stop once more than {base.get('patience', '(not recorded)')} epochs in a row fail to "
+                               f"improve validation {conf.metric}; test metrics are those of the best validation "
+                               "epoch"),
             "validation_metric": conf.metric, "cutoffs": list(conf.topk), "metrics": list(METRICS),
             "evaluation": "full ranking of all items, each user's training items excluded",
             "arms": conf.info.get("arms"),
             "pairing": "by seed (both arms of a seed share initialisation and batch order)",
             "test": TEST_NAME, "confidence": CONFIDENCE,
         },
-        "environment": {**environment(), "devices": devices},
+        "environment": {**conf.info.get("environment", {"recorded": _NOT_RECORDED}), "devices": devices},
         "verdict": {"configuration": head.candidate.rank, "metric": f"test_{conf.metric}", "verdict": head.verdict,
                     **{k: v for k, v in head.tests[conf.metric].as_dict().items() if k != "verdict"}},
-        "configurations": [_config_block(conf, r, setup) for r in results],
+        "configurations": [_config_block(conf, r) for r in results],
         "compute": {
             "study_trials": len(conf.study_rows), "study_seconds": round(conf.study_seconds, 1),
             "confirmation_runs": len(conf.rows), "confirmation_seconds": round(conf.seconds, 1),
@@ -88,14 +95,18 @@ def build_card(conf: Confirmation) -> dict[str, Any]:
 
 def _robustness_block(conf: Confirmation) -> dict[str, Any] | None:
     """``mgtune robustness``'s figures for this study, when it has them (None otherwise)."""
-    from mgtune.study.robustness import robustness_summary  # imports torch: only when building a card
-
     return robustness_summary(conf.study_dir)
 
 
-def _config_block(conf: Confirmation, result: ConfigResult, setup: Any) -> dict[str, Any]:
-    train_config = setup.train_config(result.candidate.params).as_dict()
-    train_config.pop("seed")  # one per run: see "seeds"
+def _train_config(conf: Confirmation, result: ConfigResult) -> dict[str, Any] | None:
+    """The configuration's full training settings (without the seed: one per run), as the confirmation
+    recorded them; None for a confirmation that did not record them."""
+    recorded = conf.info.get("train_configs")
+    return recorded.get(result.candidate.trial_id) if isinstance(recorded, dict) else None
+
+
+def _config_block(conf: Confirmation, result: ConfigResult) -> dict[str, Any]:
+    train_config = _train_config(conf, result) or _NOT_RECORDED
     names = metric_names(conf.topk)
     return {
         "rank": result.candidate.rank,
@@ -117,8 +128,8 @@ def _config_block(conf: Confirmation, result: ConfigResult, setup: Any) -> dict[
 
 
 def _published_block(model: str, dataset: str, head: ConfigResult) -> dict[str, Any]:
-    if dataset.lower() not in AMAZON_DATASETS:
-        return {"note": f"Published numbers are kept for the Amazon datasets {', '.join(AMAZON_DATASETS)} only",
+    if dataset.lower() not in published_datasets():
+        return {"note": f"Published numbers are kept for the Amazon datasets {', '.join(published_datasets())} only",
                 "sources": {}, "comparison": []}
     sources, rows = published_results(model, dataset)
     comparison = []

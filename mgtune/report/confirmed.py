@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from mgtune.report.tables import Group, Table, abbrev, metric_keys, plus_minus, to_markdown
+from mgtune.store.confirmation import ConfigResult, load_confirmation
 
 if TYPE_CHECKING:
-    from mgtune.study.confirmation import ConfigResult
-    from mgtune.study.stats import ArmStats
+    from mgtune.store.stats import ArmStats
 
 __all__ = ["CONFIRMED_NOTE", "Confirmed", "find_confirmed", "confirmed_table", "confirmed_lines",
            "confirmed_markdown"]
@@ -38,8 +38,6 @@ class Confirmed:
 
 def find_confirmed(groups: Sequence[Group]) -> list[Confirmed]:
     """The confirmations of the MG studies in ``groups`` that have at least one finished run."""
-    from mgtune.study.confirmation import load_confirmation
-
     out = []
     for g in groups:
         if not g.mg:

@@ -1,8 +1,8 @@
-"""Read and validate study folders (the format is fixed in the study contract shared with `mgtune run`).
+"""Read and validate study folders, through `mgtune.store` (the only reader of what a run leaves).
 
 A study folder holds ``study.json``, ``results.csv`` (one row per trial), ``optuna.db`` and one
-folder per trial with ``progress.csv``. Everything here only reads; each problem becomes one line
-naming the file and what is wrong with it.
+folder per trial with ``progress.csv`` (`mgtune.store.layout`). Everything here only reads; each
+problem becomes one line naming the file and what is wrong with it.
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from pathlib import Path
 import pandas as pd
 
 from mgtune.errors import ConfigError, DataFormatError
-from mgtune.study.record import FINISHED, STATUSES, StudyMeta
+from mgtune.store import FINISHED, OPTUNA_FILE, RESULTS_FILE, STATUSES, STUDY_FILE, StudyRecord, read_results
+from mgtune.store.results import read_progress
 
 __all__ = [
     "METRIC_ABBREV", "STATUSES", "FINISHED", "Study", "load_study", "find_studies", "parse_metric",
@@ -58,7 +59,7 @@ class Study:
     finished: str | None  # ISO time, or None while the study is running or was interrupted
     trials: pd.DataFrame = field(repr=False)
     params: tuple[str, ...] = ()  # sampled parameter names, without the ``param_`` prefix
-    ended_by: str | None = None  # "epochs" or "time": its budget ended it (`mgtune.study.budget`)
+    ended_by: str | None = None  # "epochs" or "time": its budget ended it (`mgtune.store.budget`)
 
     @property
     def name(self) -> str:
@@ -66,25 +67,17 @@ class Study:
 
     @property
     def optuna_db(self) -> Path:
-        return self.path / "optuna.db"
+        return self.path / OPTUNA_FILE
 
     def progress(self, trial_dir: str, metric: str) -> pd.DataFrame:
         """Per-epoch rows of one trial: at least ``epoch`` and ``valid_<metric>``, sorted by epoch."""
-        from mgtune.study.results import numeric_column, read_csv, require_columns  # torch: only when reading
-
-        path = self.path / trial_dir / "progress.csv"
-        frame = read_csv(path)
-        require_columns(path, frame, ["epoch", f"valid_{metric}"])
-        for col in ("epoch", f"valid_{metric}"):
-            frame[col] = numeric_column(path, frame, col, frame[col].notna())
-        # a resumed trial re-reports the epochs after its last checkpoint: the later rows count
-        return frame.drop_duplicates("epoch", keep="last").sort_values("epoch")
+        return read_progress(self.path / trial_dir, metric)
 
 
 def find_studies(storage: str | Path) -> list[Path]:
     """Every study folder (one holding ``study.json``) directly under ``storage``, sorted by name."""
     root = Path(storage)
-    found = sorted(p.parent for p in root.glob("*/study.json")) if root.is_dir() else []
+    found = sorted(p.parent for p in root.glob(f"*/{STUDY_FILE}")) if root.is_dir() else []
     if not found:
         raise ConfigError(f"{root}: no study folders here (a study folder holds a study.json)")
     return found
@@ -93,18 +86,15 @@ def find_studies(storage: str | Path) -> list[Path]:
 def load_study(path: str | Path, metric: str, ks: Sequence[int]) -> Study:
     """Read and check ``path``; the columns needed for ``metric`` and cutoffs ``ks`` must exist.
 
-    ``results.csv`` goes through `mgtune.study.results.read_results`, the reader `mgtune confirm`
-    uses too (imported here, not at the top: importing the report stays free of torch).
+    ``results.csv`` goes through `mgtune.store.results.read_results`, the reader `mgtune confirm` uses too.
     """
-    from mgtune.study.results import read_results
-
     path = Path(path)
-    info = StudyMeta.read(path)  # ConfigError if the folder is not a study, DataFormatError if study.json is bad
-    results = path / "results.csv"
+    info = StudyRecord.read(path)  # ConfigError if the folder is not a study, DataFormatError if study.json is bad
+    results = path / RESULTS_FILE
     if not results.is_file():
         raise DataFormatError(f"{results}: missing; the study has not recorded any trial yet")
-    if not (path / "optuna.db").is_file():
-        raise DataFormatError(f"{path / 'optuna.db'}: missing; every study folder keeps its Optuna storage")
+    if not (path / OPTUNA_FILE).is_file():
+        raise DataFormatError(f"{path / OPTUNA_FILE}: missing; every study folder keeps its Optuna storage")
     needed = [f"valid_{metric}"] + [f"test_{m}@{k}" for k in ks for m in METRIC_ABBREV]
     trials = read_results(results, needed)
     params = tuple(c.removeprefix("param_") for c in trials.columns if c.startswith("param_"))

@@ -1,7 +1,7 @@
 """The paper's table for a suite: per model, ``Model``, ``Model + MG`` and ``Gain`` (test metrics of the
 best trials, the layout of the seed's results table), then, where the suite confirmed the model, the
 means over seeds with the paired MG − no MG difference, its 95% interval and the verdict, and, on
-the Amazon datasets, the published numbers (`mgtune.study.card.published_results`), each row
+the Amazon datasets, the published numbers (`mgtune.report.card_data.published_results`), each row
 naming its source.
 """
 
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from mgtune.report.card_data import published_datasets, published_results
 from mgtune.report.confirmed import Confirmed, confirmed_table
 from mgtune.report.tables import NO_COMPARISON, Comparison, Table, abbrev, comparison_table, metric_keys, to_markdown
 
@@ -39,8 +40,6 @@ def paper_table(dataset: str, comparisons: Sequence[Comparison], confirmed: Sequ
 
 def paper_sources(dataset: str, models: Sequence[str]) -> list[str]:
     """One line per source cited in the table: its key, title and address."""
-    from mgtune.study.card import published_results
-
     cited: dict[str, dict[str, str]] = {}
     for model in models:
         cited.update(published_results(model, dataset)[0])
@@ -62,10 +61,7 @@ def paper_markdown(dataset: str, comparisons: Sequence[Comparison], confirmed: S
 
 
 def _published_rows(model: str, dataset: str, keys: Sequence[str]) -> list[list[str]]:
-    from mgtune.data import AMAZON_DATASETS
-    from mgtune.study.card import published_results
-
-    if dataset.lower() not in AMAZON_DATASETS:
+    if dataset.lower() not in published_datasets():
         return []
     _, rows = published_results(model, dataset)
     out = []

@@ -1,4 +1,4 @@
-"""The robustness section: curves and a drop table from ``<study>/robustness/`` (`mgtune.study.robustness`).
+"""The robustness section: curves and a drop table from ``<study>/robustness/`` (`mgtune.store.robustness`).
 
 ``write_robustness_report`` writes ``curves.png`` (test recall@20 and ndcg@20 against the level,
 one row of panels per kind, MG and no MG with a band of ± one sd over seeds) and ``robustness.md``
@@ -17,15 +17,15 @@ from typing import TYPE_CHECKING, Any
 
 from mgtune.files import atomic_open, write_text
 from mgtune.report.tables import Table, mean_sd, signed, to_markdown
-from mgtune.study.robustness import CURVES_FILE, ROBUST_DIR, SHOWN, load_robustness, robustness_summary
-from mgtune.study.stats import CONFIDENCE, TEST_NAME, arm_stats
+from mgtune.store import CURVES_FILE, ROBUST_DIR, ROBUST_PAGE
+from mgtune.store.robustness import SHOWN, load_robustness, robustness_summary
+from mgtune.store.stats import CONFIDENCE, TEST_NAME, arm_stats
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-__all__ = ["PAGE_FILE", "write_robustness_report", "robustness_md", "robustness_sections", "curves_figure"]
+__all__ = ["write_robustness_report", "robustness_md", "robustness_sections", "curves_figure"]
 
-PAGE_FILE = "robustness.md"
 _ARMS = (("nomg", "no MG", "tab:blue"), ("mg", "MG", "tab:red"))
 _LEVEL = {"gaussian": "noise (feature sd)", "mask": "share of items masked", "swap": "share of items swapped"}
 
@@ -38,7 +38,7 @@ def write_robustness_report(study_dir: Path) -> list[Path]:
         return []
     _, rows = loaded
     folder = Path(study_dir) / ROBUST_DIR
-    png, md = folder / CURVES_FILE, folder / PAGE_FILE
+    png, md = folder / CURVES_FILE, folder / ROBUST_PAGE
     title = f"{rows[0]['model'].upper()} on {rows[0]['dataset']}" if rows else Path(study_dir).name
     fig = curves_figure(rows, title)
     buf = io.BytesIO()

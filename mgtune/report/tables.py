@@ -1,6 +1,6 @@
 """Best configuration per model and MG setting, and the MG vs no-MG comparison.
 
-Selection follows the rule in `SELECTION_RULE` (`mgtune.study.record.select_best`): validation
+Selection follows the rule in `SELECTION_RULE` (`mgtune.store.results.select_best`): validation
 picks, test is only copied. Tables are plain header + string rows so that Markdown, HTML and CSV
 show the very same numbers; `to_markdown` and the number formats here serve every page.
 """
@@ -16,7 +16,7 @@ from typing import Any
 import pandas as pd
 
 from mgtune.report.load import METRIC_ABBREV, Study
-from mgtune.study.record import STATUSES, select_best
+from mgtune.store import STATUSES, select_best
 
 __all__ = [
     "SELECTION_RULE", "NO_COMPARISON", "GAIN_NOTE", "summary_line", "Choice", "Group", "Comparison", "Table",

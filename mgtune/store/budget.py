@@ -2,7 +2,7 @@
 (``--time-budget 2h``), summed over all its trials and, across ``--resume``, over all its sessions.
 
 Researchers plan by compute ("4 GPU-hours"), not by trial count. The limits live in ``study.json``
-(`StudyMeta.budget_epochs`, `StudyMeta.time_budget_s`); what has been spent lives in
+(`StudyRecord.budget_epochs`, `StudyRecord.time_budget_s`); what has been spent lives in
 ``budget.jsonl`` beside it, rewritten after every epoch by the driver-side tracker
 (`mgtune.study._ray_parts.BudgetStopper`), so a resumed study goes on from what it had spent.
 Once a limit is reached no new trial starts and running trials stop after their current epoch.
@@ -18,12 +18,10 @@ from pathlib import Path
 from mgtune.checks import check_float, check_int
 from mgtune.errors import ConfigError, DataFormatError
 from mgtune.files import json_text, write_text
+from mgtune.store.layout import BUDGET_FILE
 
-__all__ = ["BUDGET_FILE", "Budget", "Spent", "parse_duration", "format_duration", "read_spent"]
+__all__ = ["Budget", "Spent", "parse_duration", "format_duration", "read_spent"]
 
-BUDGET_FILE = "budget.jsonl"
-"""One JSON line. Not ``.json``: Ray copies a study folder's ``*.json`` and ``*.pkl`` files aside when a
-study resumes and copies them back over the folder as it goes, which would turn the spending back."""
 _UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
 

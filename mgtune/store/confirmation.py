@@ -5,14 +5,14 @@ The folder (a Ray experiment) holds ``confirm.json`` (settings and chosen config
 ``run.json`` with the run's peak memory and device, ``weights.pt`` with its best weights), and
 ``results.csv``: one row per (configuration, seed, arm). A run is done once it completed or
 diverged. `mgtune.study.confirm` runs the confirmation; this module chooses what to confirm, reads
-what the runs left, and reads a confirmation back with its paired statistics (`mgtune.study.stats`).
+what the runs left, and reads a confirmation back with its paired statistics (`mgtune.store.stats`).
+``confirm.json`` also records what a reproduction card needs from the training stack (each
+configuration's full training settings, the protocol, the environment), so that the card is written
+without torch.
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import math
 import statistics
 from collections.abc import Sequence
@@ -21,24 +21,32 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from mgtune.errors import DataFormatError
-from mgtune.files import write_text
-from mgtune.study.record import RESULTS_FILE, STUDY_FILE, StudyMeta, finite_number, rank_completed, read_record
-from mgtune.study.results import TrialRecord, read_results, trial_row
-from mgtune.study.search_space import SearchSpace, space_from_dict
-from mgtune.study.stats import ArmStats, PairedTest, arm_stats, paired_t_test
-from mgtune.study.trainable import trial_dir_name
-from mgtune.training import metric_names
+from mgtune.store.csv_files import read_frame, read_rows, write_csv
+from mgtune.store.fields import finite_number
+from mgtune.store.json_files import read_json, read_record
+from mgtune.store.layout import (
+    CONFIRM_DIR,
+    CONFIRM_FILE,
+    ERROR_FILE,
+    PARAMS_FILE,
+    PROGRESS_FILE,
+    RESULTS_FILE,
+    RUN_FILE,
+    STUDY_FILE,
+    trial_folder,
+    trial_id_of,
+)
+from mgtune.store.metrics import metric_names
+from mgtune.store.results import TrialRecord, rank_completed, read_results, trial_row
+from mgtune.store.stats import ArmStats, PairedTest, arm_stats, paired_t_test
+from mgtune.store.study_record import StudyRecord
 
 __all__ = [
-    "CONFIRM_DIR", "CONFIRM_FILE", "RUN_FILE", "WEIGHTS_FILE", "ARMS", "SEED_RULE", "SELECTION", "Candidate", "RunKey",
-    "ConfigResult", "Confirmation", "read_study", "select_candidates", "seeds_for", "pending_runs",
-    "unrecorded_runs", "collect_rows", "confirm_columns", "write_confirm_results", "load_confirmation",
+    "ARMS", "SEED_RULE", "SELECTION", "Candidate", "RunKey", "ConfigResult", "Confirmation", "read_study",
+    "select_candidates", "seeds_for", "pending_runs", "unrecorded_runs", "collect_rows", "confirm_columns",
+    "write_confirm_results", "load_confirmation",
 ]
 
-CONFIRM_DIR = "confirm"
-CONFIRM_FILE = "confirm.json"
-RUN_FILE = "run.json"
-WEIGHTS_FILE = "weights.pt"  # a run's best weights and config (`mgtune.training.save_checkpoint`)
 ARMS = ("nomg", "mg")
 SEED_RULE = "study seed + 0 .. N-1 (the MG run of the first seed repeats the study's own trial)"
 SELECTION = ("Configurations confirmed: the study's trials with status completed (ran to max_epochs or stopped "
@@ -74,14 +82,13 @@ def seeds_for(study_seed: int, n: int) -> list[int]:
 
 
 # ---------------------------------------------------------------- the study
-def read_study(path: str | Path) -> tuple[Path, StudyMeta, SearchSpace]:
-    """The study folder ``path`` (resolved), its record, and its search space."""
+def read_study(path: str | Path) -> tuple[Path, StudyRecord]:
+    """The study folder ``path`` (resolved) and its record, which must name its seed and search space."""
     study_dir = Path(path).expanduser().resolve()
-    meta = StudyMeta.read(path).require("seed", "search_space", path=study_dir / STUDY_FILE)
-    return study_dir, meta, space_from_dict(meta.model, meta.search_space, str(study_dir / STUDY_FILE))
+    return study_dir, StudyRecord.read(path).require("seed", "search_space", path=study_dir / STUDY_FILE)
 
 
-def select_candidates(study_dir: Path, meta: StudyMeta, space: SearchSpace, top: int) -> list[Candidate]:
+def select_candidates(study_dir: Path, meta: StudyRecord, param_names: Sequence[str], top: int) -> list[Candidate]:
     """The ``top`` completed trials with the best validation metric; the earlier trial wins ties."""
     path = study_dir / RESULTS_FILE
     if not path.is_file():
@@ -95,26 +102,21 @@ def select_candidates(study_dir: Path, meta: StudyMeta, space: SearchSpace, top:
                               "max_epochs or its own early stopping)")
     out = []
     for rank, row in enumerate(done[:top], start=1):
-        params_file = study_dir / (row.get("trial_dir") or trial_dir_name(str(row["trial_id"]))) / "params.json"
-        try:
-            saved = json.loads(params_file.read_text())
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise DataFormatError(f"{params_file}: cannot read the trial's parameters ({exc})") from None
-        if not isinstance(saved, dict):
-            raise DataFormatError(f"{params_file}: expected a JSON object of parameters, got {type(saved).__name__}")
-        params = {p: saved[p] for p in space.names if p in saved}
+        params_file = study_dir / (row.get("trial_dir") or trial_folder(str(row["trial_id"]))) / PARAMS_FILE
+        saved = read_json(params_file)
+        params = {p: saved[p] for p in param_names if p in saved}
         out.append(Candidate(rank, str(row["trial_id"]), float(row[key]), params))
     return out
 
 
 # ---------------------------------------------------------------- the runs still to do
-def pending_runs(confirm_dir: Path, wanted: Sequence[RunKey], meta: StudyMeta) -> list[RunKey]:
+def pending_runs(confirm_dir: Path, wanted: Sequence[RunKey], meta: StudyRecord) -> list[RunKey]:
     """The runs still to train: no record, or only an errored one."""
     found = _scan(confirm_dir, meta.topk, [])
     return [k for k in wanted if k not in found or found[k]["status"] not in _DONE]
 
 
-def unrecorded_runs(confirm_dir: Path, runs: Sequence[RunKey], meta: StudyMeta) -> list[RunKey]:
+def unrecorded_runs(confirm_dir: Path, runs: Sequence[RunKey], meta: StudyRecord) -> list[RunKey]:
     """The runs with neither a final epoch nor an error: Ray was interrupted before they ended.
 
     (Ray's trial states cannot tell: after Ctrl-C it marks the trials it stopped as terminated, done or not.)
@@ -133,20 +135,16 @@ def confirm_columns(param_names: Sequence[str], topk: Sequence[int]) -> list[str
 def write_confirm_results(path: Path, rows: Sequence[dict[str, Any]], param_names: Sequence[str],
                           topk: Sequence[int]) -> None:
     """``confirm/results.csv``, replaced atomically."""
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=confirm_columns(param_names, topk), extrasaction="ignore")
-    writer.writeheader()
-    writer.writerows({k: ("" if v is None else v) for k, v in row.items()} for row in rows)
-    write_text(path, buf.getvalue())
+    write_csv(path, confirm_columns(param_names, topk), rows)
 
 
 def _scan(confirm_dir: Path, topk: Sequence[int], param_names: Sequence[str]) -> dict[RunKey, dict[str, Any]]:
     """The best record of every run in the folder (completed > diverged > errored; then the latest)."""
     found: dict[RunKey, tuple[tuple[int, float], dict[str, Any]]] = {}
-    for params_file in sorted(confirm_dir.glob("trial_*/params.json")):
+    for params_file in sorted(confirm_dir.glob(f"{trial_folder('*')}/{PARAMS_FILE}")):
         try:
-            run = json.loads(params_file.read_text()).get("run")
-        except (OSError, json.JSONDecodeError):
+            run = read_json(params_file).get("run")
+        except DataFormatError:
             continue  # a trial being started
         if not isinstance(run, dict):
             continue
@@ -163,18 +161,16 @@ def _scan(confirm_dir: Path, topk: Sequence[int], param_names: Sequence[str]) ->
 def _run_row(trial_dir: Path, run: dict[str, Any], topk: Sequence[int],
              param_names: Sequence[str]) -> dict[str, Any] | None:
     """One run's results.csv row, or None while it is unfinished (no final epoch and no error)."""
-    import pandas as pd
-
-    progress_file, error_file = trial_dir / "progress.csv", trial_dir / "error.txt"
+    progress_file, error_file = trial_dir / PROGRESS_FILE, trial_dir / ERROR_FILE
     progress = None
     if progress_file.is_file() and progress_file.stat().st_size:
-        progress = pd.read_csv(progress_file)
+        progress = read_frame(progress_file)
     error = RuntimeError(error_file.read_text()) if error_file.is_file() else None
-    rec = TrialRecord(trial_dir.name.removeprefix("trial_"), trial_dir.name, run["params"], progress, error)
+    rec = TrialRecord(trial_id_of(trial_dir.name), trial_dir.name, run["params"], progress, error)
     row = trial_row(rec, param_names, topk)
     if row["status"] == "early_stopped":  # no ASHA here: not final and no error means interrupted
         return None
-    extra = json.loads((trial_dir / RUN_FILE).read_text()) if (trial_dir / RUN_FILE).is_file() else {}
+    extra = read_json(trial_dir / RUN_FILE) if (trial_dir / RUN_FILE).is_file() else {}
     per_epoch = (progress.drop_duplicates("epoch", keep="last")["train_seconds"].dropna()
                  if progress is not None and "train_seconds" in progress else [])
     row.update(source_trial=run["source_trial"], seed=int(run["seed"]), arm=run["arm"],
@@ -183,7 +179,7 @@ def _run_row(trial_dir: Path, run: dict[str, Any], topk: Sequence[int],
     return row
 
 
-def collect_rows(confirm_dir: Path, wanted: Sequence[RunKey], meta: StudyMeta,
+def collect_rows(confirm_dir: Path, wanted: Sequence[RunKey], meta: StudyRecord,
                  param_names: Sequence[str]) -> list[dict[str, Any]]:
     """The best record of every wanted run found, in the order wanted, with its configuration's rank."""
     found = _scan(confirm_dir, meta.topk, param_names) if confirm_dir.is_dir() else {}
@@ -216,7 +212,7 @@ class Confirmation:
     """``<study>/confirm/`` as read back: the study's metadata, the settings and the runs."""
 
     study_dir: Path
-    meta: StudyMeta
+    meta: StudyRecord
     info: dict[str, Any]
     rows: list[dict[str, Any]]
     study_rows: list[dict[str, Any]]  # the study's own results.csv (for its compute)
@@ -274,13 +270,12 @@ def load_confirmation(study_dir: str | Path) -> Confirmation | None:
     record = read_record(folder / CONFIRM_FILE, folder / RESULTS_FILE)
     if record is None:
         return None
-    meta = StudyMeta.read(study_dir)
+    meta = StudyRecord.read(study_dir)
     study_dir = Path(study_dir).expanduser().resolve()
     info, rows = record[0], [_typed(r) for r in record[1]]
     study_rows: list[dict[str, Any]] = []
-    if (study_dir / RESULTS_FILE).is_file():
-        with (study_dir / RESULTS_FILE).open(newline="") as fh:
-            study_rows = list(csv.DictReader(fh))
+    if (study_dir / RESULTS_FILE).exists():
+        study_rows = list(read_rows(study_dir / RESULTS_FILE))
     return Confirmation(study_dir, meta, info, rows, study_rows)
 
 

@@ -1,34 +1,53 @@
-"""``results.csv``: one row per trial, built from what Ray recorded (``progress.csv`` and errors).
+"""``results.csv``: one row per trial, built from what Ray recorded (``progress.csv`` and errors); the
+trial statuses; and the one rule that picks the best trial (`select_best`).
 
 Columns, in order: ``trial_id, trial_dir, status, epochs_run, best_epoch, seconds``, one
 ``param_<name>`` per searched parameter, then ``valid_<metric>@<k>`` and ``test_<metric>@<k>``
 for every metric and cutoff, both taken at the best *validation* epoch. ``status`` is
 ``completed`` (max epochs or the loop's own early stopping), ``early_stopped`` (ASHA),
-``diverged`` (non-finite loss) or ``errored``.
+``diverged`` (non-finite loss) or ``errored``. The best trial is the completed one with the
+highest *validation* metric, the earlier trial winning ties; test never selects.
+
+Also the keys of a trial's per-epoch report that this file is built from (`FINAL`, `TRIAL_SECONDS`,
+`score_key`): the trainable reports them, Ray writes them to ``progress.csv``.
 """
 
 from __future__ import annotations
 
-import csv
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from mgtune.errors import DataFormatError, DivergedError
-from mgtune.files import atomic_open
-from mgtune.study.record import FINISHED, STATUSES
-from mgtune.study.trainable import FINAL, TRIAL_SECONDS
-from mgtune.training import metric_names
+from mgtune.store.csv_files import check_complete, numeric_column, read_frame, require_columns, write_csv
+from mgtune.store.fields import finite_number
+from mgtune.store.layout import PROGRESS_FILE
+from mgtune.store.metrics import metric_names
 
 if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = [
-    "STATUSES", "FINISHED", "TrialRecord", "result_columns", "trial_row", "write_results", "read_results", "read_csv",
-    "numeric_column", "require_columns",
+    "STATUSES", "FINISHED", "FINAL", "TRIAL_SECONDS", "score_key", "TrialRecord", "result_columns", "trial_row",
+    "write_results", "read_results", "read_progress", "select_best", "rank_completed",
 ]
+
+STATUSES = ("completed", "early_stopped", "diverged", "errored")  # a trial's status in results.csv
+FINISHED = ("completed", "early_stopped")  # the statuses of trials that produced metrics
+FINAL = "final"
+"""Reported key: true on the trial's last epoch (max_epochs reached or its own early stopping)."""
+TRIAL_SECONDS = "trial_seconds"
+"""Reported key: the trial's wall time so far, start-up included (and time before a resume)."""
+
+_Row = TypeVar("_Row", bound=Mapping[str, Any])
+
+
+def score_key(metric: str) -> str:
+    """The key Ray, ASHA and Optuna optimise: the best validation ``metric`` so far."""
+    return f"best_valid_{metric}"
+
 
 HEAD = ("trial_id", "trial_dir", "status", "epochs_run", "best_epoch", "seconds")
 
@@ -79,12 +98,8 @@ def trial_row(rec: TrialRecord, param_names: Sequence[str], topk: Sequence[int])
 def write_results(path: Path, records: Sequence[TrialRecord], param_names: Sequence[str],
                   topk: Sequence[int]) -> list[dict[str, Any]]:
     """Write ``results.csv`` atomically (temp file + rename); return its rows."""
-    columns = result_columns(param_names, topk)
     rows = sorted((trial_row(r, param_names, topk) for r in records), key=lambda r: r["trial_id"])
-    with atomic_open(path, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=columns, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows({k: ("" if v is None else v) for k, v in row.items()} for row in rows)
+    write_csv(path, result_columns(param_names, topk), rows)
     return rows
 
 
@@ -102,7 +117,7 @@ def read_results(path: Path, needed: Sequence[str]) -> pd.DataFrame:
     duplicate trial id or a file cut short (no newline after its last row) is a `DataFormatError`
     naming the file, never a silently different trial.
     """
-    frame = read_csv(path)
+    frame = read_frame(path, ("trial_id", "trial_dir", "status"))
     if tuple(frame.columns[: len(HEAD)]) != HEAD:
         got = ", ".join(map(str, frame.columns[:6]))
         raise DataFormatError(f"{path}: the first columns must be {', '.join(HEAD)}; got {got}")
@@ -126,45 +141,36 @@ def read_results(path: Path, needed: Sequence[str]) -> pd.DataFrame:
     frame["best_epoch"] = numeric_column(path, frame, "best_epoch", finished)
     for col in needed:
         frame[col] = numeric_column(path, frame, col, completed if col.startswith("test_") else finished)
-    with path.open("rb") as fh:  # a writer always ends the last row; a file cut inside it may still parse
-        fh.seek(-1, 2)
-        if fh.read(1) not in (b"\n", b"\r"):
-            raise DataFormatError(f"{path}: truncated (its last row does not end with a newline)")
+    check_complete(path)  # a writer always ends the last row; a file cut inside it may still parse
     return frame
 
 
-def read_csv(path: Path) -> pd.DataFrame:
-    """A CSV file of a study folder; unreadable or empty files are a `DataFormatError`."""
-    import pandas as pd
-
-    if not path.is_file():
-        raise DataFormatError(f"{path}: missing")
-    try:
-        frame = pd.read_csv(path, dtype={"trial_id": str, "trial_dir": str, "status": str})
-    except pd.errors.EmptyDataError:
-        raise DataFormatError(f"{path}: empty file") from None
-    except (pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise DataFormatError(f"{path}: not a readable CSV ({first})") from None
-    return frame
+def read_progress(trial_dir: Path, metric: str) -> pd.DataFrame:
+    """A trial's per-epoch rows (Ray's ``progress.csv``): at least ``epoch`` and ``valid_<metric>``, sorted
+    by epoch. A resumed trial re-reports the epochs after its last checkpoint: the later rows count."""
+    path = trial_dir / PROGRESS_FILE
+    frame = read_frame(path)  # a running trial's file may be mid-row: not checked complete
+    require_columns(path, frame, ["epoch", f"valid_{metric}"])
+    for col in ("epoch", f"valid_{metric}"):
+        frame[col] = numeric_column(path, frame, col, frame[col].notna())
+    return frame.drop_duplicates("epoch", keep="last").sort_values("epoch")
 
 
-def require_columns(path: Path, frame: pd.DataFrame, columns: Iterable[str]) -> None:
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise DataFormatError(f"{path}: missing column(s) {', '.join(missing)}")
+# ---------------------------------------------------------------- the best trial
+def rank_completed(rows: Iterable[_Row], metric: str, statuses: tuple[str, ...] = ("completed",)) -> list[_Row]:
+    """The completed trials (or those of ``statuses``) with a finite validation ``metric``, best first;
+    ties keep the rows' order."""
+    key = f"valid_{metric}"
+    done = [r for r in rows if r.get("status") in statuses and finite_number(r.get(key)) is not None]
+    return sorted(done, key=lambda r: -float(r[key]))  # stable: the earlier trial wins ties
 
 
-def numeric_column(path: Path, frame: pd.DataFrame, col: str, required: pd.Series | None = None) -> pd.Series:
-    """``frame[col]`` as floats; a non-number, or an empty cell where ``required``, is an error."""
-    import numpy as np
-    import pandas as pd
+def select_best(rows: Iterable[_Row], metric: str, budget_ended: bool = False) -> _Row | None:
+    """The completed trial with the best *validation* ``metric`` (test never selects), or None.
 
-    values = pd.to_numeric(frame[col], errors="coerce").astype(float)
-    present = frame[col].notna() if required is None else frame[col].notna() | required
-    bad = (values.isna() & present) | np.isinf(values)
-    if bad.any():
-        row = int(bad.to_numpy().nonzero()[0][0])
-        raise DataFormatError(f"{path}: column {col} needs a finite number in data row {row + 1}, "
-                              f"got {frame[col].iloc[row]!r}")
-    return values
+    In a study its budget ended (``budget_ended``), the trials running at the end were cut short by the
+    budget, not judged worse, so every trial with metrics competes (completed or stopped early, by ASHA
+    or by the budget): the best validation value any of them reached, whose checkpoint is kept.
+    """
+    ranked = rank_completed(rows, metric, FINISHED if budget_ended else ("completed",))
+    return ranked[0] if ranked else None

@@ -3,24 +3,26 @@
 A suite (``mgtune run --model a,b --mg both``) is several studies of one dataset run together:
 ``<storage>/<suite>/`` holds ``suite.json``, one study folder per model and MG setting (each exactly
 as a single ``mgtune run`` writes it) and ``logs/<study>.log`` (each study's stderr). This module
-reads no study; it needs neither torch nor Ray, so the report layer can read a suite cheaply.
+reads no study, so the report layer can read a suite cheaply.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from mgtune.errors import ConfigError, DataFormatError
 from mgtune.files import write_json
-from mgtune.study.record import STUDY_FILE
+from mgtune.store.csv_files import read_rows
+from mgtune.store.json_files import read_json
+from mgtune.store.layout import ERROR_FILE, RESULTS_FILE, STUDY_FILE, SUITE_FILE
+from mgtune.store.results import select_best
 
-__all__ = ["SUITE_FILE", "SUITE_STATES", "SuiteStudy", "SuiteRecord", "is_suite", "study_name"]
+__all__ = ["SUITE_STATES", "SuiteStudy", "SuiteRecord", "is_suite", "study_name", "study_rows", "trial_error",
+           "last_line", "best_valid"]
 
-SUITE_FILE = "suite.json"
 SUITE_STATES = ("pending", "running", "finished", "failed", "interrupted")  # a study's state in the suite
 
 
@@ -66,10 +68,7 @@ class SuiteRecord:
         path = Path(folder) / SUITE_FILE
         if not path.is_file():
             raise ConfigError(f"{folder}: not a suite folder (no {SUITE_FILE})")
-        try:
-            info = json.loads(path.read_text())
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise DataFormatError(f"{path}: cannot read as JSON ({exc})") from None
+        info = read_json(path)
         try:
             studies = tuple(SuiteStudy(**s) for s in info["studies"])
             bad = [s.state for s in studies if s.state not in SUITE_STATES]
@@ -100,3 +99,38 @@ class SuiteRecord:
     def study_dirs(self, folder: str | Path) -> list[Path]:
         """The folders of the studies that left a study record (``study.json``), in the suite's order."""
         return [Path(folder) / s.name for s in self.studies if (Path(folder) / s.name / STUDY_FILE).is_file()]
+
+
+# ---------------------------------------------------------------- what a suite reads of its studies
+def study_rows(study_dir: Path) -> list[dict[str, str]]:
+    """A study's ``results.csv`` rows as text; [] before it wrote one, or when it is unreadable (a study
+    whose results cannot be read has failed)."""
+    try:
+        return read_rows(study_dir / RESULTS_FILE) if (study_dir / RESULTS_FILE).exists() else []
+    except DataFormatError:
+        return []
+
+
+def trial_error(study_dir: Path, rows: list[dict[str, str]]) -> str:
+    """The last line of the first failed trial's ``error.txt`` (the exception), or its status."""
+    for r in rows:
+        error = study_dir / (r.get("trial_dir") or "") / ERROR_FILE
+        if r.get("trial_dir") and error.is_file():
+            return last_line(error)
+    return rows[0].get("status", "no trial") if rows else "no trial ran"
+
+
+def last_line(path: Path) -> str:
+    """A log's ``mgtune: error:`` line if it has one, else its last non-empty line (at most 300 characters)."""
+    try:
+        lines = [ln.strip() for ln in path.read_text(errors="replace").splitlines() if ln.strip()]
+    except OSError:
+        return "no output"
+    errors = [ln for ln in lines if ln.startswith("mgtune: error:")]
+    return (errors or lines or ["no output"])[-1][:300]
+
+
+def best_valid(study_dir: Path, metric: str) -> float | None:
+    """The best validation ``metric`` of the study's completed trials (`select_best`), or None."""
+    best = select_best(study_rows(study_dir), metric)
+    return None if best is None else float(best[f"valid_{metric}"])

@@ -1,14 +1,13 @@
-"""Study layer: search spaces, Ray Tune trials of the shared training function, ``results.csv``.
+"""Study layer: Ray Tune runs of the shared training function (every file they leave is `mgtune.store`'s).
 
-Modules, by job: `record` (``study.json`` as `StudyMeta`, the trial statuses and `select_best`),
-`search_space`, `trainable` (one trial, on a Ray worker), `results` (``results.csv``), `session`
-(the Ray runtime: start or attach, resources), `runner` (`run_study`), `confirm` (`run_confirm`),
-`confirmation` (a confirmation's record and statistics, with `stats`), `card` (a reproduction card
-as data), `environment`, and `suite` (several studies at once on one Ray runtime, ``mgtune run
---model a,b --mg both``) with its record `suite_record` (``suite.json``).
+Modules, by job: `settings` (the settings of ``run``, ``confirm`` and ``robustness``), `search_space`,
+`trainable` (one trial, on a Ray worker), `session` (the Ray runtime: start or attach, resources),
+`_ray_parts` (the Tune hooks: searcher, scheduler, stopper, callbacks), and the drivers `runner`
+(`run_study`), `confirm` (`run_confirm`), `robustness` (`run_robustness`) and `suite` (several
+studies at once on one Ray runtime, ``mgtune run --model a,b --mg both``).
 
-Importing it imports none of them: the names below load their module on first use, so the report
-layer can read a study's record without torch, Ray or Optuna.
+Importing it imports none of them: the names below load their module on first use, so that
+``import mgtune.study`` stays free of Ray and Optuna.
 """
 
 from __future__ import annotations
@@ -17,9 +16,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from mgtune.study.record import RESULTS_FILE, STATUSES, STUDY_FILE, StudyMeta, select_best
-    from mgtune.study.results import TrialRecord, result_columns, write_results
-    from mgtune.study.runner import StudyOutcome, StudySettings, default_name, run_study
+    from mgtune.study.runner import StudyOutcome, default_name, run_study
     from mgtune.study.search_space import (
         MG_PARAMS,
         TRAIN_PARAMS,
@@ -29,22 +26,20 @@ if TYPE_CHECKING:
         load_search_space,
         space_from_dict,
     )
-    from mgtune.study.trainable import TrialSetup, run_trial, score_key
+    from mgtune.study.settings import ConfirmSettings, RobustnessSettings, StudySettings
+    from mgtune.study.trainable import TrialSetup, run_trial
 
 __all__ = [
-    "RESULTS_FILE", "STATUSES", "STUDY_FILE", "StudyMeta", "select_best",
-    "TrialRecord", "result_columns", "write_results",
-    "StudyOutcome", "StudySettings", "default_name", "run_study",
+    "StudyOutcome", "default_name", "run_study", "ConfirmSettings", "RobustnessSettings", "StudySettings",
     "MG_PARAMS", "TRAIN_PARAMS", "Param", "SearchSpace", "find_search_space", "load_search_space", "space_from_dict",
-    "TrialSetup", "run_trial", "score_key",
+    "TrialSetup", "run_trial",
 ]
 _MODULE_OF = {  # each name's module, for __getattr__
-    **dict.fromkeys(["RESULTS_FILE", "STATUSES", "STUDY_FILE", "StudyMeta", "select_best"], "record"),
-    **dict.fromkeys(["TrialRecord", "result_columns", "write_results"], "results"),
-    **dict.fromkeys(["StudyOutcome", "StudySettings", "default_name", "run_study"], "runner"),
+    **dict.fromkeys(["StudyOutcome", "default_name", "run_study"], "runner"),
+    **dict.fromkeys(["ConfirmSettings", "RobustnessSettings", "StudySettings"], "settings"),
     **dict.fromkeys(["MG_PARAMS", "TRAIN_PARAMS", "Param", "SearchSpace", "find_search_space", "load_search_space",
                      "space_from_dict"], "search_space"),
-    **dict.fromkeys(["TrialSetup", "run_trial", "score_key"], "trainable"),
+    **dict.fromkeys(["TrialSetup", "run_trial"], "trainable"),
 }
 assert sorted(_MODULE_OF) == sorted(__all__)
 

@@ -1,4 +1,7 @@
-"""Subclasses of Ray Tune classes. Importing this module imports Ray, so the runners import it lazily."""
+"""The Tune hooks of a study: searcher, scheduler, stopper and callbacks (subclasses of Ray Tune's classes).
+
+Importing this module imports Ray, so the drivers import it lazily.
+"""
 
 from __future__ import annotations
 
@@ -15,10 +18,9 @@ from ray.tune.search import Searcher
 from ray.tune.search.optuna import OptunaSearch
 from ray.tune.stopper import Stopper
 
-from mgtune.study.budget import Budget, Spent, read_spent
-from mgtune.study.record import finite_number
+from mgtune.store import TRIAL_PREFIX, Budget, Spent, finite_number, read_spent, trial_id_of
+from mgtune.store.results import FINAL, score_key
 from mgtune.study.session import log as _log
-from mgtune.study.trainable import FINAL, score_key
 
 
 class PrunedAwareOptunaSearch(OptunaSearch):
@@ -78,8 +80,8 @@ class PrunedAwareOptunaSearch(OptunaSearch):
             if stale.number not in known:
                 study.tell(stale.number, state=optuna.trial.TrialState.FAIL)
                 _log(f"Optuna trial {stale.number}: left running by a driver that was killed; marked failed")
-        for folder in Path(self.study_dir).glob("trial_*"):
-            orphan = folder.name.removeprefix("trial_") not in self._ot_trials
+        for folder in Path(self.study_dir).glob(f"{TRIAL_PREFIX}*"):
+            orphan = trial_id_of(folder.name) not in self._ot_trials
             if orphan and folder.is_dir() and _holds_no_result(folder):
                 shutil.rmtree(folder)
                 _log(f"{folder}: a trial started by a driver that was killed, with no result; removed")

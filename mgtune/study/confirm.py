@@ -9,7 +9,7 @@ early stopping; no search and no ASHA. The MG run of seed ``study seed + 0`` rep
 trial. Both arms of a seed share initialisation and batch order, so they are compared in pairs
 (`mgtune.study.stats`).
 
-Folder ``<study>/confirm/`` (a Ray experiment; its record is `mgtune.study.confirmation`):
+Folder ``<study>/confirm/`` (a Ray experiment; its record is `mgtune.store.confirmation`):
 ``confirm.json``, one ``trial_<id>/`` per run, and ``results.csv``, rewritten after every
 invocation. A run is done once it completed or diverged; running the command again starts only the runs not done
 (errored or interrupted ones start over); ``--resume`` first continues interrupted runs from their
@@ -20,24 +20,30 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mgtune.checks import check_float
 from mgtune.data import Dataset
-from mgtune.errors import ConfigError
+from mgtune.errors import ConfigError, DataFormatError
 from mgtune.files import write_json
-from mgtune.study.confirmation import (
-    ARMS,
+from mgtune.store import (
     CONFIRM_DIR,
     CONFIRM_FILE,
+    RESULTS_FILE,
     RUN_FILE,
-    SEED_RULE,
     WEIGHTS_FILE,
+    StudyRecord,
+    check_trusted,
+    now,
+    trial_folder,
+)
+from mgtune.store.confirmation import (
+    ARMS,
+    SEED_RULE,
+    Candidate,
     Confirmation,
     RunKey,
     collect_rows,
@@ -49,44 +55,15 @@ from mgtune.study.confirmation import (
     unrecorded_runs,
     write_confirm_results,
 )
-from mgtune.study.record import RESULTS_FILE, StudyMeta, now
-from mgtune.study.runner import StudySettings, check_trusted
-from mgtune.study.search_space import SearchSpace
+from mgtune.store.json_files import read_json
+from mgtune.study.search_space import SearchSpace, recorded_space
 from mgtune.study.session import MAX_FAILURES, make_trainable, resources, start_ray
 from mgtune.study.session import log as _log
-from mgtune.study.trainable import TrialSetup, train_trial, trial_dir_name, trial_dirname
-from mgtune.training import load_data, peak_memory_mb, resolve_device, save_checkpoint
+from mgtune.study.settings import ConfirmSettings
+from mgtune.study.trainable import TrialSetup, study_data, train_trial, trial_dirname
+from mgtune.training import device_name, environment, peak_memory_mb, resolve_device, save_checkpoint
 
 __all__ = ["ConfirmSettings", "ConfirmOutcome", "run_confirm", "run_confirm_trial"]
-
-
-@dataclass(frozen=True)
-class ConfirmSettings:
-    """The options of ``mgtune confirm`` (defaults as in the CLI)."""
-
-    study_dir: str
-    seeds: int = 5
-    top: int = 1
-    cpus_per_trial: float = 1.0
-    gpus_per_trial: float | None = None  # None: 0.25 if the cluster has GPUs, else 0 (as `mgtune run`)
-    address: str | None = None  # None: $RAY_ADDRESS, else a local Ray started for the confirmation
-    resume: bool = False
-
-    def __post_init__(self) -> None:
-        checks = [
-            (self.seeds >= 2, f"--seeds must be >= 2 (a spread and a paired test need two seeds), got {self.seeds}"),
-            (self.top >= 1, f"--top must be >= 1, got {self.top}"),
-            (self.cpus_per_trial > 0, f"--cpus-per-trial must be > 0, got {self.cpus_per_trial}"),
-            (self.gpus_per_trial is None or self.gpus_per_trial >= 0,
-             f"--gpus-per-trial must be >= 0, got {self.gpus_per_trial}"),
-        ]
-        for ok, msg in checks:
-            if not ok:
-                raise ConfigError(msg)
-        # what the comparisons above let through: infinities
-        check_float("--cpus-per-trial", self.cpus_per_trial, low=0, low_open=True)
-        if self.gpus_per_trial is not None:
-            check_float("--gpus-per-trial", self.gpus_per_trial, low=0)
 
 
 # ---------------------------------------------------------------- one run (on a Ray worker)
@@ -99,13 +76,11 @@ def run_confirm_trial(config: dict[str, Any], setup: TrialSetup, data: Dataset) 
     """
     from ray import tune
 
-    from mgtune.study.environment import device_name
-
     run = config["run"]
     arm_setup = dataclasses.replace(setup, seed=int(run["seed"]), mg=run["arm"] == "mg")
     result = train_trial(run["params"], arm_setup, data)
     device = resolve_device(arm_setup.train_config(run["params"]).device)
-    trial_dir = Path(setup.study_dir) / trial_dir_name(tune.get_context().get_trial_id())  # where run_trial wrote
+    trial_dir = Path(setup.study_dir) / trial_folder(tune.get_context().get_trial_id())  # where run_trial wrote
     write_json(trial_dir / RUN_FILE, {"peak_memory_mb": round(peak_memory_mb(device), 1),
                                        "device": device_name(device)})
     # the best weights, for evaluations after the fact (`mgtune robustness`)
@@ -141,11 +116,12 @@ class ConfirmOutcome:
 def run_confirm(s: ConfirmSettings, log: Callable[[str], None] | None = None) -> ConfirmOutcome:
     """Confirm the study ``s.study_dir``; `ConfigError`/`DataFormatError` for bad input, before any run."""
     log = log or _log
-    study_dir, meta, space = read_study(s.study_dir)
+    study_dir, meta = read_study(s.study_dir)
+    space = recorded_space(meta, study_dir)
     if not meta.mg:
         raise ConfigError(f"{s.study_dir}: the study ran without MG (--no-mg or a model that is not trained), "
                           "so it has no MG configuration to confirm; confirm an MG study")
-    candidates = select_candidates(study_dir, meta, space, s.top)
+    candidates = select_candidates(study_dir, meta, space.names, s.top)
     if len(candidates) < s.top:
         log(f"--top {s.top}: the study has only {len(candidates)} completed trial(s); confirming those")
     seeds = seeds_for(meta.seed, s.seeds)
@@ -153,21 +129,23 @@ def run_confirm(s: ConfirmSettings, log: Callable[[str], None] | None = None) ->
     confirm_dir = study_dir / CONFIRM_DIR
     info_file = confirm_dir / CONFIRM_FILE
     try:
-        old = json.loads(info_file.read_text()) if info_file.is_file() else {}
-    except json.JSONDecodeError:
+        old = read_json(info_file) if info_file.exists() else {}
+    except DataFormatError:
         old = {}  # rewritten below
     info: dict[str, Any] = {
         "study": study_dir.name, "metric": meta.metric, "seeds": seeds, "seed_rule": SEED_RULE, "top": s.top,
         "arms": {"mg": "MG as configured", "nomg": "the same configuration with mg.enabled = False"},
         "max_epochs": meta.max_epochs, "candidates": [c.as_dict() for c in candidates],
         "cpus_per_trial": s.cpus_per_trial, "created": old.get("created") or now(), "finished": None,
+        # what the reproduction card needs from the training stack, recorded here so that it is written without it
+        "train_configs": _train_configs(meta, space, confirm_dir, candidates), "environment": environment(),
     }
     interrupted = False
     pending = pending_runs(confirm_dir, wanted, meta)
     if pending and s.resume and confirm_dir.is_dir():
         check_trusted(confirm_dir)  # before Ray unpickles its saved state from it
     if pending:
-        data = load_data(meta.train_config())  # a bad dataset fails here, once
+        data = study_data(meta)  # a bad dataset fails here, once
         interrupted = _run_ray(s, meta, space, confirm_dir, info, pending, data, wanted, log)
     rows = collect_rows(confirm_dir, wanted, meta, space.names)
     confirm_dir.mkdir(parents=True, exist_ok=True)
@@ -193,7 +171,19 @@ def run_confirm(s: ConfirmSettings, log: Callable[[str], None] | None = None) ->
     return outcome
 
 
-def _run_ray(s: ConfirmSettings, meta: StudyMeta, space: SearchSpace, confirm_dir: Path, info: dict[str, Any],
+def _train_configs(meta: StudyRecord, space: SearchSpace, confirm_dir: Path,
+                   candidates: Sequence[Candidate]) -> dict[str, dict[str, Any]]:
+    """Each candidate's full training settings (its MG arm; the seed is each run's own)."""
+    setup = TrialSetup.from_record(meta, space, confirm_dir)
+    configs = {}
+    for c in candidates:
+        config = setup.train_config(c.params).as_dict()
+        config.pop("seed")
+        configs[c.trial_id] = config
+    return configs
+
+
+def _run_ray(s: ConfirmSettings, meta: StudyRecord, space: SearchSpace, confirm_dir: Path, info: dict[str, Any],
              pending: list[RunKey], data: Dataset, wanted: Sequence[RunKey], log: Callable[[str], None]) -> bool:
     """Run the ``pending`` runs as Ray trials; True when interrupted."""
     import ray
@@ -201,12 +191,11 @@ def _run_ray(s: ConfirmSettings, meta: StudyMeta, space: SearchSpace, confirm_di
 
     start_ray(s.address, log)
     try:
-        request = StudySettings(cpus_per_trial=s.cpus_per_trial, gpus_per_trial=s.gpus_per_trial)
-        gpus, concurrency = resources(request, len(pending), log)
+        gpus, concurrency = resources(s.cpus_per_trial, s.gpus_per_trial, None, len(pending), log)
         info["gpus_per_trial"] = gpus
         confirm_dir.mkdir(parents=True, exist_ok=True)
         write_json(confirm_dir / CONFIRM_FILE, info)
-        setup = dataclasses.replace(meta.trial_setup(space, confirm_dir), cpus_per_trial=s.cpus_per_trial,
+        setup = dataclasses.replace(TrialSetup.from_record(meta, space, confirm_dir), cpus_per_trial=s.cpus_per_trial,
                                     gpus_per_trial=gpus)
         trainable = make_trainable(setup, data, run_confirm_trial)
         with contextlib.redirect_stdout(sys.stderr):  # stdout carries only the CLI's result
@@ -229,7 +218,7 @@ def _run_ray(s: ConfirmSettings, meta: StudyMeta, space: SearchSpace, confirm_di
 
 
 def _tuner(pending: list[RunKey], info: dict[str, Any], trainable: Any, confirm_dir: Path, concurrency: int,
-           meta: StudyMeta) -> Any:
+           meta: StudyRecord) -> Any:
     from ray import tune
     from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 

@@ -1,19 +1,14 @@
 """A study: Ray Tune trials of the shared training function, OptunaSearch (TPE) and ASHA.
 
-Folder layout (``<storage>/<name>/``, shared with `mgtune.report`): ``study.json``, ``optuna.db``
-(the Optuna study ``mgtune``), ``results.csv`` and one ``trial_<id>/`` per trial with Ray's
-``params.json``/``progress.csv``/``result.json``, checkpoints and the trial's TensorBoard events.
-The folder's ``study.json`` is a `StudyMeta` (`mgtune.study.record`); the Ray session is
-`mgtune.study.session`'s.
+The study folder (``<storage>/<name>/``) is laid out as `mgtune.store.layout` describes; its records
+are `mgtune.store`'s, the Ray session `mgtune.study.session`'s and the Tune hooks
+`mgtune.study._ray_parts`'.
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import json
 import os
-import stat
 import statistics
 import sys
 import time
@@ -23,55 +18,42 @@ from pathlib import Path
 from typing import Any
 
 from mgtune import __version__
-from mgtune.checks import MAX_SEED, check_float, check_int, check_name
 from mgtune.errors import ConfigError
 from mgtune.models import get_model
-from mgtune.study.budget import Budget, Spent, format_duration, read_spent
-from mgtune.study.record import RESULTS_FILE, STUDY_FILE, StudyMeta, now, select_best
-from mgtune.study.results import TrialRecord, write_results
-from mgtune.study.search_space import SearchSpace, find_search_space, load_search_space, space_from_dict
+from mgtune.store import (
+    CUTOFFS,
+    OPTUNA_FILE,
+    OPTUNA_STUDY,
+    PARAMS_FILE,
+    PROGRESS_FILE,
+    RESULTS_FILE,
+    STUDY_FILE,
+    Spent,
+    StudyRecord,
+    TrialRecord,
+    check_trusted,
+    format_duration,
+    now,
+    read_spent,
+    run_folder,
+    select_best,
+    trial_id_of,
+    write_results,
+)
+from mgtune.store.csv_files import read_frame
+from mgtune.store.json_files import read_json
+from mgtune.store.optuna_db import ended_trials
+from mgtune.store.results import score_key
+from mgtune.study.search_space import SearchSpace, find_search_space, load_search_space, recorded_space
 from mgtune.study.session import MAX_FAILURES, make_trainable, resources, sigterm_as_sigint, start_ray
 from mgtune.study.session import log as _log
-from mgtune.study.trainable import score_key, trial_dirname
-from mgtune.training import CUTOFFS, TrainConfig, load_data
+from mgtune.study.settings import StudySettings
+from mgtune.study.trainable import TrialSetup, study_data, trial_dirname
 
-__all__ = ["StudySettings", "StudyOutcome", "run_study", "default_name", "study_folder", "check_trusted", "STUDY_FILE",
-           "RESULTS_FILE"]
+__all__ = ["StudySettings", "StudyOutcome", "run_study", "default_name"]
 
-OPTUNA_FILE = "optuna.db"
-OPTUNA_STUDY = "mgtune"
-DEFAULT_GRACE_EPOCHS = 10
-DEFAULT_TRIALS = 32
-BUDGETED_TRIALS = 100_000  # a budgeted study without --trials: the budget, not a count, ends it
 RESUME_KEYS = ("trials", "seed", "search_space", "data_dir", "cpus_per_trial", "gpus_per_trial", "checkpoint_every",
                "topk")  # what --resume cannot default
-
-
-@dataclass(frozen=True)
-class StudySettings:
-    """The options of ``mgtune run`` (defaults as in the CLI)."""
-
-    model: str | None = None  # may be None only with resume (then read from study.json)
-    dataset: str | None = None
-    data_dir: str = "datasets"
-    trials: int | None = None  # None: DEFAULT_TRIALS, or BUDGETED_TRIALS when a budget is set
-    max_epochs: int = 100
-    grace_epochs: int | None = None  # None: DEFAULT_GRACE_EPOCHS, or max_epochs if that is fewer
-    reduction_factor: int = 3
-    metric: str = "recall@20"
-    cpus_per_trial: float = 1.0
-    gpus_per_trial: float | None = None  # None: DEFAULT_GPU_FRACTION if the cluster has GPUs, else 0
-    concurrency: int | None = None  # None: as many trials as the cluster's resources hold
-    address: str | None = None  # None: $RAY_ADDRESS, else a local Ray started for the study
-    storage: str = "runs"
-    name: str | None = None
-    mg: bool = True
-    seed: int = 0
-    search_space: str | None = None
-    resume: bool = False
-    checkpoint_every: int = 5
-    budget_epochs: int | None = None  # at most this many epochs over all trials (`mgtune.study.budget`)
-    time_budget_s: float | None = None  # at most this much wall time, across --resume
 
 
 @dataclass
@@ -85,6 +67,19 @@ class StudyOutcome:
     ended_by: str | None = None  # "epochs" or "time" when the budget ended the study, else None
     ray_seconds: float = 0.0
     """Ray's own start and shutdown (a fixed cost per study; `benchmarks/study_vs_grid.py` reports it apart)."""
+    metric: str = "recall@20"  # the study's validation metric
+
+    def summary(self) -> dict[str, Any] | None:
+        """What ``mgtune run`` prints: the best configuration (by validation; test is only reported), or None."""
+        best = self.best
+        if best is None:
+            return None
+        return {
+            "study": str(self.study_dir), "best_trial": best["trial_id"], "trial_dir": best["trial_dir"],
+            "params": {k.removeprefix("param_"): v for k, v in best.items() if k.startswith("param_")},
+            f"valid_{self.metric}": best[f"valid_{self.metric}"], f"test_{self.metric}": best[f"test_{self.metric}"],
+            **({"ended_by": f"budget ({self.ended_by})"} if self.ended_by else {}),
+        }
 
 
 def default_name(model: str, dataset: str, mg: bool) -> str:
@@ -94,12 +89,14 @@ def default_name(model: str, dataset: str, mg: bool) -> str:
 def run_study(s: StudySettings, log: Callable[[str], None] | None = None) -> StudyOutcome:
     """Run (or with ``s.resume`` continue) a study; `ConfigError` for any bad setting."""
     log = log or _log
+    if s.named_a_suite:
+        raise ConfigError("several models or --mg both make a suite: run it with mgtune.study.suite.run_suite")
     if s.resume:
         study_dir, meta, space = _load_study(s)
     else:
         study_dir, meta, space = _new_study(s)
     # fail on a bad dataset here, once, not in every trial; trials get this copy from the object store
-    data = load_data(meta.train_config())
+    data = study_data(meta)
 
     import ray
 
@@ -110,14 +107,16 @@ def run_study(s: StudySettings, log: Callable[[str], None] | None = None) -> Stu
         start_ray(s.address, log)
         ray_seconds = time.perf_counter() - ray_started
         try:
-            gpus, concurrency = resources(s if not s.resume else _with_meta_resources(s, meta), meta.trials, log)
+            cpus, gpus, want = ((meta.cpus_per_trial, meta.gpus_per_trial, meta.max_concurrent_trials) if s.resume
+                                else (s.cpus_per_trial, s.gpus_per_trial, s.concurrency))
+            gpus, concurrency = resources(cpus, gpus, want, meta.trials, log)
             meta = meta.replace(gpus_per_trial=gpus, max_concurrent_trials=concurrency,
                                 ray_address=ray.get_runtime_context().gcs_address)
             study_dir.mkdir(parents=True, exist_ok=True)  # only now: a setting refused above leaves no folder
             meta.write(study_dir)
             from mgtune.study._ray_parts import BudgetStopper, NoTrialFits, ProgressLines
 
-            setup = meta.trial_setup(space, study_dir)
+            setup = TrialSetup.from_record(meta, space, study_dir)
             trainable = make_trainable(setup, data)
             budget = meta.budget()
             stopper = BudgetStopper(budget, str(study_dir)) if budget else None
@@ -151,7 +150,7 @@ def run_study(s: StudySettings, log: Callable[[str], None] | None = None) -> Stu
     # every trial that ended was told to it (COMPLETE, PRUNED or FAIL), an interrupted one is still RUNNING
     spent = read_spent(study_dir)  # what the budget's tracker recorded, read once
     ended_by = meta.budget().ended_by(spent)
-    finished = ended_by is not None or _ended_trials(study_dir) >= meta.trials
+    finished = ended_by is not None or ended_trials(study_dir) >= meta.trials
     if not finished:
         log(f"study interrupted; continue it with: mgtune run --resume --name {study_dir.name} "
             f"--storage {study_dir.parent}")
@@ -168,30 +167,28 @@ def run_study(s: StudySettings, log: Callable[[str], None] | None = None) -> Stu
         log(f"trial start-up (created -> first epoch): median {median:.1f}s")
     startup = {t: progress.startup_seconds[t] for t in progress.created if t in progress.startup_seconds}
     best = select_best(rows, meta.metric, budget_ended=ended_by is not None)
-    return StudyOutcome(study_dir, True, rows, best, startup, ended_by, ray_seconds)
+    log(f"results: {study_dir / RESULTS_FILE}")
+    if best is None:
+        log("no trial completed (all stopped early or failed): no best configuration")
+    return StudyOutcome(study_dir, True, rows, best, startup, ended_by, ray_seconds, meta.metric)
 
 
 # ---------------------------------------------------------------- study folder
-def _new_study(s: StudySettings) -> tuple[Path, StudyMeta, SearchSpace]:
-    if not s.model or not s.dataset:
-        raise ConfigError("--model and --dataset are required (unless --resume)")
-    check_name("dataset name", s.dataset)  # before the study's folder name is made from it
-    cls = get_model(s.model)
+def _new_study(s: StudySettings) -> tuple[Path, StudyRecord, SearchSpace]:
+    assert s.model is not None and s.dataset is not None  # StudySettings requires them unless resuming
     model = s.model.lower()
-    _check_numbers(s)
-    TrainConfig(model=model, dataset=s.dataset, valid_metric=s.metric)  # validates the metric name
     path = Path(s.search_space) if s.search_space else find_search_space(model)
     space = load_search_space(path, model)
-    mg = s.mg and cls.trainable
+    mg = s.mg != "off" and get_model(model).trainable
     if not mg:
         space = space.without_mg()
-    study_dir = study_folder(s.storage, s.name if s.name is not None else default_name(model, s.dataset, mg))
+    study_dir = run_folder(s.storage, s.name if s.name is not None else default_name(model, s.dataset, mg))
     if (study_dir / STUDY_FILE).exists():
         raise ConfigError(f"{study_dir}: a study of this name exists; continue it with --resume or pick another --name")
-    meta = StudyMeta(
+    meta = StudyRecord(
         model=model, dataset=s.dataset, mg=mg, metric=s.metric, mode="max",
-        max_epochs=s.max_epochs, grace_epochs=_grace_epochs(s), reduction_factor=s.reduction_factor,
-        trials=_trials(s), seed=s.seed, search_space=space.as_dict(), search_space_file=space.source,
+        max_epochs=s.max_epochs, grace_epochs=s.grace, reduction_factor=s.reduction_factor,
+        trials=s.total_trials, seed=s.seed, search_space=space.as_dict(), search_space_file=space.source,
         created=now(), finished=None, mgtune_version=__version__,
         # beyond the shared contract: what --resume needs to rebuild the trainable
         data_dir=str(Path(s.data_dir).expanduser().resolve()), cpus_per_trial=s.cpus_per_trial,
@@ -202,15 +199,15 @@ def _new_study(s: StudySettings) -> tuple[Path, StudyMeta, SearchSpace]:
     return study_dir, meta, space
 
 
-def _load_study(s: StudySettings) -> tuple[Path, StudyMeta, SearchSpace]:
+def _load_study(s: StudySettings) -> tuple[Path, StudyRecord, SearchSpace]:
     if not s.name:
         raise ConfigError("--resume needs --name NAME (the study folder under --storage)")
-    study_dir = study_folder(s.storage, s.name)
+    study_dir = run_folder(s.storage, s.name)
     meta_file = study_dir / STUDY_FILE
     if not meta_file.is_file():
         raise ConfigError(f"{meta_file}: not found; nothing to resume")
     check_trusted(study_dir)  # before Ray unpickles anything in it
-    meta = StudyMeta.read_file(meta_file).require(*RESUME_KEYS, path=meta_file)
+    meta = StudyRecord.read_file(meta_file).require(*RESUME_KEYS, path=meta_file)
     for key, given in (("model", s.model), ("dataset", s.dataset)):
         if given and given.lower() != str(getattr(meta, key)).lower():
             raise ConfigError(f"{meta_file}: the study is for {key} {getattr(meta, key)!r}, not {given!r}")
@@ -219,124 +216,7 @@ def _load_study(s: StudySettings) -> tuple[Path, StudyMeta, SearchSpace]:
         if given is not None and given != getattr(meta, key):
             raise ConfigError(f"{meta_file}: the study's budget is {meta.budget().describe(Spent()) or 'none'}; "
                               f"{flag} cannot change it on --resume (start a new study to spend more)")
-    space = space_from_dict(meta.model, meta.search_space, str(meta_file))
-    return study_dir, meta, space
-
-
-def study_folder(storage: str, name: str) -> Path:
-    """``<storage>/<name>``, absolute; `ConfigError` unless ``name`` is one path component and ``storage``
-    is (or can become) a folder this user can write. Checked before Ray starts."""
-    if "://" in storage:
-        raise ConfigError(
-            f"--storage {storage}: URIs are not supported; pass a folder every node can read and write "
-            "(an NFS mount, or a bucket mounted with gcsfuse / mountpoint-s3)"
-        )
-    seps = {os.sep, os.altsep or os.sep}
-    if name in ("", ".", "..") or any(c in name for c in seps) or "\0" in name:
-        raise ConfigError(f"--name {name!r}: a study name is one folder name under --storage "
-                          "(not empty, no '/', not '.' or '..')")
-    root = Path(storage).expanduser()
-    if "\0" in storage:
-        raise ConfigError(f"--storage {storage!r}: not a valid path")
-    existing = root
-    while not existing.exists() and not existing.is_symlink() and existing != existing.parent:
-        existing = existing.parent
-    if not existing.is_dir():
-        what = "is not a folder" if existing == root else f"cannot be created: {existing} is not a folder"
-        raise ConfigError(f"--storage {storage}: {what}")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        what = "is not writable" if existing == root else f"cannot be created: {existing} is not writable"
-        raise ConfigError(f"--storage {storage}: {what} by this user")
-    return (root.resolve() / name)
-
-
-def check_trusted(folder: Path) -> None:
-    """`ConfigError` unless ``folder`` and everything in it is this user's and writable by no one else.
-
-    Resuming unpickles Ray's state (``tuner.pkl``, ``experiment_state-*.json``, ``searcher-state-*.pkl``,
-    trials' ``error.pkl``), which runs code. The trust boundary is other users: a file this user owns
-    and only this user can write is trusted; anything another user could have written is refused.
-    Group write is allowed only for the user's private group (what a umask of 002 gives).
-    """
-    uid = os.getuid()
-    paths = [folder]
-    for top, dirs, files in os.walk(folder, onerror=_raise):
-        paths += [Path(top, n) for n in dirs + files]
-    for path in paths:
-        try:
-            st = path.lstat()
-        except OSError as exc:
-            raise ConfigError(f"{path}: cannot be checked before resuming ({exc.strerror})") from None
-        if stat.S_ISLNK(st.st_mode):
-            raise ConfigError(f"{path}: refusing to resume: a symbolic link in the study folder")
-        if st.st_uid != uid:
-            raise ConfigError(f"{path}: refusing to resume: owned by uid {st.st_uid}, not by this user "
-                              f"(uid {uid}); Ray would unpickle files from this folder")
-        others = stat.S_IWOTH | (0 if _private_group(st.st_gid, uid) else stat.S_IWGRP)
-        if st.st_mode & others:
-            raise ConfigError(f"{path}: refusing to resume: writable by group or others "
-                              f"(mode {stat.filemode(st.st_mode)}); Ray would unpickle files from this folder "
-                              f"(if you trust it: chmod -R go-w {folder})")
-
-
-def _private_group(gid: int, uid: int) -> bool:
-    """Whether group ``gid`` is this user's own (a user private group, as a umask of 002 expects):
-    named after the user, no other member, and no other user's primary group."""
-    import grp
-    import pwd
-
-    try:
-        group, user = grp.getgrgid(gid), pwd.getpwuid(uid)
-    except KeyError:
-        return False
-    if group.gr_name != user.pw_name or set(group.gr_mem) - {user.pw_name}:
-        return False
-    return all(p.pw_gid != gid or p.pw_uid == uid for p in pwd.getpwall())
-
-
-def _raise(exc: OSError) -> None:
-    raise ConfigError(f"{exc.filename}: cannot be checked before resuming ({exc.strerror})")
-
-
-def _grace_epochs(s: StudySettings) -> int:
-    """The explicit ``--grace-epochs``, else 10 capped at ``--max-epochs`` (so a short study needs no flag)."""
-    return s.grace_epochs if s.grace_epochs is not None else min(DEFAULT_GRACE_EPOCHS, s.max_epochs)
-
-
-def _trials(s: StudySettings) -> int:
-    if s.trials is not None:
-        return s.trials
-    return BUDGETED_TRIALS if s.budget_epochs is not None or s.time_budget_s is not None else DEFAULT_TRIALS
-
-
-def _check_numbers(s: StudySettings) -> None:
-    Budget(s.budget_epochs, s.time_budget_s)  # a one-line error for a bad budget
-    checks = [
-        (_trials(s) >= 1, f"--trials must be >= 1, got {s.trials}"),
-        (s.max_epochs >= 1, f"--max-epochs must be >= 1, got {s.max_epochs}"),
-        (1 <= _grace_epochs(s) <= s.max_epochs,
-         f"--grace-epochs must be between 1 and --max-epochs ({s.max_epochs}), got {s.grace_epochs}"),
-        (s.reduction_factor >= 2, f"--reduction-factor must be >= 2, got {s.reduction_factor}"),
-        (s.cpus_per_trial > 0, f"--cpus-per-trial must be > 0, got {s.cpus_per_trial}"),
-        (s.gpus_per_trial is None or s.gpus_per_trial >= 0, f"--gpus-per-trial must be >= 0, got {s.gpus_per_trial}"),
-        (s.gpus_per_trial is None or s.gpus_per_trial <= 1 or float(s.gpus_per_trial).is_integer(),
-         f"--gpus-per-trial above 1 must be a whole number, got {s.gpus_per_trial}"),
-        (s.concurrency is None or s.concurrency >= 1, f"--concurrency must be >= 1, got {s.concurrency}"),
-        (s.checkpoint_every >= 1, f"--checkpoint-every must be >= 1, got {s.checkpoint_every}"),
-    ]
-    for ok, msg in checks:
-        if not ok:
-            raise ConfigError(msg)
-    # what the comparisons above let through: infinities, and seeds NumPy cannot take
-    check_float("--cpus-per-trial", s.cpus_per_trial, low=0, low_open=True)
-    if s.gpus_per_trial is not None:
-        check_float("--gpus-per-trial", s.gpus_per_trial, low=0)
-    check_int("--seed", s.seed, low=0, high=MAX_SEED)
-
-
-def _with_meta_resources(s: StudySettings, meta: StudyMeta) -> StudySettings:
-    return dataclasses.replace(s, cpus_per_trial=meta.cpus_per_trial, gpus_per_trial=meta.gpus_per_trial,
-                               concurrency=meta.max_concurrent_trials)
+    return study_dir, meta, recorded_space(meta, study_dir)
 
 
 def _fit(tuner: Any, study_dir: Path) -> Any:
@@ -354,7 +234,7 @@ def _fit(tuner: Any, study_dir: Path) -> Any:
                           f"--resume --name {study_dir.name} --storage {study_dir.parent}") from None
 
 
-def _new_tuner(meta: StudyMeta, space: SearchSpace, trainable: Any, study_dir: Path, concurrency: int,
+def _new_tuner(meta: StudyRecord, space: SearchSpace, trainable: Any, study_dir: Path, concurrency: int,
                callbacks: list[Any], stopper: Any = None) -> Any:
     import optuna
     from ray import tune
@@ -393,26 +273,15 @@ def _new_tuner(meta: StudyMeta, space: SearchSpace, trainable: Any, study_dir: P
     )
 
 
-def _ended_trials(study_dir: Path) -> int:
-    import optuna
-
-    storage = optuna.storages.RDBStorage(f"sqlite:///{study_dir / OPTUNA_FILE}")
-    ended = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.FAIL)
-    study = optuna.load_study(study_name=OPTUNA_STUDY, storage=storage)
-    return len(study.get_trials(deepcopy=False, states=ended))
-
-
 def _record(result: Any, study_dir: Path) -> TrialRecord:
     trial_dir = Path(result.path)
-    trial_id = trial_dir.name.removeprefix("trial_")
+    trial_id = trial_id_of(trial_dir.name)
     progress = result.metrics_dataframe
-    if progress is None and (trial_dir / "progress.csv").is_file():
-        import pandas as pd
-
-        progress = pd.read_csv(trial_dir / "progress.csv")
+    if progress is None and (trial_dir / PROGRESS_FILE).is_file():
+        progress = read_frame(trial_dir / PROGRESS_FILE)
     params = result.config or {}
-    if not params and (trial_dir / "params.json").is_file():
-        params = json.loads((trial_dir / "params.json").read_text())
+    if not params and (trial_dir / PARAMS_FILE).is_file():
+        params = read_json(trial_dir / PARAMS_FILE)
     return TrialRecord(trial_id, os.path.relpath(trial_dir, study_dir), params, progress, result.error)
 
 

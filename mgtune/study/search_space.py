@@ -33,6 +33,7 @@ import re
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -40,6 +41,7 @@ import yaml
 
 from mgtune.errors import ConfigError
 from mgtune.models import get_model, parse_config
+from mgtune.store import STUDY_FILE, StudyRecord
 from mgtune.training import MGConfig, TrainConfig
 
 if TYPE_CHECKING:
@@ -47,6 +49,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MG_PARAMS", "TRAIN_PARAMS", "Param", "SearchSpace", "find_search_space", "load_search_space", "space_from_dict",
+    "recorded_space",
 ]
 
 MG_PARAMS = ("flip_interval", "flip_ratio")
@@ -151,13 +154,15 @@ class _DefineByRun:
 
 
 def find_search_space(model: str) -> Path:
-    """``search_spaces/<model>.yaml`` in the working directory, else next to the installed package.
+    """``search_spaces/<model>.yaml`` in the working directory, else the one shipped with the package.
 
-    The files live at the repository's top level; an editable or source install finds them in the
-    package's parent directory, so a study started from any folder uses the repository's files.
+    The files live in the repository's top-level ``search_spaces/`` folder, which the wheel installs as
+    the package ``mgtune.search_spaces`` (an editable install maps it onto the folder itself), so a
+    study started from any folder finds them; a folder of one's own in the working directory wins.
     """
     name = f"{model.lower()}.yaml"
-    candidates = [Path.cwd() / SPACES_DIR / name, Path(__file__).resolve().parents[2] / SPACES_DIR / name]
+    shipped = resources.files("mgtune.search_spaces").joinpath(name)
+    candidates = [Path.cwd() / SPACES_DIR / name, Path(str(shipped))]
     for path in candidates:
         if path.is_file():
             return path
@@ -201,6 +206,11 @@ def load_search_space(path: str | Path, model: str | None = None) -> SearchSpace
             f"{where}: 'params' must be a non-empty mapping of parameter -> spec, got {doc.get('params')!r}"
         )
     return space_from_dict(doc["model"], {k: doc[k] for k in ("params", "start") if k in doc}, str(path.resolve()))
+
+
+def recorded_space(record: StudyRecord, study_dir: Path) -> SearchSpace:
+    """The search space a study recorded in its ``study.json``."""
+    return space_from_dict(record.model, record.search_space, str(study_dir / STUDY_FILE))
 
 
 def space_from_dict(model: str, raw: Any, source: str) -> SearchSpace:

@@ -18,30 +18,18 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from mgtune.data import Dataset
 from mgtune.errors import ConfigError, DivergedError
 from mgtune.files import write_text
-from mgtune.study.trainable import TrialSetup, run_trial, trial_dir_name
+from mgtune.store import FAILED_FILE, trial_folder
+from mgtune.study.trainable import TrialSetup, run_trial
 
 __all__ = [
-    "DEFAULT_GPU_FRACTION", "ATTACH_TIMEOUT_ENV", "FAILED_FILE", "MAX_FAILURES", "ResourceRequest", "log",
+    "DEFAULT_GPU_FRACTION", "ATTACH_TIMEOUT_ENV", "MAX_FAILURES", "log",
     "start_ray", "sigterm_as_sigint", "resources", "make_trainable",
 ]
-
-
-class ResourceRequest(Protocol):
-    """What a job asks of the cluster per trial (`StudySettings` is one)."""
-
-    @property
-    def cpus_per_trial(self) -> float: ...
-
-    @property
-    def gpus_per_trial(self) -> float | None: ...  # None: DEFAULT_GPU_FRACTION if the cluster has GPUs, else 0
-
-    @property
-    def concurrency(self) -> int | None: ...  # None: as many trials as the cluster's resources hold
 
 
 def log(msg: str) -> None:
@@ -185,33 +173,36 @@ def sigterm_as_sigint() -> Iterator[None]:
         signal.signal(signal.SIGTERM, before)
 
 
-def resources(s: ResourceRequest, n_trials: int, log: Callable[[str], None]) -> tuple[float, int]:
-    """GPUs per trial and concurrent trials for this cluster; never a setting that would pend forever."""
+def resources(cpus_per_trial: float, gpus_per_trial: float | None, concurrency: int | None, n_trials: int,
+              log: Callable[[str], None]) -> tuple[float, int]:
+    """GPUs per trial and concurrent trials for this cluster; never a setting that would pend forever.
+
+    ``gpus_per_trial`` None: `DEFAULT_GPU_FRACTION` if the cluster has GPUs, else 0; ``concurrency`` None:
+    as many trials as the cluster's resources hold."""
     import ray
 
     nodes = [n["Resources"] for n in ray.nodes() if n.get("Alive")]
     max_cpus = max((n.get("CPU", 0.0) for n in nodes), default=0.0)
     max_gpus = max((n.get("GPU", 0.0) for n in nodes), default=0.0)
-    if s.cpus_per_trial > max_cpus:
-        raise ConfigError(f"--cpus-per-trial {s.cpus_per_trial:g}: the largest node of the Ray cluster has "
+    if cpus_per_trial > max_cpus:
+        raise ConfigError(f"--cpus-per-trial {cpus_per_trial:g}: the largest node of the Ray cluster has "
                           f"{max_cpus:g} CPUs, so no trial could start")
-    if s.gpus_per_trial is None:
+    if gpus_per_trial is None:
         gpus = DEFAULT_GPU_FRACTION if max_gpus > 0 else 0.0
         if gpus == 0:
             log("no GPU in the Ray cluster: trials run on CPU")
     else:
-        gpus = float(s.gpus_per_trial)
+        gpus = float(gpus_per_trial)
         if gpus > max_gpus:
             raise ConfigError(f"--gpus-per-trial {gpus:g}: the largest node of the Ray cluster has {max_gpus:g} "
                               "GPUs, so no trial could start; pass --gpus-per-trial 0 to train on CPU")
     fits = 0
     for n in nodes:
-        per_node = math.floor(n.get("CPU", 0.0) / s.cpus_per_trial + 1e-9)
+        per_node = math.floor(n.get("CPU", 0.0) / cpus_per_trial + 1e-9)
         if gpus > 0:
             per_node = min(per_node, math.floor(n.get("GPU", 0.0) / gpus + 1e-9))
         fits += per_node
-    concurrency = s.concurrency or max(1, min(n_trials, fits))
-    return gpus, concurrency
+    return gpus, concurrency or max(1, min(n_trials, fits))
 
 
 def make_trainable(setup: TrialSetup, data: Dataset, fn: Callable[..., Any] = run_trial) -> Any:
@@ -221,10 +212,6 @@ def make_trainable(setup: TrialSetup, data: Dataset, fn: Callable[..., Any] = ru
     resources = {"cpu": setup.cpus_per_trial, "gpu": setup.gpus_per_trial}
     # with_parameters puts the dataset into the object store once; trials read it from there
     return tune.with_resources(tune.with_parameters(_fails_once(fn), setup=setup, data=data), resources)
-
-
-FAILED_FILE = "failed.txt"
-"""In a trial folder: the error the trial raised itself (not a lost node or worker)."""
 
 
 MAX_FAILURES = 2
@@ -244,7 +231,7 @@ def _fails_once(fn: Callable[..., Any]) -> Callable[..., Any]:
         from ray import tune
 
         trial_id = tune.get_context().get_trial_id()
-        failed = Path(setup.study_dir) / trial_dir_name(trial_id) / FAILED_FILE
+        failed = Path(setup.study_dir) / trial_folder(trial_id) / FAILED_FILE
         if failed.is_file():
             kind, _, msg = failed.read_text().partition("\n")
             raise (DivergedError if kind == DivergedError.__name__ else _TrialFailed)(

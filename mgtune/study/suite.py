@@ -18,13 +18,13 @@ completed trials so far, time spent), read from the study folders; each study's 
 cannot build on this data), is marked failed with a one-line reason; the others go on. With
 ``confirm``, every MG study is confirmed (``mgtune confirm``, reproduction cards in ``<suite>/cards``)
 as soon as it finishes, while the other studies run. ``resume`` keeps finished studies, resumes
-interrupted ones and runs the confirmations not done yet. The record is `mgtune.study.suite_record`'s ``suite.json``.
+interrupted ones and runs the confirmations not done yet. The record is `mgtune.store.suite`'s ``suite.json``,
+which also reads what the suite shows of its studies.
 """
 
 from __future__ import annotations
 
 import contextlib
-import csv
 import os
 import signal
 import sqlite3
@@ -37,56 +37,62 @@ from pathlib import Path
 from typing import Any
 
 from mgtune.errors import ConfigError
-from mgtune.models import get_model, model_names
-from mgtune.study.budget import Budget
-from mgtune.study.record import FINISHED, RESULTS_FILE, STUDY_FILE, now
-from mgtune.study.runner import OPTUNA_FILE, StudySettings
+from mgtune.models import get_model
+from mgtune.store import (
+    CARD_DIR,
+    FINISHED,
+    LOG_DIR,
+    STUDY_FILE,
+    SuiteRecord,
+    SuiteStudy,
+    is_suite,
+    now,
+    run_folder,
+)
+from mgtune.store.optuna_db import trial_progress
+from mgtune.store.suite import best_valid, last_line, study_name, study_rows, trial_error
 from mgtune.study.session import log as _log
 from mgtune.study.session import resources, start_ray
-from mgtune.study.suite_record import SuiteRecord, SuiteStudy, study_name
+from mgtune.study.settings import StudySettings
+from mgtune.training import TrainConfig, load_data
 
-__all__ = ["MG_CHOICES", "SuiteSettings", "SuiteOutcome", "parse_models", "parse_mg", "plan_studies", "run_suite",
-           "EXIT_SOME_FAILED"]
+__all__ = ["SuiteSettings", "SuiteOutcome", "plan_studies", "run_suite", "is_suite_run", "EXIT_SOME_FAILED"]
 
-MG_CHOICES = ("on", "off", "both")
 EXIT_SOME_FAILED = 3  # the suite ended, but at least one study failed (the others' results are written)
-LOG_DIR = "logs"
-CARD_DIR = "cards"
 _STOP_SECONDS = 180  # how long an interrupted study may take to save its state
 
 
-def parse_models(text: str) -> list[str]:
-    """``"freedom,vbpr"`` or ``"all"`` -> registered model names, in the given order; `ConfigError` otherwise."""
-    names = [n.strip().lower() for n in text.split(",") if n.strip()]
-    if names == ["all"]:
-        return model_names()
-    if not names:
-        raise ConfigError(f"--model expects a model name, a comma-separated list or 'all', got {text!r}")
-    for n in names:
-        get_model(n)  # unknown names list the valid ones
-    return list(dict.fromkeys(names))
-
-
-def parse_mg(mg: str | None, no_mg: bool) -> str:
-    """``--mg on|off|both`` (default on) with ``--no-mg`` as the alias of ``--mg off``."""
-    if mg is not None and mg not in MG_CHOICES:
-        raise ConfigError(f"--mg must be one of {', '.join(MG_CHOICES)}, got {mg!r}")
-    if no_mg and mg not in (None, "off"):
-        raise ConfigError(f"--no-mg contradicts --mg {mg} (--no-mg is --mg off)")
-    return "off" if no_mg else mg or "on"
+def is_suite_run(s: StudySettings) -> bool:
+    """Whether ``mgtune run`` with ``s`` is a suite: several models, ``all``, ``--mg both``, or ``--resume`` of a
+    suite folder."""
+    return s.named_a_suite or bool(s.resume and s.name and is_suite(Path(s.storage).expanduser() / s.name))
 
 
 @dataclass(frozen=True)
 class SuiteSettings:
-    """The options of ``mgtune run`` for a suite. ``study`` holds those of each study (as for a single study;
-    its ``model``, ``mg`` and ``search_space`` are not used), ``storage``/``name`` name the suite's folder,
-    and ``concurrency`` is the trial slots of the whole suite."""
+    """A suite's settings: ``study`` holds those of ``mgtune run`` (as for a single study; its ``model`` names
+    the models, ``mg`` says which studies, ``storage``/``name`` name the suite's folder, ``concurrency`` is
+    the trial slots of the whole suite)."""
 
     study: StudySettings
-    models: tuple[str, ...] = ()  # may be empty only with resume
-    mg: str = "on"  # on, off or both
-    confirm: int | None = None
     poll_seconds: float = 2.0
+
+    def __post_init__(self) -> None:
+        if self.study.search_space:
+            raise ConfigError("--search-space names one model's space; a suite uses each model's own "
+                              "(search_spaces/MODEL.yaml)")
+
+    @property
+    def models(self) -> list[str]:
+        return self.study.models
+
+    @property
+    def mg(self) -> str:
+        return self.study.mg  # type: ignore[return-value]  # normalised to on, off or both
+
+    @property
+    def confirm(self) -> int | None:
+        return self.study.confirm
 
 
 @dataclass
@@ -100,6 +106,11 @@ class SuiteOutcome:
     def failed(self) -> list[SuiteStudy]:
         """The studies that failed, and the finished ones whose confirmation failed (both say why)."""
         return [s for s in self.record.studies if s.state == "failed" or s.reason]
+
+    def result(self, report: list[str]) -> dict[str, Any]:
+        """What ``mgtune run`` prints for a suite, with the report's files."""
+        return {"suite": str(self.suite_dir), "exit_code": self.exit_code, "report": report,
+                "studies": [s.as_dict() for s in self.record.studies]}
 
     @property
     def exit_code(self) -> int:
@@ -154,26 +165,12 @@ def _child_address(given: str | None, gcs_address: str) -> str:
 # ---------------------------------------------------------------- the suite folder
 def _new(s: SuiteSettings) -> tuple[Path, SuiteRecord]:
     st = s.study
-    if not s.models or not st.dataset:
-        raise ConfigError("--model and --dataset are required (unless --resume)")
-    checks = [
-        (st.trials is None or st.trials >= 1, f"--trials must be >= 1, got {st.trials}"),
-        (st.max_epochs >= 1, f"--max-epochs must be >= 1, got {st.max_epochs}"),
-        (s.confirm is None or s.confirm >= 2, f"--confirm must be >= 2 seeds, got {s.confirm}"),
-        (st.concurrency is None or st.concurrency >= 1, f"--concurrency must be >= 1, got {st.concurrency}"),
-        (st.cpus_per_trial > 0, f"--cpus-per-trial must be > 0, got {st.cpus_per_trial}"),
-    ]
-    for ok, msg in checks:
-        if not ok:
-            raise ConfigError(msg)
-    Budget(st.budget_epochs, st.time_budget_s)  # a bad budget fails before any study
-    from mgtune.training import TrainConfig, load_data
-
+    assert st.dataset is not None  # StudySettings requires it unless resuming
     data_dir = str(Path(st.data_dir).expanduser().resolve())
-    # a bad metric or dataset fails here, once, not in every study (this also writes the demo data once)
-    load_data(TrainConfig(model=s.models[0], dataset=st.dataset, data_dir=data_dir, valid_metric=st.metric))
     name = st.name or f"suite-{st.dataset}-{time.strftime('%Y%m%d-%H%M%S')}"
-    suite_dir = (Path(st.storage) / name).expanduser().resolve()
+    suite_dir = run_folder(st.storage, name, "suite")
+    # a bad dataset fails here, once, not in every study (this also writes the demo data once)
+    load_data(TrainConfig(model=s.models[0], dataset=st.dataset, data_dir=data_dir))
     if suite_dir.exists() and any(suite_dir.iterdir()):
         raise ConfigError(f"{suite_dir}: exists; continue the suite with --resume or pick another --name")
     settings = {k: getattr(st, k) for k in _SHARED} | {"data_dir": data_dir, "mg": s.mg}
@@ -191,11 +188,9 @@ _SHARED = ("trials", "max_epochs", "grace_epochs", "reduction_factor", "metric",
 def _load(s: SuiteSettings) -> tuple[Path, SuiteRecord]:
     if not s.study.name:
         raise ConfigError("--resume needs --name NAME (the suite folder under --storage)")
-    suite_dir = (Path(s.study.storage) / s.study.name).expanduser().resolve()
+    suite_dir = run_folder(s.study.storage, s.study.name, "suite")
     record = SuiteRecord.read(suite_dir)
     if s.confirm is not None:  # a confirmation may be asked for on resume
-        if s.confirm < 2:
-            raise ConfigError(f"--confirm must be >= 2 seeds, got {s.confirm}")
         record = record.replace(confirm=s.confirm)
     # every study not finished runs again: one with a study record resumes (mgtune run --resume)
     studies = tuple(st if st.state == "finished" else SuiteStudy(st.name, st.model, st.mg, confirmed=st.confirmed)
@@ -218,7 +213,7 @@ def _share(conf: dict[str, Any], n: int, log: Callable[[str], None]) -> tuple[in
     """Concurrency, CPUs and GPUs per trial of each of ``n`` studies (see the module's "fair share");
     ``conf``: the suite's settings."""
     cpus = float(conf["cpus_per_trial"])
-    gpus, fits = resources(StudySettings(cpus_per_trial=cpus, gpus_per_trial=conf["gpus_per_trial"]), 10**9, log)
+    gpus, fits = resources(cpus, conf["gpus_per_trial"], None, 10**9, log)
     slots = conf["concurrency"] or fits
     if slots >= n:
         return slots // n, cpus, gpus
@@ -305,7 +300,7 @@ class _SuiteRun:
                 self.record = self.record.with_study(name, confirmed=True, reason=None)
                 self.log(f"{name:<20} confirmed over {self.record.confirm} seeds")
             elif not self.interrupted:
-                why = f"confirmation failed: {_last_line(child.log_file)}"
+                why = f"confirmation failed: {last_line(child.log_file)}"
                 self.record = self.record.with_study(name, reason=why)
                 self.log(f"{name:<20} {why}")
             self.record.write(self.suite_dir)
@@ -367,61 +362,19 @@ def _study_state(child: _Child, study_dir: Path) -> tuple[str, str | None]:
     if rc == 130 or rc == -signal.SIGINT:
         return "interrupted", None
     if rc != 0:
-        return "failed", _last_line(child.log_file)
-    rows = _results(study_dir)
+        return "failed", last_line(child.log_file)
+    rows = study_rows(study_dir)
     if not any(r.get("status") in FINISHED for r in rows):
-        return "failed", f"all {len(rows)} trials failed: {_trial_error(study_dir, rows)}"
+        return "failed", f"all {len(rows)} trials failed: {trial_error(study_dir, rows)}"
     return "finished", None
 
 
-def _results(study_dir: Path) -> list[dict[str, str]]:
-    path = study_dir / RESULTS_FILE
-    if not path.is_file():
-        return []
-    with path.open(newline="") as fh:
-        return list(csv.DictReader(fh))
-
-
-def _trial_error(study_dir: Path, rows: list[dict[str, str]]) -> str:
-    """The last line of the first failed trial's ``error.txt`` (the exception), or its status."""
-    for r in rows:
-        error = study_dir / (r.get("trial_dir") or "") / "error.txt"
-        if r.get("trial_dir") and error.is_file():
-            return _last_line(error)
-    return rows[0].get("status", "no trial") if rows else "no trial ran"
-
-
-def _last_line(path: Path) -> str:
-    """The file's ``mgtune: error:`` line if it has one, else its last non-empty line."""
-    try:
-        lines = [ln.strip() for ln in path.read_text(errors="replace").splitlines() if ln.strip()]
-    except OSError:
-        return "no output"
-    errors = [ln for ln in lines if ln.startswith("mgtune: error:")]
-    return (errors or lines or ["no output"])[-1][:300]
-
-
 # ---------------------------------------------------------------- progress
-def _progress(study_dir: Path) -> tuple[int, float | None]:
-    """Trials ended and the best validation score of the completed ones, from the study's Optuna storage.
-
-    Read-only and lock-free (a running study writes it); an unreadable moment keeps the last figures.
-    """
-    db = study_dir / OPTUNA_FILE
-    if not db.is_file():
-        return 0, None
-    with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1)) as con:
-        done = con.execute("SELECT COUNT(*) FROM trials WHERE state IN ('COMPLETE', 'PRUNED', 'FAIL')").fetchone()[0]
-        best = con.execute("SELECT MAX(v.value) FROM trial_values v JOIN trials t ON v.trial_id = t.trial_id "
-                           "WHERE t.state = 'COMPLETE'").fetchone()[0]
-    return int(done), None if best is None else float(best)
-
-
 def _show_progress(child: _Child, suite_dir: Path, metric: str, conf: dict[str, Any], log: Callable[[str], None],
                    end: str | None = None) -> None:
     """The study's line when its figures changed: trials done, best validation score so far, time spent."""
     try:
-        done, best = _progress(suite_dir / child.study.name)
+        done, best = trial_progress(suite_dir / child.study.name)
     except sqlite3.Error:
         return
     shown = (done, best, end)
@@ -438,15 +391,9 @@ def _show_progress(child: _Child, suite_dir: Path, metric: str, conf: dict[str, 
 def _summary(suite_dir: Path, record: SuiteRecord) -> list[str]:
     lines = [f"suite {suite_dir.name} on {record.dataset}:"]
     for st in record.studies:
-        best = _best_valid(suite_dir / st.name, record.settings.get("metric", "recall@20"))
+        best = best_valid(suite_dir / st.name, record.settings.get("metric", "recall@20"))
         extra = f" ({st.reason})" if st.reason else ""
         conf = ", confirmed" if st.confirmed else ""
-        lines.append(f"  {st.name:<20} {st.state}{conf}{extra}" + (f"  best valid {best}" if best else ""))
+        lines.append(f"  {st.name:<20} {st.state}{conf}{extra}" + (f"  best valid {best:.4f}" if best is not None
+                                                                    else ""))
     return lines
-
-
-def _best_valid(study_dir: Path, metric: str) -> str | None:
-    from mgtune.study.record import select_best
-
-    best = select_best(_results(study_dir), metric)
-    return None if best is None else f"{float(best[f'valid_{metric}']):.4f}"

@@ -1,9 +1,9 @@
 """One study trial: the Ray Tune function trainable around `mgtune.training.train`.
 
 The trial builds a `TrainConfig` from its sampled parameters and calls the shared training
-function unchanged. Per epoch the callback writes TensorBoard scalars into the trial folder and
-reports flat metrics to Ray (which writes ``progress.csv``); every ``checkpoint_every`` epochs the
-report carries a checkpoint holding the loop's resume state.
+function unchanged. Per epoch the callback writes TensorBoard scalars into the trial folder
+(`mgtune.training.tensorboard`) and reports flat metrics to Ray (which writes ``progress.csv``);
+every ``checkpoint_every`` epochs the report carries a checkpoint holding the loop's resume state.
 """
 
 from __future__ import annotations
@@ -14,43 +14,37 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
 
 from mgtune.data import Dataset, Split
 from mgtune.models import get_model
+from mgtune.store import STATE_FILE, StudyRecord, trial_folder
+from mgtune.store.results import FINAL, TRIAL_SECONDS, score_key
 from mgtune.study.search_space import SearchSpace
-from mgtune.training import CUTOFFS, METRICS, EpochReport, MGConfig, TrainConfig, TrainResult, resolve_device, train
-
-if TYPE_CHECKING:
-    from torch.utils.tensorboard import SummaryWriter
+from mgtune.training import (
+    CUTOFFS,
+    EpochReport,
+    MGConfig,
+    TrainConfig,
+    TrainResult,
+    load_data,
+    resolve_device,
+    train,
+)
+from mgtune.training.tensorboard import RunWriter
 
 __all__ = [
-    "TrialSetup", "run_trial", "train_trial", "trial_dirname", "trial_dir_name", "FINAL", "TRIAL_SECONDS", "score_key",
-    "TrialOutOfMemoryError", "out_of_memory_reason",
+    "TrialSetup", "study_data", "run_trial", "train_trial", "trial_dirname", "TrialOutOfMemoryError",
+    "out_of_memory_reason",
 ]
-
-FINAL = "final"
-"""Reported key: true on the trial's last epoch (max_epochs reached or its own early stopping)."""
-TRIAL_SECONDS = "trial_seconds"
-"""Reported key: the trial's wall time so far, start-up included (and time before a resume)."""
-STATE_FILE = "state.pt"
-
-
-def score_key(metric: str) -> str:
-    """The key Ray, ASHA and Optuna optimise: the best validation ``metric`` so far."""
-    return f"best_valid_{metric}"
 
 
 def trial_dirname(trial: Any) -> str:
-    """Short trial folder names (Ray's default repeats every parameter)."""
-    return trial_dir_name(trial.trial_id)
-
-
-def trial_dir_name(trial_id: str) -> str:
-    return f"trial_{trial_id}"
+    """Ray's ``trial_dirname_creator``: short trial folder names (Ray's default repeats every parameter)."""
+    return trial_folder(trial.trial_id)
 
 
 @dataclass(frozen=True)
@@ -71,6 +65,17 @@ class TrialSetup:
     study_dir: str  # absolute; each trial writes its TensorBoard events into study_dir/<trial folder>
     topk: tuple[int, ...] = CUTOFFS
 
+    @classmethod
+    def from_record(cls, record: StudyRecord, space: SearchSpace, folder: Path) -> TrialSetup:
+        """What every trial of the study ``record`` shares; ``folder`` is where the trials write (the
+        study's folder, or its confirmation's)."""
+        return cls(
+            space=space, model=record.model, dataset=record.dataset, data_dir=record.data_dir, mg=record.mg,
+            metric=record.metric, max_epochs=record.max_epochs, seed=record.seed,
+            cpus_per_trial=record.cpus_per_trial, gpus_per_trial=record.gpus_per_trial,
+            checkpoint_every=record.checkpoint_every, study_dir=str(folder), topk=record.topk,
+        )
+
     def train_config(self, sampled: dict[str, Any]) -> TrainConfig:
         base = TrainConfig.for_model(
             self.model, self.dataset, data_dir=self.data_dir, mg=MGConfig(enabled=self.mg),
@@ -79,6 +84,12 @@ class TrialSetup:
             device="cuda" if self.gpus_per_trial > 0 else "cpu",
         )
         return self.space.apply(base, sampled)
+
+
+def study_data(record: StudyRecord) -> Dataset:
+    """The dataset of the study ``record`` (the demo set is made on first use); its problems are one line."""
+    return load_data(TrainConfig(model=record.model, dataset=record.dataset, data_dir=record.data_dir,
+                                 mg=MGConfig(enabled=record.mg), valid_metric=record.metric, topk=record.topk))
 
 
 def run_trial(config: dict[str, Any], setup: TrialSetup, data: Dataset) -> None:
@@ -99,8 +110,10 @@ def train_trial(config: dict[str, Any], setup: TrialSetup, data: Dataset) -> Tra
         torch.cuda.set_per_process_memory_fraction(setup.gpus_per_trial)
     cfg = setup.train_config(config)
     resume, seconds_before = _load_state(tune.get_checkpoint(), resolve_device(cfg.device))
-    trial_dir = Path(setup.study_dir) / trial_dir_name(tune.get_context().get_trial_id())
-    writer = _writer(trial_dir, config, setup, resume)
+    trial_dir = Path(setup.study_dir) / trial_folder(tune.get_context().get_trial_id())
+    choices = {p.name: p.choices for p in setup.space.params if p.type == "categorical"}
+    writer = RunWriter(trial_dir, {**config, "mg": setup.mg}, choices, setup.topk,
+                       resumed_after=None if resume is None else resume["epoch"])
 
     def clock() -> float:
         return seconds_before + time.perf_counter() - started
@@ -142,7 +155,7 @@ def _train_within_share(setup: TrialSetup, cfg: TrainConfig, reporter: Callable[
 class _Reporter:
     """The training loop's callback: TensorBoard scalars, then one `ray.tune.report` per epoch."""
 
-    def __init__(self, setup: TrialSetup, cfg: TrainConfig, writer: _TrialWriter, clock: Callable[[], float]) -> None:
+    def __init__(self, setup: TrialSetup, cfg: TrainConfig, writer: RunWriter, clock: Callable[[], float]) -> None:
         self.setup, self.cfg, self.writer, self.clock = setup, cfg, writer, clock
         self.trainable = get_model(cfg.model).trainable
 
@@ -169,56 +182,6 @@ class _Reporter:
         with tempfile.TemporaryDirectory(prefix="mgtune-ckpt-") as tmp:
             torch.save({"loop": rep.state, TRIAL_SECONDS: metrics[TRIAL_SECONDS]}, Path(tmp) / STATE_FILE)
             tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(tmp))
-
-
-class _TrialWriter:
-    """TensorBoard events of one trial: per-epoch scalars and an HParams session.
-
-    The HParams summary is written at the start (parameters are known then) and the ``best/valid/*``
-    scalars after every epoch, so a trial that ASHA stops still shows its best metrics in the tab.
-    """
-
-    def __init__(self, writer: SummaryWriter, params: dict[str, Any], setup: TrialSetup) -> None:
-        from torch.utils.tensorboard.summary import hparams
-
-        self.w = writer
-        metrics = {f"best/valid/{m}@{k}": 0.0 for m in METRICS for k in setup.topk}
-        discrete = {p.name: list(p.choices) for p in setup.space.params if p.type == "categorical"}
-        hp = {**params, "mg": setup.mg}
-        self.exp, self.ssi, self.sei = hparams(hp, metrics, discrete)
-        file_writer = writer.file_writer
-        assert file_writer is not None  # SummaryWriter opens it in __init__
-        file_writer.add_summary(self.exp)
-        file_writer.add_summary(self.ssi)
-        writer.flush()
-
-    def epoch(self, rep: EpochReport) -> None:
-        from tensorboard.compat.proto.summary_pb2 import Summary
-
-        scalars = {"train/loss": rep.train_loss, "lr": rep.lr, **{f"valid/{k}": v for k, v in rep.valid.items()},
-                   **{f"test/{k}": v for k, v in rep.test.items()},
-                   **{f"best/valid/{k}": v for k, v in rep.best_valid.items()}}
-        # one event holding the epoch's ~50 scalars (what add_scalar writes, one event each, at 10x the cost)
-        summary = Summary(value=[Summary.Value(tag=tag, simple_value=float(v)) for tag, v in scalars.items()])
-        assert self.w.file_writer is not None  # SummaryWriter opens it in __init__
-        self.w.file_writer.add_summary(summary, rep.epoch)
-        self.w.flush()  # Ray may end the trial at the next report: nothing may wait in a buffer
-
-    def session_end(self) -> None:
-        assert self.w.file_writer is not None
-        self.w.file_writer.add_summary(self.sei)
-        self.w.flush()
-
-    def close(self) -> None:
-        self.w.close()
-
-
-def _writer(logdir: Path, params: dict[str, Any], setup: TrialSetup, resume: dict[str, Any] | None) -> _TrialWriter:
-    from torch.utils.tensorboard import SummaryWriter
-
-    # a resumed trial replays the epochs after its checkpoint: hide the first run's copies of them
-    purge = resume["epoch"] + 1 if resume is not None else None
-    return _TrialWriter(SummaryWriter(str(logdir), purge_step=purge), params, setup)
 
 
 def _load_state(checkpoint: Any, device: torch.device) -> tuple[dict[str, Any] | None, float]:

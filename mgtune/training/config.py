@@ -8,27 +8,22 @@ from typing import Any
 
 from mgtune.checks import MAX_SEED, check_float, check_int
 from mgtune.errors import ConfigError
+from mgtune.options import option
+from mgtune.store.metrics import CUTOFFS, METRICS, metric_names
 
-__all__ = ["MGConfig", "TrainConfig", "METRICS", "CUTOFFS", "metric_names"]
+__all__ = ["MGConfig", "TrainConfig", "METRICS", "CUTOFFS", "metric_names", "parse_sets"]
 
-METRICS = ("recall", "precision", "map", "ndcg")
-CUTOFFS = (5, 10, 20, 50)  # the cutoffs k of every metric@k recorded, unless a config says otherwise
 _MAX_SIZE = 10**9  # epochs, batch sizes, cutoffs: anything larger is a typo
-
-
-def metric_names(topk: tuple[int, ...]) -> list[str]:
-    """Keys like ``recall@20`` for every metric and cutoff."""
-    return [f"{m}@{k}" for m in METRICS for k in topk]
 
 
 @dataclass(frozen=True)
 class MGConfig:
     """Mirror Gradient settings (the reference's ``alpha1``, ``alpha2`` and ``beta``, renamed once)."""
 
-    enabled: bool = True
-    alpha1: float = 1.0  # weight of the normal step on a flip batch
-    flip_ratio: float = 0.2  # weight of the mirrored (negated) step; the reference's alpha2
-    flip_interval: int = 3  # every flip_interval-th batch (batch 0 included) is a flip batch; beta
+    enabled: bool = option(True, flag="--no-mg", const=False, help="train without Mirror Gradient")
+    alpha1: float = option(1.0, help="MG: weight of the normal step on a flip batch")
+    flip_ratio: float = option(0.2, help="MG: weight of the mirrored (negated) step; the reference's alpha2")
+    flip_interval: int = option(3, help="MG: every K-th batch (batch 0 included) is mirrored; the reference's beta")
 
     def __post_init__(self) -> None:
         if not isinstance(self.enabled, bool):
@@ -49,23 +44,24 @@ class MGConfig:
 class TrainConfig:
     """Everything one run depends on; defaults are MMRec's ``overall.yaml``."""
 
-    model: str
-    dataset: str
-    data_dir: str = "datasets"
-    model_params: dict[str, Any] = field(default_factory=dict)  # overrides of the model's config
+    model: str = option(help="model name, e.g. freedom")
+    dataset: str = option(help="dataset folder name under --data-dir ('demo' is built in)")
+    data_dir: str = option("datasets", help="the folder of dataset folders")
+    model_params: dict[str, Any] = field(default_factory=dict)  # overrides of the model's config (--set)
     mg: MGConfig = field(default_factory=MGConfig)
-    epochs: int = 1000
+    epochs: int = option(1000, help="epochs at most")
     batch_size: int = 2048
     eval_batch_size: int = 4096
-    learning_rate: float = 1e-3
+    learning_rate: float = option(1e-3, flag="--lr", default_text="0.001, or the model's own", help="learning rate")
     weight_decay: float = 0.0
     lr_decay: float = 1.0  # lr(epoch) = learning_rate * lr_decay ** (epoch / lr_decay_every)
     lr_decay_every: int = 50
-    patience: int = 20  # stop after this many epochs without a better validation metric, plus one
-    valid_metric: str = "recall@20"
+    patience: int = option(20, help="early stopping: stop after this many epochs without a better validation "
+                           "metric, plus one")
+    valid_metric: str = option("recall@20", flag="--metric", help="validation metric of early stopping")
     topk: tuple[int, ...] = CUTOFFS
-    seed: int = 999
-    device: str = "auto"
+    seed: int = option(999, help="seed of initialisation and batch order")
+    device: str = option("auto", help="auto, cpu or cuda")
 
     def __post_init__(self) -> None:
         for name in ("model", "dataset", "data_dir", "valid_metric", "device"):
@@ -112,6 +108,16 @@ class TrainConfig:
         return cls(model=model, dataset=dataset, **{**get_model(model).train_defaults, **given})
 
     @classmethod
+    def from_options(cls, model: str, dataset: str, sets: list[str] | None = None, **settings: Any) -> TrainConfig:
+        """`for_model` from command-line options: ``sets`` are ``--set key=value`` texts, checked against the
+        model's config at once (before any data is read)."""
+        from mgtune.models import get_model, parse_config
+
+        params = parse_sets(sets or [])
+        parse_config(get_model(model).config_cls, params)
+        return cls.for_model(model.lower(), dataset, model_params=params, **settings)
+
+    @classmethod
     def from_dict(cls, d: Any) -> TrainConfig:
         """The inverse of `as_dict`; anything else (a checkpoint's foreign config) is a `ConfigError`."""
         if not isinstance(d, dict):
@@ -130,3 +136,14 @@ class TrainConfig:
         if missing:
             raise ConfigError(f"missing training setting(s): {', '.join(missing)}")
         return cls(**{**d, "mg": MGConfig(**mg), "topk": tuple(topk)})
+
+
+def parse_sets(pairs: list[str]) -> dict[str, str]:
+    """``["reg_weight=0.001", ...]`` -> ``{"reg_weight": "0.001"}``; `ConfigError` for a pair without ``=``."""
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--set expects key=value, got {pair!r}")
+        out[key.strip()] = value.strip()
+    return out

@@ -30,10 +30,10 @@ import numpy as np
 
 from mgtune.data import Dataset
 from mgtune.errors import ConfigError, DataFormatError
+from mgtune.store.robustness import KINDS
 
 __all__ = ["KINDS", "MODALITIES", "FILLS", "Perturbation", "perturb"]
 
-KINDS = ("gaussian", "mask", "swap")
 MODALITIES = ("image", "text", "both")
 FILLS = ("zero", "mean")
 

@@ -9,8 +9,8 @@ import pytest
 from report_fixtures import KS, METRICS
 
 from mgtune.report import build_report
-from mgtune.study.confirmation import ARMS, write_confirm_results
-from mgtune.study.stats import MG_HELPS, MG_HURTS, NO_CLEAR, paired_t_test
+from mgtune.store.confirmation import ARMS, write_confirm_results
+from mgtune.store.stats import MG_HELPS, MG_HURTS, NO_CLEAR, paired_t_test
 
 
 def _confirm(study: Path, mg: list[float], nomg: list[float]) -> None:

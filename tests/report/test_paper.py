@@ -8,8 +8,8 @@ import pytest
 from report_fixtures import mg_trials, nomg_trials, write_study
 
 from mgtune.cli import main
-from mgtune.study.card import published_results
-from mgtune.study.suite_record import SuiteRecord, SuiteStudy, study_name
+from mgtune.report.card_data import published_results
+from mgtune.store.suite import SuiteRecord, SuiteStudy, study_name
 
 SCORES = [("t0", "completed", 0.20, 0.18), ("t1", "completed", 0.30, 0.25)]
 

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from mgtune.errors import DivergedError
-from mgtune.study import TrialRecord, result_columns, select_best, write_results
-from mgtune.study.results import trial_row
+from mgtune.store import TrialRecord, select_best, write_results
+from mgtune.store.results import result_columns, trial_row
 from mgtune.training import metric_names
 
 TOPK = (5, 10, 20, 50)
@@ -92,3 +92,23 @@ def test_final_flag_read_back_from_csv_text(value: object) -> None:
     progress = _progress([0.1], [0.1], True)
     progress["final"] = [value]
     assert trial_row(_rec("a", progress), [], TOPK)["status"] == "completed"
+
+
+def test_a_replayed_epoch_counts_with_its_later_copy() -> None:
+    # first run: epochs 0-2, epoch 2 the best at 0.5; interrupted, resumed from the checkpoint after epoch 1:
+    # epoch 2 replayed (now 0.4, still the best) and epoch 3 finishes the trial
+    rows = [(0, 0.1, 0), (1, 0.2, 1), (2, 0.5, 2), (2, 0.4, 2), (3, 0.3, 2)]
+    progress = pd.DataFrame([{"epoch": e, "best_epoch": b, "final": e == 3, "trial_seconds": 1.0 + e,
+                              **{f"valid_{n}": v for n in metric_names(TOPK)},
+                              **{f"test_{n}": v / 2 for n in metric_names(TOPK)}} for e, v, b in rows])
+    row = trial_row(_rec("a", progress), [], TOPK)
+    assert row["epochs_run"] == 4 and row["best_epoch"] == 2 and row["status"] == "completed"
+    assert row["valid_recall@20"] == 0.4 and row["test_recall@20"] == 0.2  # the later copy, not the first run's
+
+
+def test_progress_read_back_keeps_the_later_copy_of_a_replayed_epoch(tmp_path: Path) -> None:
+    from mgtune.store.results import read_progress
+
+    (tmp_path / "progress.csv").write_text("epoch,valid_recall@20\n0,0.1\n1,0.5\n1,0.3\n2,0.4\n")
+    frame = read_progress(tmp_path, "recall@20")
+    assert frame["epoch"].tolist() == [0, 1, 2] and frame["valid_recall@20"].tolist() == [0.1, 0.3, 0.4]

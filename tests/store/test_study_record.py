@@ -1,4 +1,4 @@
-"""`StudyMeta`: the one reader and writer of study.json; `select_best`: the one rule for the best trial."""
+"""`StudyRecord`: the one reader and writer of study.json; `select_best`: the one rule for the best trial."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import pytest
 
 from mgtune.errors import ConfigError, DataFormatError
 from mgtune.files import write_json
-from mgtune.study.record import STUDY_FILE, StudyMeta, rank_completed, select_best
+from mgtune.store import STUDY_FILE, StudyRecord, select_best
+from mgtune.store.results import rank_completed
 
 WRITTEN = {  # a study.json as `mgtune run` writes it, key order included
     "model": "freedom", "dataset": "demo", "mg": True, "metric": "recall@20", "mode": "max", "max_epochs": 12,
@@ -24,7 +25,7 @@ WRITTEN = {  # a study.json as `mgtune run` writes it, key order included
 def test_a_written_study_json_reads_and_writes_back_byte_for_byte(tmp_path: Path) -> None:
     write_json(tmp_path / STUDY_FILE, WRITTEN)
     before = (tmp_path / STUDY_FILE).read_bytes()
-    meta = StudyMeta.read(tmp_path)
+    meta = StudyRecord.read(tmp_path)
     assert (meta.trials, meta.topk, meta.gpus_per_trial) == (8, (5, 10, 20, 50), 0.0)
     meta.write(tmp_path)
     assert (tmp_path / STUDY_FILE).read_bytes() == before
@@ -33,7 +34,7 @@ def test_a_written_study_json_reads_and_writes_back_byte_for_byte(tmp_path: Path
 def test_unknown_keys_are_kept_and_missing_optional_keys_default(tmp_path: Path) -> None:
     core = {"model": "vbpr", "dataset": "toy", "mg": False, "metric": "ndcg@10", "max_epochs": 3, "later": [1]}
     (tmp_path / STUDY_FILE).write_text(json.dumps(core))
-    meta = StudyMeta.read(tmp_path)
+    meta = StudyRecord.read(tmp_path)
     assert meta.extra == {"later": [1]} and meta.as_dict()["later"] == [1]
     assert (meta.topk, meta.cpus_per_trial, meta.finished) == ((5, 10, 20, 50), 1.0, None)
     with pytest.raises(DataFormatError, match="missing key\\(s\\) seed, search_space"):
@@ -51,14 +52,14 @@ def test_unknown_keys_are_kept_and_missing_optional_keys_default(tmp_path: Path)
 def test_a_bad_study_json_is_one_data_format_error(tmp_path: Path, text: str, message: str) -> None:
     (tmp_path / STUDY_FILE).write_text(text)
     with pytest.raises(DataFormatError, match=message):
-        StudyMeta.read(tmp_path)
+        StudyRecord.read(tmp_path)
 
 
 def test_a_folder_that_is_not_a_study_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="no such study folder"):
-        StudyMeta.read(tmp_path / "nothing")
+        StudyRecord.read(tmp_path / "nothing")
     with pytest.raises(ConfigError, match="not a study folder"):
-        StudyMeta.read(tmp_path)
+        StudyRecord.read(tmp_path)
 
 
 def test_select_best_takes_completed_trials_by_validation_and_the_earlier_of_equals() -> None:

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from mgtune.errors import ConfigError, DataFormatError
-from mgtune.study.budget import BUDGET_FILE, Budget, Spent, format_duration, parse_duration, read_spent
+from mgtune.store import BUDGET_FILE, Budget, Spent, format_duration, parse_duration, read_spent
 
 
 def _run(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
@@ -154,7 +154,7 @@ def test_budgets_survive_resume(tiny_dir: Path, tmp_path: Path) -> None:
 
 
 def test_a_budgeted_study_chooses_among_every_trial_with_metrics() -> None:
-    from mgtune.study.record import select_best
+    from mgtune.store import select_best
 
     rows = [{"trial_id": "done", "status": "completed", "valid_recall@20": 0.30},
             {"trial_id": "cut", "status": "early_stopped", "valid_recall@20": 0.50},

@@ -20,14 +20,15 @@ import pytest
 from scipy import stats
 
 from mgtune.cli import main
-from mgtune.data import Dataset
+from mgtune.data import AMAZON_DATASETS, Dataset
 from mgtune.report.card import write_card
-from mgtune.study import load_search_space, result_columns
-from mgtune.study.card import AMAZON_DATASETS, build_card, published_data, published_results
+from mgtune.report.card_data import build_card, published_data, published_results
+from mgtune.store.confirmation import ARMS, confirm_columns, load_confirmation, read_study, select_candidates
+from mgtune.store.results import result_columns
+from mgtune.store.stats import MG_HELPS, MG_HURTS, NO_CLEAR, arm_stats, paired_t_test, verdict
+from mgtune.study import load_search_space
 from mgtune.study.confirm import ConfirmSettings, run_confirm
-from mgtune.study.confirmation import ARMS, confirm_columns, load_confirmation, read_study, select_candidates
-from mgtune.study.search_space import find_search_space
-from mgtune.study.stats import MG_HELPS, MG_HURTS, NO_CLEAR, arm_stats, paired_t_test, verdict
+from mgtune.study.search_space import find_search_space, recorded_space
 from mgtune.training import MGConfig, TrainConfig, metric_names, train
 
 TOPK = (5, 10, 20, 50)
@@ -170,8 +171,8 @@ def test_verdict_follows_the_ci_through_the_confirmation_and_card(tmp_path: Path
 
 # ---------------------------------------------------------------- selection, results.csv, the card
 def test_selection_takes_completed_trials_by_validation(tmp_path: Path) -> None:
-    study_dir, meta, space = read_study(write_study(tmp_path))
-    chosen = select_candidates(study_dir, meta, space, top=5)
+    study_dir, meta = read_study(write_study(tmp_path))
+    chosen = select_candidates(study_dir, meta, recorded_space(meta, study_dir).names, top=5)
     # "c" has the best validation but was stopped by ASHA: never chosen
     assert [(c.rank, c.trial_id) for c in chosen] == [(1, "b"), (2, "a")]
     assert chosen[1].params["dropout"] == 0.9  # from the trial's params.json, typed

@@ -138,7 +138,7 @@ def test_resume_refuses_a_folder_group_or_others_can_write(tiny_dir: Path, tmp_p
 
 def test_resume_refuses_a_folder_of_another_user(tiny_dir: Path, tmp_path: Path) -> None:
     from mgtune.errors import ConfigError
-    from mgtune.study.runner import check_trusted
+    from mgtune.store import check_trusted
 
     if os.getuid() != 0:
         pytest.skip("chown needs root")

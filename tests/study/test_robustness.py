@@ -9,15 +9,10 @@ import pytest
 
 from mgtune.cli import main
 from mgtune.data import Dataset
-from mgtune.study.robustness import (
-    ROBUST_DIR,
-    ROBUST_FILE,
-    TrainedRun,
-    drop_table,
-    evaluate_runs,
-    robustness_columns,
-    study_dirs,
-)
+from mgtune.store import ROBUST_DIR, ROBUST_FILE
+from mgtune.store.robustness import drop_table, robustness_columns, write_robustness_rows
+from mgtune.store.folders import study_folders as study_dirs
+from mgtune.training.robust_eval import TrainedRun, evaluate_runs
 from mgtune.training import MGConfig, TrainConfig, train
 from mgtune.training.perturb import Perturbation
 
@@ -64,13 +59,12 @@ def test_drop_table_pairs_the_drops_by_seed() -> None:
 
 def test_report_writes_curves_and_table(tmp_path: Path) -> None:
     from mgtune.report.robustness import write_robustness_report
-    from mgtune.study.robustness import _write_rows
 
     folder = tmp_path / "study" / ROBUST_DIR
     rows = [{**_row(kind, lv, arm, s, 0.2 - lv * (0.05 if arm == "mg" else 0.1) + s / 100), "study": "study",
              "model": "freedom", "dataset": "demo"}
             for kind in ("gaussian", "swap") for lv in (0.0, 0.5, 1.0) for arm in ("nomg", "mg") for s in range(3)]
-    _write_rows(folder / "results.csv", rows, (20,))
+    write_robustness_rows(folder / "results.csv", rows, (20,))
     (folder / ROBUST_FILE).write_text(json.dumps({"study": "study", "seeds": [0, 1, 2], "kinds": ["gaussian", "swap"],
                                                   "modality": "both", "seconds": 1.0}))
     md, png = write_robustness_report(tmp_path / "study")

@@ -24,7 +24,8 @@ from typing import Any
 
 import pytest
 
-from mgtune.study import load_search_space, result_columns
+from mgtune.store.results import result_columns
+from mgtune.study import load_search_space
 from mgtune.study.search_space import find_search_space
 
 pytestmark = pytest.mark.ray

@@ -22,8 +22,9 @@ import pytest
 from mgtune.cli import main
 from mgtune.errors import ConfigError
 from mgtune.report import load_study
-from mgtune.study.suite import parse_mg, parse_models, plan_studies
-from mgtune.study.suite_record import SuiteRecord
+from mgtune.store.suite import SuiteRecord
+from mgtune.study.settings import parse_mg, parse_models
+from mgtune.study.suite import plan_studies
 
 ROOT = Path(__file__).parents[2]
 
@@ -49,6 +50,10 @@ def test_models_and_the_studies_planned() -> None:
     (["--model", "freedom,nope"], "unknown model 'nope'"),
     (["--model", "freedom", "--mg", "maybe"], "--mg must be one of on, off, both"),
     (["--model", "freedom,vbpr", "--mg", "both", "--no-mg"], "--no-mg contradicts --mg both"),
+    # a suite's --name follows a study's rule: one folder name, so the suite stays inside --storage
+    (["--model", "freedom,vbpr", "--name", "../outside"], "--name '../outside': a suite name is one folder name"),
+    (["--model", "freedom", "--mg", "both", "--name", "a/b"], "--name 'a/b': a suite name is one folder name"),
+    (["--model", "freedom,vbpr", "--name", ".."], "a suite name is one folder name"),
 ])
 def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str],
                                           message: str) -> None:
@@ -56,7 +61,7 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, capsys: pytest.Capture
     assert main(["run", *args, "--dataset", "tiny", "--storage", str(storage)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("mgtune: error: ") and message in err
-    assert not storage.exists()
+    assert not storage.exists() and not (tmp_path / "outside").exists()
 
 
 # ---------------------------------------------------------------- end to end, with Ray
