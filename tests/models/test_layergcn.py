@@ -42,3 +42,30 @@ def test_layergcn_propagation_and_loss(tiny_dataset: Dataset) -> None:
     assert loss.dim() == 0 and torch.isfinite(loss)
     loss.backward()
     assert model.user_emb.grad is not None
+
+
+def _kept_weight(model: object, weights: dict[tuple[int, int], float], n_users: int) -> float:
+    """The mean ``1/sqrt(d_u d_i)`` weight of the user-item edges left in ``model.masked_adj``."""
+    adj = model.masked_adj.to_sparse_coo().coalesce()  # type: ignore[attr-defined]
+    rows, cols = adj.indices()
+    kept = [weights[(int(u), int(c) - n_users)] for u, c in zip(rows, cols) if u < n_users]
+    return sum(kept) / len(kept)
+
+
+def test_layergcn_prunes_by_degree_on_even_epochs_and_uniformly_on_odd_ones(tiny_dataset: Dataset) -> None:
+    cls = get_model("layergcn")
+    model = cls.from_dataset(tiny_dataset, parse_config(cls.config_cls, {"dropout": 0.5}))
+    graph = model.graph
+    weights = {(int(u), int(i)): float(w) for u, i, w in zip(graph.users, graph.items, graph.weights)}
+    overall = sum(weights.values()) / len(weights)
+    spread = float(torch.tensor(list(weights.values())).std()) / len(weights) ** 0.5
+    torch.manual_seed(0)
+    even, odd = [], []
+    for epoch in range(20):
+        model.pre_epoch(epoch)
+        (even if epoch % 2 == 0 else odd).append(_kept_weight(model, weights, tiny_dataset.n_users))
+    # degree-sensitive pruning keeps edges with probability ~ their weight: the kept edges weigh more
+    # than the average edge; a uniform subset weighs the average, within its sampling noise
+    assert min(even) > overall + 2 * spread
+    assert abs(sum(odd) / len(odd) - overall) < 2 * spread
+    assert min(even) > max(odd)

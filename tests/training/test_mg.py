@@ -46,3 +46,20 @@ def test_flip_batch_math() -> None:
     w1 = 1.0 - 0.1 * 2.0
     assert loss.item() == pytest.approx(1.0)
     assert w.item() == pytest.approx(w1 + 0.1 * 0.5 * 2 * w1)
+
+
+@pytest.mark.parametrize("alpha1", [0.6, 1.5, 3.0])
+def test_flip_batch_scales_the_first_step_by_alpha1(alpha1: float) -> None:
+    # loss = w^2 (gradient 2w), SGD lr 0.1: w1 = w0 - lr * alpha1 * 2 w0, then w2 = w1 + lr * r * 2 w1
+    w = torch.nn.Parameter(torch.tensor([1.0]))
+    opt = torch.optim.SGD([w], lr=0.1)
+    mirror_gradient_step(lambda: (w**2).sum(), opt, MGConfig(alpha1=alpha1, flip_ratio=0.5), 0)
+    w1 = 1.0 - 0.1 * alpha1 * 2.0
+    assert w.item() == pytest.approx(w1 + 0.1 * 0.5 * 2.0 * w1, rel=1e-6)
+
+
+def test_alpha1_leaves_other_batches_alone() -> None:
+    w = torch.nn.Parameter(torch.tensor([1.0]))
+    opt = torch.optim.SGD([w], lr=0.1)
+    mirror_gradient_step(lambda: (w**2).sum(), opt, MGConfig(alpha1=3.0, flip_ratio=0.5, flip_interval=2), 1)
+    assert w.item() == pytest.approx(1.0 - 0.1 * 2.0)  # one plain step on L, alpha1 not applied
