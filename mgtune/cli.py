@@ -60,24 +60,54 @@ def _cmd_data_prepare(args: argparse.Namespace) -> int:
     from mgtune.data.features import FeatureSource
     from mgtune.data.prepare import Columns, format_summary, prepare_dataset
 
+    def names(value: str | None) -> list[str] | None:  # a comma-separated list ('' for none); None: not given
+        return None if value is None else [n.strip() for n in value.split(",") if n.strip()]
+
     common: dict[str, Any] = {"core": args.core, "split": args.split, "seed": args.seed,
-                              "user_graph_k": args.user_graph_k, "force": args.force}
-    if (args.amazon is None) == (args.interactions is None):
-        raise ConfigError("data prepare needs exactly one of --interactions FILE or --amazon DIR --category CAT")
+                              "user_graph_k": args.user_graph_k, "force": args.force,
+                              "text_encoder": args.text_encoder}
+    given = [o for o, v in (("--interactions", args.interactions), ("--amazon", args.amazon),
+                            ("--recbole", args.recbole)) if v is not None]
+    if len(given) != 1:
+        raise ConfigError("data prepare needs exactly one of --interactions FILE, --recbole DIR or --amazon DIR "
+                          f"--category CAT{f' (got {given[0]} and {given[1]})' if len(given) > 1 else ''}")
+    only = {"--item-text": (args.item_text, "--interactions"), "--text-columns": (args.text_columns, "--item-text"),
+            "--text-fields": (args.text_fields, "--recbole"), "--meta-fields": (args.meta_fields, "--recbole"),
+            "--metadata-slot": (args.metadata_slot, "--recbole"),
+            "--image-features": (args.image_features, "--interactions or --recbole"),
+            "--text-features": (args.text_features, "--interactions or --recbole")}
+    source = {"--interactions": args.interactions, "--item-text": args.item_text, "--recbole": args.recbole,
+              "--interactions or --recbole": args.interactions or args.recbole}
+    for option, (value, needs) in only.items():
+        if value is not None and source[needs] is None:
+            raise ConfigError(f"{option} goes with {needs}")
+    if args.name is None and args.recbole is None:
+        raise ConfigError("data prepare needs --name NAME (the dataset folder <data-dir>/<name>)")
+    sources = {m: FeatureSource(Path(f), Path(i) if i else None) if f else None for m, f, i in (
+        ("image", args.image_features, args.image_ids), ("text", args.text_features, args.text_ids))}
+    columns = Columns(args.user_col, args.item_col, args.rating_col, args.time_col)
     if args.amazon is not None:
         from mgtune.data.amazon import prepare_amazon
 
         if not args.category:
             raise ConfigError("--amazon needs --category (e.g. Baby, Sports_and_Outdoors, Electronics)")
-        summary = prepare_amazon(args.data_dir, args.name, Path(args.amazon), args.category,
-                                 text_encoder=args.text_encoder, **common)
+        summary = prepare_amazon(args.data_dir, args.name, Path(args.amazon), args.category, **common)
+    elif args.recbole is not None:
+        from mgtune.data.recbole import prepare_recbole
+
+        summary = prepare_recbole(args.data_dir, args.name, Path(args.recbole), columns=columns,
+                                  min_rating=args.min_rating, text_fields=names(args.text_fields),
+                                  meta_fields=names(args.meta_fields), metadata_slot=args.metadata_slot,
+                                  image=sources["image"], text=sources["text"], **common)
     else:
-        sources = {m: FeatureSource(Path(f), Path(i) if i else None) if f else None for m, f, i in (
-            ("image", args.image_features, args.image_ids), ("text", args.text_features, args.text_ids))}
-        columns = Columns(args.user_col, args.item_col, args.rating_col, args.time_col)
+        from mgtune.data.item_text import ItemTextSource
+
+        item_text = ItemTextSource(Path(args.item_text), tuple(names(args.text_columns) or ()),
+                                   args.item_col) if args.item_text else None
         summary = prepare_dataset(args.data_dir, args.name, Path(args.interactions), columns=columns,
-                                  min_rating=args.min_rating, image=sources["image"], text=sources["text"], **common)
-    _log(format_summary(summary, dataset_dir(args.data_dir, args.name)))
+                                  min_rating=args.min_rating, image=sources["image"], text=sources["text"],
+                                  item_text=item_text, **common)
+    _log(format_summary(summary, dataset_dir(args.data_dir, summary["name"])))
     return 0
 
 
@@ -367,16 +397,19 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--force", action="store_true", help="replace an existing dataset of that name (atomically)")
     synth.set_defaults(func=_cmd_data_synth)
 
-    prep = data.add_parser("prepare", help="build a dataset folder from your interactions file, or from raw Amazon "
-                                           "data; writes prepare.json and prints a summary")
-    prep.add_argument("--interactions", metavar="FILE", help="CSV, TSV or JSON lines (.gz too), a row per interaction")
+    prep = data.add_parser("prepare", help="build a dataset folder from your interactions file, RecBole atomic files "
+                                           "or raw Amazon data; writes prepare.json and prints a summary")
+    prep.add_argument("--interactions", metavar="FILE", help="CSV, TSV, JSON lines (.gz too) or parquet, a row per "
+                                                             "interaction")
+    prep.add_argument("--recbole", metavar="DIR", help="folder of RecBole atomic files: NAME.inter, optional NAME.item "
+                                                       "(item features) and NAME.user; typed headers are read as is")
     prep.add_argument("--amazon", metavar="DIR", help="folder of a category's raw Amazon 2014 files")
     prep.add_argument("--category", help="with --amazon: Baby, Sports_and_Outdoors, Clothing_Shoes_and_Jewelry, "
                                          "Electronics (or baby, sports, clothing, elec)")
-    prep.add_argument("--name", required=True, help="dataset name: the folder <data-dir>/<name>")
+    prep.add_argument("--name", help="dataset name: the folder <data-dir>/<name> (with --recbole: NAME by default)")
     prep.add_argument("--data-dir", default="datasets")
     prep.add_argument("--user-col", default="user_id")
-    prep.add_argument("--item-col", default="item_id")
+    prep.add_argument("--item-col", default="item_id", help="also the id column of --item-text and of NAME.item")
     prep.add_argument("--rating-col", help="rating column (default: 'rating' if present); kept in the .inter file")
     prep.add_argument("--time-col", help="timestamp column, numbers or dates (default: 'timestamp' if present)")
     prep.add_argument("--min-rating", type=float, help="drop interactions rated below this")
@@ -387,10 +420,24 @@ def build_parser() -> argparse.ArgumentParser:
     for modality in ("image", "text"):
         prep.add_argument(f"--{modality}-features", metavar="FILE",
                           help=f"{modality} features: .npy (with --{modality}-ids), or .csv/.tsv/.parquet whose "
-                               "first column is the item id")
+                               "first column is the item id and the rest numbers")
         prep.add_argument(f"--{modality}-ids", metavar="FILE", help="raw item id of each .npy row, one per line")
-    prep.add_argument("--text-encoder", choices=["tfidf", "minilm"], default="tfidf",
-                      help="with --amazon: tfidf (offline) or minilm (all-MiniLM-L6-v2; pip install 'mgtune[text]')")
+    prep.add_argument("--item-text", metavar="FILE", help="with --interactions: raw item text to encode into the text "
+                      "features; CSV/TSV/JSON lines/parquet, the item id column (--item-col, else the first) and "
+                      "text columns")
+    prep.add_argument("--text-columns", metavar="A,B", help="the text columns of --item-text (default: every non-id "
+                                                            "column that is not all numbers)")
+    prep.add_argument("--text-fields", metavar="A,B", help="with --recbole: exactly these NAME.item fields are text "
+                                                           "(default: the rule in the README; '' for none)")
+    prep.add_argument("--meta-fields", metavar="C,D", help="with --recbole: exactly these NAME.item fields are "
+                                                           "metadata: one/multi-hot or scaled numbers")
+    prep.add_argument("--metadata-slot", choices=["image", "text", "none"],
+                      help="with --recbole: where the metadata block goes: image_feat.npy (default without "
+                           "--image-features), appended to the text features (default with them), or nowhere")
+    prep.add_argument("--text-encoder", choices=["tfidf", "minilm"],
+                      help="encoder of item text (--item-text, NAME.item's text fields, Amazon meta): tfidf "
+                           "(the default, offline) or minilm (all-MiniLM-L6-v2; pip install 'mgtune[text]'); "
+                           "an error without text")
     prep.add_argument("--user-graph-k", type=int, default=200,
                       help="neighbours per user in user_graph_dict.npy (DualGNN, DRAGON); 0: none")
     prep.add_argument("--force", action="store_true", help="replace an existing dataset folder")
