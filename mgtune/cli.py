@@ -433,7 +433,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                            "metadata: one/multi-hot or scaled numbers")
     prep.add_argument("--metadata-slot", choices=["image", "text", "none"],
                       help="with --recbole: where the metadata block goes: image_feat.npy (default without "
-                           "--image-features), appended to the text features (default with them), or nowhere")
+                           "--image-features), appended to the text features (default with them), or nowhere "
+                           "(default with --text-features too)")
     prep.add_argument("--text-encoder", choices=["tfidf", "minilm"],
                       help="encoder of item text (--item-text, NAME.item's text fields, Amazon meta): tfidf "
                            "(the default, offline) or minilm (all-MiniLM-L6-v2; pip install 'mgtune[text]'); "

@@ -15,7 +15,8 @@ present, ``rating`` and ``timestamp``; then the same steps as ``--interactions``
   (``image_feat.npy``), when the data has no images: MMRec's models take exactly two modality
   matrices, so genres in the image slot let a two-modality model use them rather than drop them.
   ``--metadata-slot text`` appends it to the text features instead (one modality, the image slot
-  empty), ``none`` leaves it out. With ``--image-features`` (real images) the default is ``text``.
+  empty), ``none`` leaves it out. With ``--image-features`` (real images) the default is ``text``,
+  with ``--text-features`` too ``none``.
 
 ``prepare.json`` records under ``item_fields`` every field of the file with its RecBole type, the
 kind given to it and why (the rule or an override), and under ``features`` what each slot holds
@@ -52,7 +53,7 @@ def prepare_recbole(
     """Build dataset ``<data_dir>/<name>`` (``name`` None: the files' NAME) from a RecBole folder; return the summary.
 
     ``text_encoder`` None: TF-IDF where the item file has text; naming one when it has none is an
-    error. ``metadata_slot`` None: ``image``, or ``text`` when ``image`` features are given.
+    error. ``metadata_slot`` None: ``image``; with ``image`` features ``text``; with both feature files ``none``.
     """
     columns = columns or Columns()
     if metadata_slot is not None and metadata_slot not in METADATA_SLOTS:
@@ -68,7 +69,7 @@ def prepare_recbole(
         if source is not None:
             writers[modality] = source_writer(source)
             inputs += [p for p in (source.path, source.ids) if p]
-    slot = metadata_slot or ("text" if image is not None else "image")
+    slot = metadata_slot or ("image" if image is None else "text" if text is None else "none")
     record: dict[str, Any] = {"inter_fields": _used(inter.types, data.frame.columns, columns)}
 
     fields: list[ItemField] = []
@@ -96,7 +97,9 @@ def prepare_recbole(
     for modality, claimed in (("image", to_image), ("text", text_part + to_text)):
         if claimed and modality in writers:
             what = f"{files.name}.item's fields {', '.join(f.name for f in claimed)}"
-            hint = "pass --metadata-slot text or none" if modality == "image" else "pass --text-fields ''"
+            ways = ["--metadata-slot text or none"] if modality == "image" else [
+                *(["--text-fields ''"] if text_part else []), *(["--metadata-slot image or none"] if to_text else [])]
+            hint = f"pass {' and '.join(ways)}"
             raise ConfigError(f"--{modality}-features and {what} both make {modality}_feat.npy; {hint}")
     if table is not None and to_image:
         writers["image"] = fields_writer(table, [], to_image, encoder, seed)
