@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mgtune.data.atomic import FIELD_TYPES
 from mgtune.data.dataset import file_digest, target_folder
 from mgtune.data.features import FeatureSource, FeatureWriter, source_writer
 from mgtune.data.item_text import ItemTextSource, item_text_writer, read_item_text
@@ -95,9 +96,12 @@ def interactions_from_frame(frame: pd.DataFrame, path: Path, columns: Columns) -
             wanted[key] = key
     missing = [f"{name!r} ({key})" for key, name in wanted.items() if name not in header]
     if missing:
+        typed = all(c.rpartition(":")[2] in FIELD_TYPES for c in header)  # user_id:token ...: RecBole's header
+        how = ("it is a RecBole atomic file: give its folder with --recbole DIR" if typed else
+               "name the columns with --user-col/--item-col/--rating-col/--time-col")
         raise DataFormatError(
             f"{path}: missing column {', '.join(missing)}; the header has {', '.join(map(repr, header[:12]))} "
-            f"(name the columns with --user-col/--item-col/--rating-col/--time-col)"
+            f"({how})"
         )
     out = pd.DataFrame(index=frame.index)
     for key in ("user", "item"):

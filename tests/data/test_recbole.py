@@ -241,3 +241,13 @@ def test_image_features_move_the_metadata_to_the_text_slot(tmp_path: Path, capsy
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("mgtune: error: --image-features and films.item's fields genre, year") and \
         "pass --metadata-slot text or none" in err[-1]
+
+
+def test_an_atomic_file_given_as_interactions_points_to_recbole(tmp_path: Path,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    folder = _folder(tmp_path)
+    assert main(["data", "prepare", "--interactions", str(folder / "films.inter"), "--name", "x",
+                 "--data-dir", str(tmp_path / "data")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "missing column 'user_id' (user)" in err[0] and \
+        "it is a RecBole atomic file: give its folder with --recbole DIR" in err[0]
