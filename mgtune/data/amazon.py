@@ -32,16 +32,11 @@ import numpy as np
 import pandas as pd
 
 from mgtune.data.dataset import target_folder
-from mgtune.data.features import Chunk, FeatureReport, align_features
-from mgtune.data.prepare import (
-    Columns,
-    FeatureWriter,
-    Interactions,
-    build_dataset,
-    interactions_from_frame,
-)
-from mgtune.data.text import encode_texts
-from mgtune.errors import DataFormatError
+from mgtune.data.features import Chunk, FeatureReport, FeatureWriter, align_features
+from mgtune.data.item_text import ItemTexts, encode_item_texts
+from mgtune.data.prepare import Columns, Interactions, build_dataset, interactions_from_frame
+from mgtune.data.text import DEFAULT_TEXT_ENCODER, check_text_encoder
+from mgtune.errors import ConfigError, DataFormatError
 
 __all__ = ["CATEGORIES", "AmazonFiles", "find_amazon_files", "read_amazon_interactions", "read_meta",
            "item_text", "image_feature_chunks", "prepare_amazon"]
@@ -159,32 +154,39 @@ def image_feature_chunks(path: Path, dim: int = IMAGE_DIM, chunk_rows: int = 409
 
 def _text_writer(meta_path: Path, encoder: str, seed: int) -> FeatureWriter:
     def write(item_ids: pd.Index, out: Path) -> FeatureReport:
-        meta = read_meta(meta_path, item_ids)
-        texts = {asin: item_text(r) for asin, r in meta.items()}
-        ids = np.array([a for a in item_ids if texts.get(a)], dtype=object)
-        if len(ids) == 0:
-            raise DataFormatError(f"{meta_path}: no item of the ratings has a title, brand, category or description")
-        values = encode_texts([texts[a] for a in ids], encoder, seed=seed)
-        return align_features([(ids, values)], item_ids, out, meta_path)
+        meta = read_meta(meta_path, item_ids)  # only the dataset's items: Elec's meta file is large
+        ids = np.array(list(meta), dtype=object)
+        texts = ItemTexts(meta_path, ids, np.array([item_text(meta[a]) for a in ids], dtype=object),
+                          ["title", "brand", "categories", "description"])
+        return encode_item_texts(texts, item_ids, out, encoder, seed)
 
     return write
 
 
 def prepare_amazon(
     data_dir: str | Path, name: str, folder: Path, category: str, *, core: int = 5, split: str = "random",
-    seed: int = 0, text_encoder: str = "tfidf", user_graph_k: int = 200, force: bool = False,
+    seed: int = 0, text_encoder: str | None = None, user_graph_k: int = 200, force: bool = False,
 ) -> dict[str, Any]:
-    """Build dataset ``<data_dir>/<name>`` from a category's raw files; return the summary."""
+    """Build dataset ``<data_dir>/<name>`` from a category's raw files; return the summary.
+
+    ``text_encoder`` None: TF-IDF; naming one when the folder has no meta file is an error.
+    """
     target = target_folder(data_dir, name, force)
     files = find_amazon_files(folder, category)
+    if text_encoder is not None and files.meta is None:
+        raise ConfigError(f"--text-encoder {text_encoder}: {folder} has no meta_{files.category}.json(.gz), so there "
+                          "is no item text to encode")
+    encoder = text_encoder or DEFAULT_TEXT_ENCODER
+    if files.meta is not None:
+        check_text_encoder(encoder)
     data = read_amazon_interactions(files.ratings)
     writers: dict[str, FeatureWriter] = {}
     if files.image is not None:
         image = files.image
         writers["image"] = lambda ids, out: align_features(image_feature_chunks(image), ids, out, image)
     if files.meta is not None:
-        writers["text"] = _text_writer(files.meta, text_encoder, seed)
+        writers["text"] = _text_writer(files.meta, encoder, seed)
     inputs = [p for p in (files.ratings, files.meta, files.image) if p is not None]
-    extra = {"amazon_category": files.category, "text_encoder": text_encoder if files.meta else None}
+    extra = {"amazon_category": files.category, "text_encoder": encoder if files.meta else None}
     return build_dataset(target, name, data, writers, inputs, core=core, split=split, seed=seed,
                          user_graph_k=user_graph_k, extra=extra)

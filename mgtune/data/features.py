@@ -18,16 +18,19 @@ the error names the file.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from mgtune.data.tables import read_parquet
 from mgtune.errors import DataFormatError
 
-__all__ = ["FeatureSource", "FeatureReport", "read_feature_chunks", "align_features"]
+__all__ = ["FeatureSource", "FeatureReport", "FeatureWriter", "read_feature_chunks", "align_features",
+           "source_writer", "no_match_error"]
 
 Chunk = tuple[np.ndarray, np.ndarray]  # (raw ids as str, values [rows, d])
 _CHUNK_ROWS = 8192
@@ -51,14 +54,19 @@ class FeatureReport:
     n_unmatched_rows: int = 0
     n_duplicate_rows: int = 0
     missing_items: list[int] = field(default_factory=list)
+    details: dict[str, Any] = field(default_factory=dict)  # what the matrix holds, when it was built from fields
 
     def as_dict(self, item_ids: pd.Index, show: int = 20) -> dict[str, object]:
         return {
             "file": self.file, "dim": self.dim, "covered_items": self.n_covered,
             "mean_filled_items": len(self.missing_items),
             "mean_filled_examples": [str(item_ids[i]) for i in self.missing_items[:show]],
-            "unmatched_rows": self.n_unmatched_rows, "duplicate_rows": self.n_duplicate_rows,
+            "unmatched_rows": self.n_unmatched_rows, "duplicate_rows": self.n_duplicate_rows, **self.details,
         }
+
+
+FeatureWriter = Callable[[pd.Index, Path], FeatureReport]
+"""Writes a modality's ``[n_items, d]`` matrix for the raw item ids (in id order) to a path."""
 
 
 def read_feature_chunks(source: FeatureSource) -> Iterator[Chunk]:
@@ -74,7 +82,7 @@ def read_feature_chunks(source: FeatureSource) -> Iterator[Chunk]:
     if suffix in (".csv", ".tsv", ".txt"):
         return _table_chunks(path, _read_text_table(path, "," if suffix == ".csv" else "\t"))
     if suffix == ".parquet":
-        return _table_chunks(path, _read_parquet(path))
+        return _table_chunks(path, read_parquet(path))
     raise DataFormatError(f"{path}: unknown feature file type {suffix!r}; use .npy (with ids), .csv, .tsv or .parquet")
 
 
@@ -113,15 +121,6 @@ def _read_text_table(path: Path, sep: str) -> pd.DataFrame:
     return pd.DataFrame(rows[1:], columns=rows[0])
 
 
-def _read_parquet(path: Path) -> pd.DataFrame:
-    try:
-        return pd.read_parquet(path)
-    except ImportError:
-        raise DataFormatError(f"{path}: reading parquet needs pyarrow (pip install pyarrow)") from None
-    except Exception as exc:
-        raise DataFormatError(f"{path}: unreadable parquet file ({type(exc).__name__}: {exc})") from None
-
-
 def _table_chunks(path: Path, table: pd.DataFrame) -> Iterator[Chunk]:
     """First column: the ids. The rest: numbers, or one column of equal-length arrays."""
     if table.shape[1] < 2:
@@ -140,8 +139,11 @@ def _table_chunks(path: Path, table: pd.DataFrame) -> Iterator[Chunk]:
         bad = numeric.isna().to_numpy() & ~rest.map(_is_nan_text).to_numpy()
         if bad.any():
             row, col = (int(x[0]) for x in np.nonzero(bad))
+            text = bad[:, col].mean() > 0.5  # mostly words: raw text, not a typo among numbers
+            hint = (f"; it looks like raw text: give the file with --item-text {path} --text-columns "
+                    f"{rest.columns[col]} and --text-encoder encodes it") if text else ""
             raise DataFormatError(f"{path}: feature column {rest.columns[col]!r} has non-numeric value "
-                                  f"{rest.iloc[row, col]!r} on data row {row + 1}")
+                                  f"{rest.iloc[row, col]!r} on data row {row + 1}{hint}")
         values = numeric.to_numpy(dtype=np.float32)
     for start in range(0, len(ids), _CHUNK_ROWS):
         yield ids[start : start + _CHUNK_ROWS], values[start : start + _CHUNK_ROWS]
@@ -209,10 +211,7 @@ def align_features(chunks: Iterable[Chunk], item_ids: pd.Index, out_path: Path, 
         raise DataFormatError(f"{file}: no feature rows")
     report.n_covered = int(covered.sum())
     if report.n_covered == 0:
-        raise DataFormatError(
-            f"{file}: none of its {report.n_unmatched_rows} ids matches an item of the interactions "
-            f"(items look like {', '.join(map(repr, item_ids[:3]))}); check the id column"
-        )
+        raise no_match_error(file, report.n_unmatched_rows, item_ids)
     assert total is not None
     missing = np.flatnonzero(~covered)
     report.missing_items = missing.tolist()
@@ -221,3 +220,17 @@ def align_features(chunks: Iterable[Chunk], item_ids: pd.Index, out_path: Path, 
     out.flush()
     del out
     return report
+
+
+def no_match_error(file: str | Path, n_ids: int, item_ids: pd.Index) -> DataFormatError:
+    """The error for an item file none of whose ``n_ids`` ids is an item of the interactions."""
+    return DataFormatError(
+        f"{file}: none of its {n_ids} ids matches an item of the interactions "
+        f"(items look like {', '.join(map(repr, item_ids[:3]))}); check the id column"
+    )
+
+
+def source_writer(source: FeatureSource) -> FeatureWriter:
+    """The writer of a feature file's matrix; a missing or unknown file fails now, before any other work."""
+    chunks = read_feature_chunks(source)
+    return lambda item_ids, out: align_features(chunks, item_ids, out, source.path)

@@ -3,7 +3,9 @@
 Steps, as MMRec's preprocessing notebooks take them (``preprocessing/0rating2inter`` ...
 ``3feat-encoder``), with the differences named:
 
-1. read user, item and optional rating and timestamp columns from a CSV, TSV or JSON-lines file;
+1. read user, item and optional rating and timestamp columns from a CSV, TSV, JSON-lines or
+   parquet file (`mgtune.data.tables`), or from RecBole's typed atomic files
+   (`mgtune.data.recbole`) or the raw Amazon files (`mgtune.data.amazon`), which then join here;
    ids are kept as text, so ``"007"`` and ``"7"`` are two items;
 2. drop rows without a user or item, then repeated (user, item) pairs, keeping the earliest
    (MMRec drops only rows repeated with the same timestamp; a repeated pair would be both a
@@ -13,7 +15,8 @@ Steps, as MMRec's preprocessing notebooks take them (``preprocessing/0rating2int
    (``asin``, ``itemID``), tab-separated as MMRec writes them;
 4. the per-user split (`mgtune.data.split`) into ``x_label`` 0/1/2 = train/valid/test;
 5. feature matrices aligned to the new item ids (`mgtune.data.features`), the mean vector for
-   items without features;
+   items without features; raw item text (``--item-text``) is encoded first, over the dataset's
+   items only (`mgtune.data.item_text`);
 6. the DualGNN/DRAGON user graph ``user_graph_dict.npy`` from the training rows
    (`mgtune.data.user_graph`);
 7. ``prepare.json``: inputs with content hashes, settings, counts at each step, cold-start items
@@ -26,7 +29,6 @@ error at any step leaves no dataset folder behind.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,22 +36,24 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mgtune.data.atomic_files import FIELD_TYPES
 from mgtune.data.dataset import file_digest, target_folder
-from mgtune.data.features import FeatureReport, FeatureSource, align_features, read_feature_chunks
+from mgtune.data.features import FeatureSource, FeatureWriter, source_writer
+from mgtune.data.item_text import ItemTextSource, item_text_writer, read_item_text
 from mgtune.data.kcore import k_core
 from mgtune.data.split import TEST, TRAIN, VALID, split_labels
+from mgtune.data.tables import read_table
+from mgtune.data.text import DEFAULT_TEXT_ENCODER, check_text_encoder
 from mgtune.data.user_graph import USER_GRAPH_FILE, top_k_cooccurrence, write_user_graph_dict
 from mgtune.errors import ConfigError, DataFormatError
 from mgtune.files import replace_dir, write_json
 
 __all__ = [
     "Columns", "Interactions", "prepare_dataset", "read_interactions", "build_dataset", "format_summary",
-    "interactions_from_frame", "FeatureWriter", "SUMMARY_FILE",
+    "interactions_from_frame", "SUMMARY_FILE",
 ]
 
 SUMMARY_FILE = "prepare.json"
-FeatureWriter = Callable[[pd.Index, Path], FeatureReport]
-"""Writes a modality's ``[n_items, d]`` matrix for the raw item ids (in id order) to a path."""
 
 
 @dataclass(frozen=True)
@@ -72,30 +76,13 @@ class Interactions:
 
 
 def read_interactions(path: Path, columns: Columns = Columns()) -> Interactions:
-    """Read a CSV (``.csv``), TSV (``.tsv``, ``.txt``, ``.inter``) or JSON-lines (``.jsonl``, ``.json``) file.
+    """Read a CSV (``.csv``), TSV (``.tsv``, ``.txt``, ``.inter``), JSON-lines (``.jsonl``) or parquet file.
 
-    A ``.gz`` suffix is decompressed. Raises `DataFormatError` naming the file for an unreadable
-    file, a missing column, or a rating or timestamp that is not a number (timestamps may also be
-    dates, e.g. ``2014-03-01``).
+    A ``.gz`` suffix is decompressed (`mgtune.data.tables`). Raises `DataFormatError` naming the
+    file for an unreadable file, a missing column, or a rating or timestamp that is not a number
+    (timestamps may also be dates, e.g. ``2014-03-01``).
     """
-    if not path.is_file():
-        raise DataFormatError(f"{path}: interactions file not found")
-    suffixes = [s.lower() for s in path.suffixes]
-    kind = suffixes[-2] if suffixes and suffixes[-1] == ".gz" and len(suffixes) > 1 else (suffixes or [""])[-1]
-    try:
-        if kind in (".jsonl", ".json", ".ndjson"):
-            frame = pd.read_json(path, lines=True, dtype=False)
-        elif kind in (".csv", ".tsv", ".txt", ".inter"):
-            frame = pd.read_csv(path, sep="," if kind == ".csv" else "\t", dtype=str, keep_default_na=False,
-                                na_values=[""])
-        else:
-            raise DataFormatError(f"{path}: unknown interactions file type {kind!r}; use .csv, .tsv or .jsonl")
-    except DataFormatError:
-        raise
-    except Exception as exc:
-        first = (str(exc).strip().splitlines() or [""])[0]
-        raise DataFormatError(f"{path}: cannot read ({type(exc).__name__}: {first})") from None
-    return interactions_from_frame(frame, path, columns)
+    return interactions_from_frame(read_table(path, "interactions file"), path, columns)
 
 
 def interactions_from_frame(frame: pd.DataFrame, path: Path, columns: Columns) -> Interactions:
@@ -109,9 +96,12 @@ def interactions_from_frame(frame: pd.DataFrame, path: Path, columns: Columns) -
             wanted[key] = key
     missing = [f"{name!r} ({key})" for key, name in wanted.items() if name not in header]
     if missing:
+        typed = all(c.rpartition(":")[2] in FIELD_TYPES for c in header)  # user_id:token ...: RecBole's header
+        how = ("it is a RecBole atomic file: give its folder with --recbole DIR" if typed else
+               "name the columns with --user-col/--item-col/--rating-col/--time-col")
         raise DataFormatError(
             f"{path}: missing column {', '.join(missing)}; the header has {', '.join(map(repr, header[:12]))} "
-            f"(name the columns with --user-col/--item-col/--rating-col/--time-col)"
+            f"({how})"
         )
     out = pd.DataFrame(index=frame.index)
     for key in ("user", "item"):
@@ -149,35 +139,50 @@ def _timestamps(col: pd.Series, path: Path, name: str) -> pd.Series:
 def prepare_dataset(
     data_dir: str | Path, name: str, interactions: Path, *, columns: Columns = Columns(), core: int = 5,
     split: str = "random", seed: int = 0, min_rating: float | None = None, image: FeatureSource | None = None,
-    text: FeatureSource | None = None, user_graph_k: int = 200, force: bool = False,
+    text: FeatureSource | None = None, item_text: ItemTextSource | None = None, text_encoder: str | None = None,
+    user_graph_k: int = 200, force: bool = False,
 ) -> dict[str, Any]:
     """Build dataset ``<data_dir>/<name>`` from an interactions file and feature files; return the summary.
 
     See the module docstring for the steps. ``split`` is ``"random"`` or ``"time"``;
-    ``user_graph_k = 0`` writes no user graph.
+    ``user_graph_k = 0`` writes no user graph. ``item_text`` is raw text to encode into the text
+    features with ``text_encoder`` (None: TF-IDF), instead of a ready ``text`` feature file.
     """
+    if item_text is not None and text is not None:
+        raise ConfigError("--item-text and --text-features both make text_feat.npy; give one of them")
+    if item_text is None and text_encoder is not None:
+        raise ConfigError(f"--text-encoder {text_encoder}: there is no item text to encode; give the text with "
+                          "--item-text FILE (ready vectors go in with --text-features)")
+    encoder = text_encoder or DEFAULT_TEXT_ENCODER
+    if item_text is not None:
+        check_text_encoder(encoder)
     target = target_folder(data_dir, name, force)
     data = read_interactions(interactions, columns)
     inputs = [interactions] + [p for s in (image, text) if s for p in (s.path, s.ids) if p]
     writers: dict[str, FeatureWriter] = {}
     for modality, source in (("image", image), ("text", text)):
         if source is not None:
-            writers[modality] = _source_writer(source)
+            writers[modality] = source_writer(source)
+    extra: dict[str, Any] = {"columns": vars(columns)}
+    if item_text is not None:
+        texts = read_item_text(item_text)  # a bad file fails now, before any work
+        writers["text"] = item_text_writer(texts, encoder, seed)
+        inputs.append(item_text.path)
+        extra.update(item_text_columns=texts.fields, text_encoder=encoder)
     return build_dataset(target, name, data, writers, inputs, core=core, split=split, seed=seed,
-                         min_rating=min_rating, user_graph_k=user_graph_k, extra={"columns": vars(columns)})
-
-
-def _source_writer(source: FeatureSource) -> FeatureWriter:
-    chunks = read_feature_chunks(source)  # a missing file fails now, before any work
-    return lambda item_ids, out: align_features(chunks, item_ids, out, source.path)
+                         min_rating=min_rating, user_graph_k=user_graph_k, extra=extra)
 
 
 def build_dataset(
     target: Path, name: str, data: Interactions, features: dict[str, FeatureWriter], inputs: list[Path], *,
     core: int = 5, split: str = "random", seed: int = 0, min_rating: float | None = None,
-    user_graph_k: int = 200, extra: dict[str, Any] | None = None,
+    user_graph_k: int = 200, extra: dict[str, Any] | None = None, record: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Steps 2-7 of the module docstring for already-read interactions; writes ``target`` whole or not at all."""
+    """Steps 2-7 of the module docstring for already-read interactions; writes ``target`` whole or not at all.
+
+    ``extra`` joins the summary's settings; ``record`` adds top-level entries (e.g. the columns a
+    reader detected).
+    """
     if split not in ("random", "time"):
         raise ConfigError(f"--split must be 'random' or 'time', got {split!r}")
     if core < 1 or user_graph_k < 0:
@@ -239,6 +244,7 @@ def build_dataset(
         "split": {"rule": "per user: n < 10 -> 1 valid + 1 test; else int(0.2 n) held out, halved (valid first)",
                   "order": "timestamp" if split == "time" else f"random, seed {seed}"},
         "features": {},
+        **(record or {}),
     }
 
     def write(tmp: Path) -> None:
@@ -288,12 +294,22 @@ def format_summary(summary: dict[str, Any], folder: Path) -> str:
         f"  train / valid / test {c['train']:,} / {c['valid']:,} / {c['test']:,} ({summary['split']['order']})",
         f"  cold-start items     {summary['cold_start_items']['count']:,} (no training interaction)",
     ]
+    if "item_fields" in summary:
+        fields = ", ".join(f"{f['name']} {f['kind']}" for f in summary["item_fields"]["fields"])
+        lines.append(f"  item fields          {fields or 'none'}")
     for modality, f in summary["features"].items():
-        lines.append(f"  {modality + ' features':<20} {f['dim']}-d, {f['mean_filled_items']:,} items filled with "
-                     f"the mean, {f['unmatched_rows']:,} rows matched no item")
+        holds = "".join(f" ({', '.join(_part_text(p) for p in f['holds'])})" if "holds" in f else "")
+        lines.append(f"  {modality + ' features':<20} {f['dim']}-d{holds}, {f['mean_filled_items']:,} items filled "
+                     f"with the mean, {f['unmatched_rows']:,} rows matched no item")
     if "user_graph" in summary:
         g = summary["user_graph"]
         lines.append(f"  user graph           top {g['k']}, {g['mean_neighbours']} neighbours per user on average "
                      f"({g['seconds']} s)")
     lines.append(f"  took                 {summary['seconds']} s")
     return "\n".join(lines)
+
+
+def _part_text(part: dict[str, Any]) -> str:
+    """One part of a feature matrix, e.g. ``movie_title text (tfidf) 384`` or ``class multi_hot 19``."""
+    encoder = f" ({part['encoder']})" if "encoder" in part else ""
+    return f"{'+'.join(part['fields'])} {part['kind']}{encoder} {part['dim']}"

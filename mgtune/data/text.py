@@ -16,10 +16,24 @@ import numpy as np
 
 from mgtune.errors import ConfigError
 
-__all__ = ["TEXT_ENCODERS", "encode_texts"]
+__all__ = ["TEXT_ENCODERS", "DEFAULT_TEXT_ENCODER", "check_text_encoder", "encode_texts"]
 
 TEXT_ENCODERS = ("tfidf", "minilm")
+DEFAULT_TEXT_ENCODER = "tfidf"  # applied only where there is text to encode
 _MINILM = "sentence-transformers/all-MiniLM-L6-v2"
+_MINILM_MISSING = ("--text-encoder minilm needs sentence-transformers: pip install 'mgtune[text]' "
+                   "(or use --text-encoder tfidf)")
+
+
+def check_text_encoder(encoder: str) -> None:
+    """Refuse an unknown encoder, or MiniLM without its extra, before any data work rather than after it."""
+    if encoder not in TEXT_ENCODERS:
+        raise ConfigError(f"--text-encoder must be one of {', '.join(TEXT_ENCODERS)}, got {encoder!r}")
+    if encoder == "minilm":
+        import importlib.util
+
+        if importlib.util.find_spec("sentence_transformers") is None:
+            raise ConfigError(_MINILM_MISSING)
 
 
 def encode_texts(texts: Sequence[str], encoder: str = "tfidf", dim: int = 384, seed: int = 0) -> np.ndarray:
@@ -33,10 +47,7 @@ def encode_texts(texts: Sequence[str], encoder: str = "tfidf", dim: int = 384, s
         try:
             from sentence_transformers import SentenceTransformer
         except ImportError:
-            raise ConfigError(
-                "--text-encoder minilm needs sentence-transformers: pip install 'mgtune[text]' "
-                "(or use --text-encoder tfidf)"
-            ) from None
+            raise ConfigError(_MINILM_MISSING) from None
         model = SentenceTransformer(_MINILM)
         return np.asarray(model.encode(list(texts), batch_size=256, show_progress_bar=False), dtype=np.float32)
     raise ConfigError(f"--text-encoder must be one of {', '.join(TEXT_ENCODERS)}, got {encoder!r}")

@@ -266,3 +266,109 @@ def test_min_rating_drops_low_ratings_before_the_k_core(tmp_path: Path) -> None:
     assert c["rows_below_min_rating"] == int((log.rating < 3).sum()) > 0
     assert c["interactions"] == int((log.rating >= 3).sum())
     assert _inter(tmp_path).rating.min() >= 3
+
+
+def _item_text(path: Path, ids: list[str] | None = None) -> pd.DataFrame:
+    """Text for item00..item27 (item28 and item29 have none) and one id no interaction names; by ``path``'s suffix."""
+    ids = ids or [f"item{i:02d}" for i in range(N_ITEMS - 2)] + ["not-an-item"]
+    words = ["red", "blue", "green", "warm", "soft"]
+    frame = pd.DataFrame({"item_id": ids, "title": [f"{words[n % 5]} thing {n}" for n in range(len(ids))],
+                          "blurb": ["" if n == 4 else f"a {words[(n * 3) % 5]} one" for n in range(len(ids))],
+                          "price": [str(n * 1.5) for n in range(len(ids))]})
+    if path.suffix == ".parquet":
+        frame.to_parquet(path)
+    elif path.suffix == ".jsonl":
+        frame.to_json(path, orient="records", lines=True)
+    else:
+        frame.to_csv(path, sep="\t" if path.suffix == ".tsv" else ",", index=False)
+    return frame
+
+
+def test_item_text_is_encoded_into_the_text_features(tmp_path: Path) -> None:
+    from mgtune.data.text import encode_texts
+
+    path = tmp_path / "log.csv"
+    _log().to_csv(path, index=False)
+    frame = _item_text(tmp_path / "items.csv")
+    assert _prepare(tmp_path, path, "--item-text", str(tmp_path / "items.csv")) == 0
+    summary = json.loads((tmp_path / "data/mine/prepare.json").read_text())
+    assert summary["settings"]["item_text_columns"] == ["title", "blurb"]  # price holds numbers: not text
+    assert summary["settings"]["text_encoder"] == "tfidf"
+    text = summary["features"]["text"]
+    assert text["holds"][0]["fields"] == ["title", "blurb"] and text["unmatched_rows"] == 1
+    assert sorted(text["mean_filled_examples"]) == ["item28", "item29"]
+
+    _, i_map = _maps(tmp_path)
+    data = load_dataset(tmp_path / "data", "mine")
+    assert data.text_feat is not None and data.image_feat is None
+    kept = frame[frame.item_id.isin(set(i_map.asin))]
+    joined = [" ".join(p for p in (t, b) if p) for t, b in zip(kept.title, kept.blurb.fillna(""))]
+    want = encode_texts(joined, "tfidf", seed=0)
+    row = {a: r for r, a in enumerate(i_map.asin)}
+    np.testing.assert_allclose(data.text_feat[[row[a] for a in kept.item_id]], want, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(data.text_feat[[row["item28"], row["item29"]]], want.mean(0)[None].repeat(2, 0),
+                               rtol=1e-5, atol=1e-6)
+    for fmt in ("jsonl", "parquet", "tsv"):
+        _item_text(tmp_path / f"items.{fmt}")
+        assert _prepare(tmp_path, path, "--item-text", str(tmp_path / f"items.{fmt}"), "--name", fmt) == 0
+        np.testing.assert_allclose(np.load(tmp_path / f"data/{fmt}/text_feat.npy"), data.text_feat, atol=1e-6)
+    assert _prepare(tmp_path, path, "--item-text", str(tmp_path / "items.csv"), "--text-columns", "blurb",
+                    "--name", "blurb") == 0
+    s = json.loads((tmp_path / "data/blurb/prepare.json").read_text())
+    assert s["settings"]["item_text_columns"] == ["blurb"] and s["features"]["text"]["items_without_text"] == 1
+
+
+def _bad_text(tmp_path: Path, case: str) -> list[str]:
+    """Write the inputs of ``case``; return the extra arguments."""
+    _log().to_csv(tmp_path / "log.csv", index=False)
+    items = tmp_path / "items.csv"
+    frame = _item_text(items)
+    if case == "missing text column":
+        return ["--item-text", str(items), "--text-columns", "title,plot"]
+    if case == "empty text column":
+        frame.assign(blurb="").to_csv(items, index=False)
+        return ["--item-text", str(items), "--text-columns", "title,blurb"]
+    if case == "text ids match no item":
+        _item_text(items, ids=["x1", "x2"])
+    if case == "no text column":
+        frame[["item_id", "price"]].to_csv(items, index=False)
+    if case == "encoder without text":
+        return ["--text-encoder", "tfidf"]
+    if case == "encoder with ready text features":
+        pd.DataFrame({"id": ["item00"], "a": [1.0]}).to_csv(tmp_path / "f.csv", index=False)
+        return ["--text-features", str(tmp_path / "f.csv"), "--text-encoder", "minilm"]
+    if case == "item text and text features":
+        return ["--item-text", str(items), "--text-features", str(items)]
+    if case == "raw text as features":
+        frame[["item_id", "title"]].to_csv(items, index=False)
+        return ["--text-features", str(items)]
+    if case == "text columns without item text":
+        return ["--text-columns", "title"]
+    return ["--item-text", str(items)]
+
+
+BAD_TEXT = {  # case: (the start of the message after "mgtune: error: ", a part of the rest)
+    "missing text column": ("items.csv: --text-columns names missing column(s) 'plot'", "the header has 'item_id'"),
+    "empty text column": ("items.csv: text column 'blurb' is empty in every row", ""),
+    "text ids match no item": ("items.csv: none of its 2 ids matches an item", ""),
+    "no text column": ("items.csv: no text column: every column besides the id 'item_id' holds numbers", ""),
+    "encoder without text": ("--text-encoder tfidf: there is no item text to encode", "--item-text FILE"),
+    "encoder with ready text features": ("--text-encoder minilm: there is no item text to encode", ""),
+    "item text and text features": ("--item-text and --text-features both make text_feat.npy", ""),
+    "raw text as features": ("items.csv: feature column 'title' has non-numeric value 'red thing 0'",
+                             "it looks like raw text: give the file with --item-text"),
+    "text columns without item text": ("--text-columns goes with --item-text", ""),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_TEXT))
+def test_bad_item_text_is_one_line_exit_2_and_no_folder(case: str, tmp_path: Path,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    extra = _bad_text(tmp_path, case)
+    code = _prepare(tmp_path, tmp_path / "log.csv", *extra)
+    err = capsys.readouterr().err.strip().splitlines()
+    start, part = BAD_TEXT[case]
+    start = str(tmp_path / start) if start.startswith("items.csv") else start
+    assert code == 2
+    assert len(err) == 1 and err[0].startswith(f"mgtune: error: {start}") and part in err[0], err
+    assert not (tmp_path / "data").exists() or list((tmp_path / "data").iterdir()) == []

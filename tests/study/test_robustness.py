@@ -10,11 +10,11 @@ import pytest
 from mgtune.cli import main
 from mgtune.data import Dataset
 from mgtune.store import ROBUST_DIR, ROBUST_FILE
-from mgtune.store.robustness import drop_table, robustness_columns, write_robustness_rows
 from mgtune.store.folders import study_folders as study_dirs
-from mgtune.training.robust_eval import TrainedRun, evaluate_runs
+from mgtune.store.robustness import drop_table, robustness_columns, write_robustness_rows
 from mgtune.training import MGConfig, TrainConfig, train
 from mgtune.training.perturb import Perturbation
+from mgtune.training.robust_eval import TrainedRun, evaluate_runs
 
 
 @pytest.fixture(scope="module", params=["freedom", "vbpr"])
