@@ -32,15 +32,17 @@ if TYPE_CHECKING:
     from mgtune.training import TrainConfig
 
 __all__ = [
-    "STUDY_FILE", "RESULTS_FILE", "STATUSES", "FINISHED", "StudyMeta", "select_best", "rank_completed",
+    "STUDY_FILE", "RESULTS_FILE", "STATUSES", "FINISHED", "StudyMeta", "select_best", "selectable", "rank_completed",
     "finite_number", "now", "read_record", "ROBUST_DIR",
 ]
 
 STUDY_FILE = "study.json"
 RESULTS_FILE = "results.csv"
 ROBUST_DIR = "robustness"  # `mgtune robustness` writes its results.csv there, inside the study folder
-STATUSES = ("completed", "early_stopped", "diverged", "errored")  # a trial's status in results.csv
-FINISHED = ("completed", "early_stopped")  # the statuses of trials that produced metrics
+# a trial's status in results.csv; budget_stopped: cut short by the study's budget (results.csv files
+# written before it existed call those early_stopped, as they do the trials ASHA stopped)
+STATUSES = ("completed", "early_stopped", "budget_stopped", "diverged", "errored")
+FINISHED = ("completed", "early_stopped", "budget_stopped")  # the statuses of trials that produced metrics
 
 _Row = TypeVar("_Row", bound=Mapping[str, Any])
 
@@ -227,8 +229,13 @@ def select_best(rows: Iterable[_Row], metric: str, budget_ended: bool = False) -
     budget, not judged worse, so every trial with metrics competes (completed or stopped early, by ASHA
     or by the budget): the best validation value any of them reached, whose checkpoint is kept.
     """
-    ranked = rank_completed(rows, metric, FINISHED if budget_ended else ("completed",))
+    ranked = rank_completed(rows, metric, selectable(budget_ended))
     return ranked[0] if ranked else None
+
+
+def selectable(budget_ended: bool = False) -> tuple[str, ...]:
+    """The statuses `select_best` chooses among: ``completed``, or in a study its budget ended every finished one."""
+    return FINISHED if budget_ended else ("completed",)
 
 
 def finite_number(value: Any) -> float | None:

@@ -4,7 +4,8 @@ Columns, in order: ``trial_id, trial_dir, status, epochs_run, best_epoch, second
 ``param_<name>`` per searched parameter, then ``valid_<metric>@<k>`` and ``test_<metric>@<k>``
 for every metric and cutoff, both taken at the best *validation* epoch. ``status`` is
 ``completed`` (max epochs or the loop's own early stopping), ``early_stopped`` (ASHA),
-``diverged`` (non-finite loss) or ``errored``.
+``budget_stopped`` (cut short when the study's budget ran out), ``diverged`` (non-finite loss) or
+``errored``.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ class TrialRecord:
     params: dict[str, Any]
     progress: pd.DataFrame | None
     error: BaseException | None
+    budget_stopped: bool = False  # the study's budget stopped it (`BudgetStopper`), not ASHA
 
 
 def result_columns(param_names: Sequence[str], topk: Sequence[int]) -> list[str]:
@@ -72,7 +74,7 @@ def trial_row(rec: TrialRecord, param_names: Sequence[str], topk: Sequence[int])
     if rec.error is not None:
         row["status"] = "diverged" if _is_divergence(rec.error) else "errored"
     else:
-        row["status"] = "completed" if finished else "early_stopped"
+        row["status"] = "completed" if finished else "budget_stopped" if rec.budget_stopped else "early_stopped"
     return row
 
 

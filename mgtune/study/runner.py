@@ -156,7 +156,7 @@ def run_study(s: StudySettings, log: Callable[[str], None] | None = None) -> Stu
         log(f"study interrupted; continue it with: mgtune run --resume --name {study_dir.name} "
             f"--storage {study_dir.parent}")
         return StudyOutcome(study_dir, False)
-    records = [_record(grid[i], study_dir) for i in range(len(grid))]  # a ResultGrid indexes, types say
+    records = [_record(grid[i], study_dir, spent.stopped) for i in range(len(grid))]  # a ResultGrid indexes
     rows = write_results(study_dir / RESULTS_FILE, records, space.names, meta.topk)
     meta = meta.replace(finished=now(), ended_by=ended_by or "trials")
     meta.write(study_dir)
@@ -402,7 +402,8 @@ def _ended_trials(study_dir: Path) -> int:
     return len(study.get_trials(deepcopy=False, states=ended))
 
 
-def _record(result: Any, study_dir: Path) -> TrialRecord:
+def _record(result: Any, study_dir: Path, budget_stopped: tuple[str, ...]) -> TrialRecord:
+    """One trial as Ray kept it; ``budget_stopped``: the trials the budget cut short (`Spent.stopped`)."""
     trial_dir = Path(result.path)
     trial_id = trial_dir.name.removeprefix("trial_")
     progress = result.metrics_dataframe
@@ -413,7 +414,8 @@ def _record(result: Any, study_dir: Path) -> TrialRecord:
     params = result.config or {}
     if not params and (trial_dir / "params.json").is_file():
         params = json.loads((trial_dir / "params.json").read_text())
-    return TrialRecord(trial_id, os.path.relpath(trial_dir, study_dir), params, progress, result.error)
+    return TrialRecord(trial_id, os.path.relpath(trial_dir, study_dir), params, progress, result.error,
+                       trial_id in budget_stopped)
 
 
 # ---------------------------------------------------------------- small helpers
