@@ -30,7 +30,8 @@ STATUS_MARKERS: dict[str, tuple[str, bool]] = {  # status -> (matplotlib marker,
 
 def log_ticks(low: float, high: float, most: int = MOST_TICKS) -> list[float]:
     """Two to ``most`` ticks in ``[low, high]`` (``0 < low <= high``) for a log axis: 1, 2 and 5 times powers
-    of ten; powers of ten alone when those are too many; every n-th one when even those are."""
+    of ten; powers of ten alone when those are too many; every n-th one when even those are; round linear
+    steps when the span holds fewer than two of them."""
     if not 0 < low <= high < math.inf:
         raise ValueError(f"log_ticks needs 0 < low <= high, got {low}, {high}")
 
@@ -44,7 +45,14 @@ def log_ticks(low: float, high: float, most: int = MOST_TICKS) -> list[float]:
             return ticks
     if len(ticks) > most:
         return ticks[:: -(-len(ticks) // most)]
-    return [low, high] if low < high else [low]  # a span narrower than two round ticks: its ends
+    # a span too narrow for two of those (say 9.8e-4 to 1.6e-3): round steps inside it, as on a linear axis
+    from matplotlib.ticker import MaxNLocator
+
+    if low == high:
+        return [low]
+    steps = MaxNLocator(nbins=min(3, most - 1), steps=[1, 2, 2.5, 5, 10]).tick_values(low, high)
+    inner = [float(t) for t in steps if inside(float(t))]  # labels like 1.05e-4 are long: fewer of them
+    return inner if len(inner) >= 2 else [low, high]
 
 
 def tick_texts(values: Sequence[float]) -> list[str]:

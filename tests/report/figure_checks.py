@@ -1,4 +1,4 @@
-"""What a reader of a plot needs: tick labels that do not overlap (checked on the drawn figure)."""
+"""What a reader of a plot needs: tick labels that do not overlap and are not cut off (checked as drawn)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ if TYPE_CHECKING:
 
 def overlapping_tick_labels(fig: Figure) -> list[str]:
     """``"<axes title> x: 'a' / 'b'"`` for each pair of neighbouring tick labels on one axis whose boxes touch,
-    as drawn (Agg) at the report's 90 dpi; labels outside the view are not drawn and not counted."""
+    and ``"<axes title> x: 'a' cut off"`` for a label reaching past the figure's edge, as drawn (Agg) at the
+    report's 90 dpi; labels outside the view are not drawn and not counted."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     canvas = FigureCanvasAgg(fig)
@@ -33,4 +34,7 @@ def overlapping_tick_labels(fig: Figure) -> list[str]:
             for (a, ta), (b, tb) in itertools.pairwise(boxes):
                 if a.overlaps(b):
                     found.append(f"{ax.get_title()} {name}: {ta!r} / {tb!r}")
+            page = fig.bbox
+            found += [f"{ax.get_title()} {name}: {text!r} cut off" for box, text in boxes
+                      if box.x0 < page.x0 or box.x1 > page.x1 or box.y0 < page.y0 or box.y1 > page.y1]
     return found

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 @pytest.mark.parametrize(("low", "high"), [
     (1e-4, 1e-2), (1.1e-4, 9.9e-3), (1.1e-4, 0.99), (3e-4, 4e-4), (1e-9, 1e3), (1.5, 180.0), (2.3e-4, 7.7e-4),
-    (9e-5, 1.1e-4), (1e-12, 1e12),
+    (9e-5, 1.1e-4), (1e-12, 1e12), (9.77e-4, 1.64e-3), (9.7e-4, 9.8e-4),
 ])
 def test_log_ticks_are_few_and_inside(low: float, high: float) -> None:
     ticks = log_ticks(low, high)
@@ -30,6 +30,7 @@ def test_log_ticks_prefer_round_values() -> None:
     assert log_ticks(1.1e-4, 9.9e-3) == pytest.approx([2e-4, 5e-4, 1e-3, 2e-3, 5e-3])
     assert log_ticks(1e-4, 1e-2) == pytest.approx([1e-4, 1e-3, 1e-2])  # 1-2-5 would be 7 ticks
     assert log_ticks(1e-9, 1e3) == pytest.approx([1e-9, 1e-6, 1e-3, 1.0, 1e3])  # every third decade
+    assert log_ticks(9.77e-4, 1.64e-3) == pytest.approx([1e-3, 1.25e-3, 1.5e-3])  # too narrow for 1-2-5: linear
     with pytest.raises(ValueError, match="0 < low <= high"):
         log_ticks(0.0, 1.0)
 
@@ -45,6 +46,7 @@ def _log_panel(low: float, high: float) -> tuple[Figure, Axes]:
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(4.2, 3.2))
+    fig.subplots_adjust(left=0.8 / 4.2, bottom=0.55 / 3.2)  # the report's margins (`html._figure`), in inches
     ax = fig.subplots()
     ax.scatter([low * (high / low) ** (i / 9) for i in range(10)], [0.01 + 0.001 * i for i in range(10)])
     ax.set_xscale("log")
@@ -58,7 +60,7 @@ def test_matplotlib_alone_overlaps_labels_on_a_short_log_span() -> None:
 
 
 @pytest.mark.parametrize(("low", "high"), [(1e-4, 1e-2), (2.1e-4, 3.9e-4), (3e-4, 2e-3), (1e-4, 0.9), (1e-8, 1e2),
-                                           (0.0031, 0.0098)])
+                                           (0.0031, 0.0098), (9.77e-4, 1.64e-3), (9e-5, 1.1e-4)])
 def test_a_report_sized_log_panel_has_no_overlapping_labels(low: float, high: float) -> None:
     fig, ax = _log_panel(low, high)
     log_x(ax)
