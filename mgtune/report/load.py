@@ -10,12 +10,23 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
 
 from mgtune.errors import ConfigError, DataFormatError
-from mgtune.store import FINISHED, OPTUNA_FILE, RESULTS_FILE, STATUSES, STUDY_FILE, StudyRecord, read_results
+from mgtune.store import (
+    BUDGET_FILE,
+    FINISHED,
+    OPTUNA_FILE,
+    RESULTS_FILE,
+    STATUSES,
+    STUDY_FILE,
+    StudyRecord,
+    read_results,
+    read_spent,
+)
 from mgtune.store.results import read_progress
 
 __all__ = [
@@ -60,6 +71,12 @@ class Study:
     trials: pd.DataFrame = field(repr=False)
     params: tuple[str, ...] = ()  # sampled parameter names, without the ``param_`` prefix
     ended_by: str | None = None  # "epochs" or "time": its budget ended it (`mgtune.store.budget`)
+    wall_seconds: float | None = None  # from start to end (`_wall_seconds`); None while unknown
+
+    @property
+    def trial_seconds(self) -> float:
+        """Its trials' own seconds added up: more than the wall time when trials ran side by side."""
+        return float(self.trials["seconds"].sum())
 
     @property
     def name(self) -> str:
@@ -99,4 +116,18 @@ def load_study(path: str | Path, metric: str, ks: Sequence[int]) -> Study:
     trials = read_results(results, needed)
     params = tuple(c.removeprefix("param_") for c in trials.columns if c.startswith("param_"))
     return Study(path, info.model, info.dataset, info.mg, info.metric, info.max_epochs, info.finished, trials, params,
-                 info.ended_by if info.ended_by in ("epochs", "time") else None)
+                 info.ended_by if info.ended_by in ("epochs", "time") else None, _wall_seconds(path, info))
+
+
+def _wall_seconds(path: Path, info: StudyRecord) -> float | None:
+    """A study's wall time: what its budget record counted (exact across ``--resume``), else ``study.json``'s
+    ``created`` to ``finished`` (a pause before a resume included); None for a study without either."""
+    if (path / BUDGET_FILE).is_file():
+        return read_spent(path).seconds
+    if info.created is None or info.finished is None:
+        return None
+    try:
+        seconds = (datetime.fromisoformat(info.finished) - datetime.fromisoformat(info.created)).total_seconds()
+    except (ValueError, TypeError):  # not ISO times, or one with a time zone and one without
+        return None
+    return seconds if seconds >= 0 else None

@@ -9,6 +9,7 @@ from mgtune.report.tables import (
     GAIN_NOTE,
     NO_COMPARISON,
     SELECTION_RULE,
+    TIME_NOTE,
     Comparison,
     Group,
     best_table,
@@ -16,6 +17,7 @@ from mgtune.report.tables import (
     studies_table,
     summary_line,
     to_markdown,
+    trials_table,
 )
 
 __all__ = ["render_markdown"]
@@ -32,6 +34,9 @@ def render_markdown(dataset: str, groups: Sequence[Group], comparisons: Sequence
         "**Selection rule.** " + SELECTION_RULE.format(metric=metric),
         "## Best configuration per model",
         to_markdown(best_table(groups, metric, ks)),
+        "## Trials per model",
+        TIME_NOTE,
+        to_markdown(trials_table(groups)),
         "## MG vs no-MG",
         GAIN_NOTE,
         to_markdown(comparison_table(comparisons, ks), bold_header=True) if comparisons else NO_COMPARISON,

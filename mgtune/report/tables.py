@@ -16,12 +16,12 @@ from typing import Any
 import pandas as pd
 
 from mgtune.report.load import METRIC_ABBREV, Study
-from mgtune.store import STATUSES, select_best
+from mgtune.store import STATUSES, format_duration, select_best
 
 __all__ = [
-    "SELECTION_RULE", "NO_COMPARISON", "GAIN_NOTE", "summary_line", "Choice", "Group", "Comparison", "Table",
-    "group_studies", "compare", "best_table", "comparison_table", "studies_table", "to_markdown", "render_csv",
-    "metric_keys", "abbrev", "plus_minus", "mean_sd", "signed",
+    "SELECTION_RULE", "NO_COMPARISON", "GAIN_NOTE", "TIME_NOTE", "STATUS_LABELS", "summary_line", "Choice", "Group",
+    "Comparison", "Table", "group_studies", "compare", "best_table", "trials_table", "comparison_table",
+    "studies_table", "to_markdown", "render_csv", "metric_keys", "abbrev", "plus_minus", "mean_sd", "signed",
 ]
 
 SELECTION_RULE = (
@@ -30,9 +30,21 @@ SELECTION_RULE = (
     "Trials stopped early by ASHA (`early_stopped`), and diverged or errored trials, count towards the "
     "trials and epochs spent but are never chosen: an ASHA-stopped trial was cut short before its best "
     "epoch could be judged. In a study its budget ended, where the trials still running were cut short by "
-    "the budget, every trial with metrics competes. Test metrics are those of the chosen trial at its best "
-    "validation epoch; test never influences the choice. Several studies of the same model and MG setting are pooled."
+    "the budget (`budget_stopped`) rather than judged worse, every trial with metrics competes. Test metrics "
+    "are those of the chosen trial at its best validation epoch; test never influences the choice. Several "
+    "studies of the same model and MG setting are pooled."
 )
+TIME_NOTE = (
+    "Wall time: a study's from start to end, as its budget record counted it (across --resume), else from "
+    "its study.json's created to finished (which includes any pause before a --resume); a model's is its "
+    "studies' added up. Trial-seconds: every trial's own training and evaluation time added up, so with "
+    "several trials at a time they exceed the wall time."
+)
+STATUS_LABELS = {  # what each status of results.csv is called on a page
+    "completed": "completed", "early_stopped": "stopped by ASHA", "budget_stopped": "cut by the budget",
+    "diverged": "diverged", "errored": "errored",
+}
+assert tuple(STATUS_LABELS) == STATUSES
 NO_COMPARISON = "No model has both an MG and a no-MG study with a completed trial on this dataset."
 GAIN_NOTE = "Test metrics; Gain = (MG - no MG) / no MG."
 
@@ -48,6 +60,7 @@ class Choice:
     study: Study
     trial_id: str
     trial_dir: str
+    status: str  # completed, or (in a study its budget ended) stopped early
     best_epoch: int
     epochs_run: int
     valid: float  # validation value of the selection metric
@@ -77,12 +90,24 @@ class Group:
         return int((self.trials["status"] == status).sum())
 
     @property
+    def budget_ended(self) -> bool:
+        """A budget ended one of its studies: then a trial stopped early may be the best (`select_best`)."""
+        return _budget_ended(self.studies)
+
+    @property
     def epochs_spent(self) -> int:
         return int(self.trials["epochs_run"].sum())
 
     @property
-    def seconds_spent(self) -> float:
-        return float(self.trials["seconds"].sum())
+    def trial_seconds(self) -> float:
+        """Every trial's own seconds added up (more than the wall time when trials ran side by side)."""
+        return sum(s.trial_seconds for s in self.studies)
+
+    @property
+    def wall_seconds(self) -> float | None:
+        """The studies' wall times added up; None if any study's is unknown."""
+        walls = [s.wall_seconds for s in self.studies]
+        return None if any(w is None for w in walls) else sum(w for w in walls if w is not None)
 
 
 @dataclass(frozen=True, eq=False)
@@ -98,6 +123,8 @@ class Comparison:
 class Table:
     header: list[str]
     rows: list[list[str]]
+    lists: tuple[int, ...] = ()
+    """Columns whose cells are ``", "``-joined items (a configuration): HTML lets them wrap between items."""
 
 
 def metric_keys(ks: Sequence[int]) -> list[str]:
@@ -119,12 +146,11 @@ def group_studies(studies: Sequence[Study], metric: str, ks: Sequence[int]) -> l
 def _group(studies: list[Study], metric: str, ks: Sequence[int]) -> Group:
     trials = pd.concat([s.trials.assign(study=i) for i, s in enumerate(studies)], ignore_index=True)
     best = None
-    budget_ended = any(s.ended_by for s in studies)  # then a trial stopped early may be the best
-    row = select_best(trials.to_dict("records"), metric, budget_ended)  # first of equals: earlier trial wins
+    row = select_best(trials.to_dict("records"), metric, _budget_ended(studies))  # of equals, the earlier trial
     if row is not None:
         study = studies[int(row["study"])]
         best = Choice(
-            study=study, trial_id=str(row["trial_id"]), trial_dir=str(row["trial_dir"]),
+            study=study, trial_id=str(row["trial_id"]), trial_dir=str(row["trial_dir"]), status=str(row["status"]),
             best_epoch=int(row["best_epoch"]), epochs_run=int(row["epochs_run"]),
             valid=float(row[f"valid_{metric}"]),
             test={key: float(row[f"test_{key}"]) for key in metric_keys(ks)},
@@ -132,6 +158,10 @@ def _group(studies: list[Study], metric: str, ks: Sequence[int]) -> Group:
         )
     first = studies[0]
     return Group(first.dataset, first.model.lower(), first.mg, tuple(studies), trials, best)
+
+
+def _budget_ended(studies: Sequence[Study]) -> bool:
+    return any(s.ended_by for s in studies)
 
 
 def _plain(value: object) -> float | str:
@@ -189,26 +219,35 @@ def signed(value: float | None) -> str:
     return "—" if value is None or not math.isfinite(value) else f"{value:+.4f}"
 
 
-def _duration(seconds: float) -> str:
-    minutes, secs = divmod(round(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h {minutes:02d}m" if hours else f"{minutes}m {secs:02d}s"
+def _duration(seconds: float | None) -> str:
+    """``1h02m``, ``4m05s``, ``12s`` (as progress lines show them); "—" when unknown."""
+    return "—" if seconds is None else format_duration(seconds)
 
 
 def best_table(groups: Sequence[Group], metric: str, ks: Sequence[int]) -> Table:
+    """The chosen trial per model and MG setting; its status is named when it did not complete."""
     keys = metric_keys(ks)
-    header = ["Model", "Trials", "Completed", "ASHA-stopped", "Failed", "Epochs", "Time", "Best trial",
-              "Best epoch", f"valid {metric}", *(abbrev(k) for k in keys), "Configuration"]
+    header = ["Model", "Best trial", "Best epoch", f"valid {metric}", *(abbrev(k) for k in keys), "Configuration"]
     rows = []
     for g in groups:
-        spent = [str(len(g.trials)), str(g.count("completed")), str(g.count("early_stopped")),
-                 str(g.count("diverged") + g.count("errored")), str(g.epochs_spent), _duration(g.seconds_spent)]
         if g.best is None:
-            rows.append([g.label, *spent, "no completed trial", *["—"] * (len(keys) + 3)])
+            rows.append([g.label, "no completed trial", *["—"] * (len(keys) + 3)])
             continue
+        trial = g.best.trial_id
+        if g.best.status != "completed":  # a budget ended the study: a trial stopped early may be chosen
+            trial += f" ({STATUS_LABELS[g.best.status]})"
         config = ", ".join(f"{p}={_param(v)}" for p, v in g.best.params.items()) or "—"
-        rows.append([g.label, *spent, g.best.trial_id, str(g.best.best_epoch), _num(g.best.valid),
+        rows.append([g.label, trial, str(g.best.best_epoch), _num(g.best.valid),
                      *(_num(g.best.test[k]) for k in keys), config])
+    return Table(header, rows, lists=(len(header) - 1,))
+
+
+def trials_table(groups: Sequence[Group]) -> Table:
+    """What each model and MG setting spent: trials by status, epochs, wall time and trial-seconds."""
+    statuses = [label[0].upper() + label[1:] for label in STATUS_LABELS.values()]
+    header = ["Model", "Trials", *statuses, "Epochs", "Wall time", "Trial-seconds"]
+    rows = [[g.label, str(len(g.trials)), *(str(g.count(s)) for s in STATUS_LABELS), str(g.epochs_spent),
+             _duration(g.wall_seconds), _duration(g.trial_seconds)] for g in groups]
     return Table(header, rows)
 
 
@@ -230,8 +269,10 @@ def studies_table(groups: Sequence[Group]) -> Table:
         for s in g.studies:
             ended = f"{s.finished}, ended by its {s.ended_by} budget" if s.finished and s.ended_by else None
             rows.append([s.name, g.label, str(len(s.trials)), str(s.max_epochs), s.metric,
+                         _duration(s.wall_seconds), _duration(s.trial_seconds),
                          ended or s.finished or "not finished"])
-    return Table(["Study", "Model", "Trials", "Max epochs", "Optimised", "Finished"], rows)
+    return Table(["Study", "Model", "Trials", "Max epochs", "Optimised", "Wall time", "Trial-seconds", "Finished"],
+                 rows)
 
 
 def to_markdown(table: Table, bold_header: bool = False) -> str:
@@ -252,7 +293,8 @@ def render_csv(groups: Sequence[Group], comparisons: Sequence[Comparison], metri
         rec: dict[str, object] = {
             "dataset": g.dataset, "model": g.model, "mg": g.mg, "trials": len(g.trials),
             **{f"trials_{s}": g.count(s) for s in STATUSES},
-            "epochs_spent": g.epochs_spent, "seconds_spent": round(g.seconds_spent, 3),
+            "epochs_spent": g.epochs_spent, "trial_seconds": round(g.trial_seconds, 3),
+            "wall_seconds": None if g.wall_seconds is None else round(g.wall_seconds, 3),
         }
         b = g.best
         rec.update({"study": b.study.name if b else None, "trial_id": b.trial_id if b else None,

@@ -5,7 +5,8 @@ Researchers plan by compute ("4 GPU-hours"), not by trial count. The limits live
 (`StudyRecord.budget_epochs`, `StudyRecord.time_budget_s`); what has been spent lives in
 ``budget.jsonl`` beside it, rewritten after every epoch by the driver-side tracker
 (`mgtune.study._ray_parts.BudgetStopper`), so a resumed study goes on from what it had spent.
-Once a limit is reached no new trial starts and running trials stop after their current epoch.
+Once a limit is reached no new trial starts and running trials stop after their current epoch; the
+record names those trials, which ``results.csv`` marks ``budget_stopped``.
 """
 
 from __future__ import annotations
@@ -83,26 +84,34 @@ class Budget:
 
 @dataclass(frozen=True)
 class Spent:
-    """What a study has spent so far: epochs trained (every trial's, retries included) and wall seconds."""
+    """What a study has spent so far: epochs trained (every trial's, retries included) and wall seconds;
+    and the trials the budget cut short (Ray trial ids), so that ``results.csv`` can tell them from
+    trials ASHA stopped (``budget_stopped``, not ``early_stopped``)."""
 
     epochs: int = 0
     seconds: float = 0.0
+    stopped: tuple[str, ...] = ()
 
     def write(self, folder: Path) -> None:
         write_text(Path(folder) / BUDGET_FILE, json_text(asdict(self)) + "\n")
 
 
 def read_spent(folder: Path) -> Spent:
-    """The spending recorded in ``folder/budget.jsonl``; nothing spent if the file is absent."""
+    """The spending recorded in ``folder/budget.jsonl``; nothing spent if the file is absent.
+
+    A record written before budgets named the trials they stopped has no ``stopped``: none are known.
+    """
     path = Path(folder) / BUDGET_FILE
     if not path.is_file():
         return Spent()
     try:
         info = json.loads(path.read_text())
-        epochs, seconds = info["epochs"], info["seconds"]
+        epochs, seconds, stopped = info["epochs"], info["seconds"], info.get("stopped", [])
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, TypeError, KeyError) as exc:
         raise DataFormatError(f"{path}: not a budget record ({type(exc).__name__}: {exc})") from None
+    if not isinstance(stopped, list) or not all(isinstance(t, str) for t in stopped):
+        raise DataFormatError(f"{path}: 'stopped' must be a list of trial ids, got {stopped!r}")
     try:
-        return Spent(check_int("epochs", epochs, low=0), check_float("seconds", seconds, low=0))
+        return Spent(check_int("epochs", epochs, low=0), check_float("seconds", seconds, low=0), tuple(stopped))
     except ConfigError as exc:
         raise DataFormatError(f"{path}: {exc}") from None

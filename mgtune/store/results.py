@@ -5,8 +5,9 @@ Columns, in order: ``trial_id, trial_dir, status, epochs_run, best_epoch, second
 ``param_<name>`` per searched parameter, then ``valid_<metric>@<k>`` and ``test_<metric>@<k>``
 for every metric and cutoff, both taken at the best *validation* epoch. ``status`` is
 ``completed`` (max epochs or the loop's own early stopping), ``early_stopped`` (ASHA),
-``diverged`` (non-finite loss) or ``errored``. The best trial is the completed one with the
-highest *validation* metric, the earlier trial winning ties; test never selects.
+``budget_stopped`` (cut short when the study's budget ran out), ``diverged`` (non-finite loss) or
+``errored``. The best trial is the completed one with the highest *validation* metric, the earlier
+trial winning ties; test never selects.
 
 Also the keys of a trial's per-epoch report that this file is built from (`FINAL`, `TRIAL_SECONDS`,
 `score_key`): the trainable reports them, Ray writes them to ``progress.csv``.
@@ -31,11 +32,13 @@ if TYPE_CHECKING:
 
 __all__ = [
     "STATUSES", "FINISHED", "FINAL", "TRIAL_SECONDS", "score_key", "TrialRecord", "result_columns", "trial_row",
-    "write_results", "read_results", "read_progress", "select_best", "rank_completed",
+    "write_results", "read_results", "read_progress", "select_best", "selectable", "rank_completed",
 ]
 
-STATUSES = ("completed", "early_stopped", "diverged", "errored")  # a trial's status in results.csv
-FINISHED = ("completed", "early_stopped")  # the statuses of trials that produced metrics
+# a trial's status in results.csv; budget_stopped: cut short by the study's budget (results.csv files
+# written before it existed call those early_stopped, as they do the trials ASHA stopped)
+STATUSES = ("completed", "early_stopped", "budget_stopped", "diverged", "errored")
+FINISHED = ("completed", "early_stopped", "budget_stopped")  # the statuses of trials that produced metrics
 FINAL = "final"
 """Reported key: true on the trial's last epoch (max_epochs reached or its own early stopping)."""
 TRIAL_SECONDS = "trial_seconds"
@@ -61,6 +64,7 @@ class TrialRecord:
     params: dict[str, Any]
     progress: pd.DataFrame | None
     error: BaseException | None
+    budget_stopped: bool = False  # the study's budget stopped it (`BudgetStopper`), not ASHA
 
 
 def result_columns(param_names: Sequence[str], topk: Sequence[int]) -> list[str]:
@@ -91,7 +95,7 @@ def trial_row(rec: TrialRecord, param_names: Sequence[str], topk: Sequence[int])
     if rec.error is not None:
         row["status"] = "diverged" if _is_divergence(rec.error) else "errored"
     else:
-        row["status"] = "completed" if finished else "early_stopped"
+        row["status"] = "completed" if finished else "budget_stopped" if rec.budget_stopped else "early_stopped"
     return row
 
 
@@ -172,5 +176,10 @@ def select_best(rows: Iterable[_Row], metric: str, budget_ended: bool = False) -
     budget, not judged worse, so every trial with metrics competes (completed or stopped early, by ASHA
     or by the budget): the best validation value any of them reached, whose checkpoint is kept.
     """
-    ranked = rank_completed(rows, metric, FINISHED if budget_ended else ("completed",))
+    ranked = rank_completed(rows, metric, selectable(budget_ended))
     return ranked[0] if ranked else None
+
+
+def selectable(budget_ended: bool = False) -> tuple[str, ...]:
+    """The statuses `select_best` chooses among: ``completed``, or in a study its budget ended every finished one."""
+    return FINISHED if budget_ended else ("completed",)

@@ -179,6 +179,7 @@ class BudgetStopper(Stopper):
     def _start_session(self) -> None:
         self._before: Spent | None = None  # spent in earlier sessions, read on first use
         self._epochs = 0  # epochs reported in this session
+        self._stopped: list[str] = []  # trials this session stopped before they finished
         self._since = time.monotonic()  # this session's start: the tuner's creation or restoration
         self._written = 0.0  # when budget.jsonl was last written
 
@@ -192,7 +193,8 @@ class BudgetStopper(Stopper):
     def spent(self) -> Spent:
         if self._before is None:
             self._before = read_spent(Path(self.study_dir))
-        return Spent(self._before.epochs + self._epochs, self._before.seconds + time.monotonic() - self._since)
+        return Spent(self._before.epochs + self._epochs, self._before.seconds + time.monotonic() - self._since,
+                     tuple(dict.fromkeys([*self._before.stopped, *self._stopped])))
 
     def ended_by(self) -> str | None:
         """"epochs" or "time" once the budget is spent, else None."""
@@ -203,10 +205,17 @@ class BudgetStopper(Stopper):
         self._written = time.monotonic()
 
     def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
+        """Whether ``trial_id`` stops now. Ray asks the stopper before the scheduler, so a trial stopped
+        here was cut by the budget, never by ASHA; one whose result is its final one was not cut at all."""
         if "epoch" in result:
             self._epochs += 1
+        stop = self.ended_by() is not None
+        cut = stop and not result.get(FINAL, False) and trial_id not in self._stopped
+        if cut:
+            self._stopped.append(trial_id)
+        if "epoch" in result or cut:
             self._write()
-        return self.ended_by() is not None
+        return stop
 
     def stop_all(self) -> bool:
         """Never stops trials mid-epoch; with a time budget, keeps ``budget.jsonl``'s clock current

@@ -155,7 +155,7 @@ def run_study(s: StudySettings, log: Callable[[str], None] | None = None) -> Stu
         log(f"study interrupted; continue it with: mgtune run --resume --name {study_dir.name} "
             f"--storage {study_dir.parent}")
         return StudyOutcome(study_dir, False)
-    records = [_record(grid[i], study_dir) for i in range(len(grid))]  # a ResultGrid indexes, types say
+    records = [_record(grid[i], study_dir, spent.stopped) for i in range(len(grid))]  # a ResultGrid indexes
     rows = write_results(study_dir / RESULTS_FILE, records, space.names, meta.topk)
     meta = meta.replace(finished=now(), ended_by=ended_by or "trials")
     meta.write(study_dir)
@@ -273,7 +273,8 @@ def _new_tuner(meta: StudyRecord, space: SearchSpace, trainable: Any, study_dir:
     )
 
 
-def _record(result: Any, study_dir: Path) -> TrialRecord:
+def _record(result: Any, study_dir: Path, budget_stopped: tuple[str, ...]) -> TrialRecord:
+    """One trial as Ray kept it; ``budget_stopped``: the trials the budget cut short (`Spent.stopped`)."""
     trial_dir = Path(result.path)
     trial_id = trial_id_of(trial_dir.name)
     progress = result.metrics_dataframe
@@ -282,7 +283,8 @@ def _record(result: Any, study_dir: Path) -> TrialRecord:
     params = result.config or {}
     if not params and (trial_dir / PARAMS_FILE).is_file():
         params = read_json(trial_dir / PARAMS_FILE)
-    return TrialRecord(trial_id, os.path.relpath(trial_dir, study_dir), params, progress, result.error)
+    return TrialRecord(trial_id, os.path.relpath(trial_dir, study_dir), params, progress, result.error,
+                       trial_id in budget_stopped)
 
 
 # ---------------------------------------------------------------- small helpers

@@ -12,7 +12,9 @@ from pathlib import Path
 
 METRICS = ("recall", "precision", "map", "ndcg")
 KS = (5, 10, 20, 50)
-_STATE = {"completed": "COMPLETE", "early_stopped": "PRUNED", "diverged": "FAIL", "errored": "FAIL"}
+_STATE = {"completed": "COMPLETE", "early_stopped": "PRUNED", "budget_stopped": "PRUNED", "diverged": "FAIL",
+          "errored": "FAIL"}
+_STOPPED_EPOCHS = {"completed": 6, "early_stopped": 2, "budget_stopped": 3}  # else 1 (failed trials)
 
 
 @dataclass
@@ -45,7 +47,7 @@ def mg_trials(scores: list[tuple[str, str, float, float]]) -> list[FakeTrial]:
         FakeTrial(tid, status, valid, test,
                   {"flip_interval": 1 + i % 5, "flip_ratio": round(0.05 + 0.07 * i, 3),
                    "learning_rate": 10 ** (-4 + 0.4 * i), "dropout": [0.8, 0.9][i % 2]},
-                  epochs_run=6 if status == "completed" else 2 if status == "early_stopped" else 1)
+                  epochs_run=_STOPPED_EPOCHS.get(status, 1))
         for i, (tid, status, valid, test) in enumerate(scores)
     ]
 
@@ -58,7 +60,8 @@ def nomg_trials(scores: list[tuple[str, str, float, float]]) -> list[FakeTrial]:
 
 
 def write_study(root: Path, name: str, trials: list[FakeTrial], model: str = "freedom",
-                dataset: str = "toy", mg: bool = True, max_epochs: int = 6) -> Path:
+                dataset: str = "toy", mg: bool = True, max_epochs: int = 6, **meta: object) -> Path:
+    """``meta``: more keys of study.json (``ended_by``, ``budget_epochs``...)."""
     import optuna
     from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
@@ -68,13 +71,16 @@ def write_study(root: Path, name: str, trials: list[FakeTrial], model: str = "fr
     space = {
         "flip_interval": IntDistribution(1, 10), "flip_ratio": FloatDistribution(0.05, 0.5),
         "learning_rate": FloatDistribution(1e-4, 1e-2, log=True), "dropout": CategoricalDistribution([0.8, 0.9]),
+        # more of FREEDOM's, for configurations as long as real ones
+        "reg_weight": CategoricalDistribution([0.0, 1e-5, 1e-4, 1e-3]), "mm_image_weight": FloatDistribution(0, 1),
+        "knn_k": IntDistribution(5, 20), "n_mm_layers": IntDistribution(1, 3), "n_ui_layers": IntDistribution(1, 3),
     }
     params = list(dict.fromkeys(p for t in trials for p in t.params))
     (folder / "study.json").write_text(json.dumps({
         "model": model, "dataset": dataset, "mg": mg, "metric": "recall@20", "mode": "max",
         "max_epochs": max_epochs, "grace_epochs": 1, "reduction_factor": 3, "trials": len(trials), "seed": 0,
         "search_space": {p: {"type": "float"} for p in params}, "search_space_file": "x.yaml",
-        "created": "2026-01-01T00:00:00", "finished": "2026-01-01T01:00:00", "mgtune_version": "0.1.0",
+        "created": "2026-01-01T00:00:00", "finished": "2026-01-01T01:00:00", "mgtune_version": "0.1.0", **meta,
     }))
     metric_cols = [f"{split}_{m}@{k}" for split in ("valid", "test") for m in METRICS for k in KS]
     header = ["trial_id", "trial_dir", "status", "epochs_run", "best_epoch", "seconds",
@@ -84,7 +90,7 @@ def write_study(root: Path, name: str, trials: list[FakeTrial], model: str = "fr
     study = optuna.create_study(storage=storage, study_name="mgtune", direction="maximize")
     for t in trials:
         tdir = f"trial_{t.trial_id}"
-        finished = t.status in ("completed", "early_stopped")
+        finished = t.status in _STOPPED_EPOCHS
         valid, test = t.metrics("valid"), t.metrics("test")
         row = [t.trial_id, tdir, t.status, str(t.epochs_run), str(t.best_epoch) if finished else "",
                f"{3.5 * t.epochs_run:.2f}", *(str(t.params.get(p, "")) for p in params),

@@ -101,3 +101,22 @@ def test_missing_progress_names_the_file(copy: Path) -> None:
     study = load_study(copy, "recall@20", KS)
     with pytest.raises(DataFormatError, match=r"trial_a/progress.csv: missing"):
         study.progress("trial_a", "recall@20")
+
+
+def test_results_written_before_budget_stopped_existed_still_read(tmp_path: Path) -> None:
+    """A budget-ended study recorded before ``budget_stopped``: its cut trials say ``early_stopped`` and its
+    budget record names no trial; it reads as before, and its stopped trials still compete for best."""
+    from mgtune.report.tables import group_studies
+    from mgtune.store.results import read_results
+
+    old = write_study(tmp_path, "old", mg_trials([("a", "completed", 0.2, 0.2), ("b", "early_stopped", 0.3, 0.3)]),
+                      ended_by="epochs", budget_epochs=8)
+    (old / "budget.jsonl").write_text('{"epochs": 8, "seconds": 42.0}\n')
+    header = (old / "results.csv").read_text().splitlines()[0]
+    assert header.startswith("trial_id,trial_dir,status,epochs_run,best_epoch,seconds,")  # the format it kept
+    assert list(read_results(old / "results.csv", ["valid_recall@20"])["status"]) == ["completed", "early_stopped"]
+    study = load_study(old, "recall@20", KS)
+    assert study.ended_by == "epochs" and study.wall_seconds == 42.0
+    (group,) = group_studies([study], "recall@20", KS)
+    assert group.best is not None and (group.best.trial_id, group.best.status) == ("b", "early_stopped")
+    assert group.count("budget_stopped") == 0

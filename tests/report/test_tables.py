@@ -104,7 +104,8 @@ def test_group_without_completed_trial_says_so(runs: Path) -> None:
     assert groups[1].best is None
     assert compare(groups) == []
     md = render_markdown("toy", groups, [], "recall@20", KS, find_confirmed(groups))
-    assert "| FREEDOM + MG | 1 | 0 | 1 | 0 | 2 |" in md and "no completed trial" in md
+    # trials per model: all, completed, stopped by ASHA, cut by the budget, diverged, errored, epochs
+    assert "| FREEDOM + MG | 1 | 0 | 1 | 0 | 0 | 0 | 2 |" in md and "no completed trial" in md
     assert "No model has both an MG and a no-MG study with a completed trial" in md
 
 
@@ -114,3 +115,31 @@ def test_studies_of_one_setting_are_pooled(runs: Path) -> None:
     (group,) = _groups([first, second])
     assert len(group.trials) == 3
     assert group.best is not None and (group.best.study.name, group.best.trial_id) == ("second", "a")
+
+
+def test_csv_counts_every_status_and_names_both_times(runs: Path) -> None:
+    from mgtune.store import Spent
+
+    study = write_study(runs, "budgeted", mg_trials([("a", "completed", 0.2, 0.2), ("b", "budget_stopped", 0.3, 0.3),
+                                                     ("c", "early_stopped", 0.4, 0.4)]), ended_by="time")
+    Spent(11, 95.5, ("b",)).write(study)  # the budget record's wall time wins over study.json's created/finished
+    table = pd.read_csv(io.StringIO(render_csv(_groups([study]), [], "recall@20", KS)), dtype={"trial_id": str})
+    row = table.iloc[0]
+    assert [row[f"trials_{s}"] for s in ("completed", "early_stopped", "budget_stopped", "diverged", "errored")] == [
+        1, 1, 1, 0, 0]
+    assert row["wall_seconds"] == 95.5 and row["trial_seconds"] == pytest.approx(3.5 * (6 + 3 + 2))
+    assert row["trial_id"] == "c"  # a budget ended the study: every trial with metrics competes
+    md = render_markdown("toy", _groups([study]), [], "recall@20", KS, [])
+    assert "| FREEDOM + MG | 3 | 1 | 1 | 1 | 0 | 0 | 11 | 1m36s | 38s |" in md
+    assert "| c (stopped by ASHA) |" in md
+
+
+def test_wall_time_without_a_budget_is_created_to_finished(runs: Path) -> None:
+    plain = write_study(runs, "plain", mg_trials([("a", "completed", 0.2, 0.2)]), created="2026-01-01T10:00:00+0100",
+                        finished="2026-01-01T10:30:05+0100")
+    running = write_study(runs, "running", mg_trials([("a", "completed", 0.2, 0.2)]), finished=None)
+    assert load_study(plain, "recall@20", KS).wall_seconds == 1805.0
+    assert load_study(running, "recall@20", KS).wall_seconds is None
+    (group,) = _groups([plain, running])
+    assert group.wall_seconds is None and "| FREEDOM + MG | 2 | 2 | 0 | 0 | 0 | 0 | 12 | — | 42s |" in render_markdown(
+        "toy", [group], [], "recall@20", KS, [])

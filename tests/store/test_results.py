@@ -45,6 +45,18 @@ def test_statuses() -> None:
     assert trial_row(_rec("d", None, ValueError("boom")), names, TOPK)["status"] == "errored"
 
 
+def test_a_trial_the_budget_stopped_is_budget_stopped_unless_it_had_finished() -> None:
+    names = ["dropout"]
+
+    def cut(progress: pd.DataFrame | None, error: BaseException | None = None) -> str:
+        rec = TrialRecord("a", "trial_a", {"dropout": 0.8}, progress, error, budget_stopped=True)
+        return str(trial_row(rec, names, TOPK)["status"])
+
+    assert cut(_progress([0.1, 0.2], [0.1, 0.1], False)) == "budget_stopped"
+    assert cut(_progress([0.1, 0.2], [0.1, 0.1], True)) == "completed"  # its last epoch was its final one
+    assert cut(None, DivergedError("training loss became nan at epoch 1")) == "diverged"
+
+
 def test_metrics_come_from_the_best_validation_epoch() -> None:
     row = trial_row(_rec("a", _progress([0.1, 0.3, 0.2], [0.9, 0.1, 0.5], True)), ["dropout"], TOPK)
     assert row["best_epoch"] == 1 and row["epochs_run"] == 3

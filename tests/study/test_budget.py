@@ -63,12 +63,33 @@ def test_spent_round_trips_and_bad_records_name_the_file(tmp_path: Path) -> None
     assert read_spent(tmp_path) == Spent()  # no file: nothing spent
     Spent(7, 12.5).write(tmp_path)
     assert read_spent(tmp_path) == Spent(7, 12.5)
+    Spent(7, 12.5, ("a_00001",)).write(tmp_path)
+    assert read_spent(tmp_path) == Spent(7, 12.5, ("a_00001",))
+    (tmp_path / BUDGET_FILE).write_text('{"epochs": 3, "seconds": 2.5}\n')  # written before budgets named trials
+    assert read_spent(tmp_path) == Spent(3, 2.5, ())
+    (tmp_path / BUDGET_FILE).write_text('{"epochs": 3, "seconds": 2.5, "stopped": "a_00001"}')
+    with pytest.raises(DataFormatError, match="'stopped' must be a list of trial ids"):
+        read_spent(tmp_path)
     (tmp_path / BUDGET_FILE).write_text('{"epochs": -1, "seconds": 3}')
     with pytest.raises(DataFormatError, match=BUDGET_FILE):
         read_spent(tmp_path)
     (tmp_path / BUDGET_FILE).write_text("[1, 2]")
     with pytest.raises(DataFormatError, match="not a budget record"):
         read_spent(tmp_path)
+
+
+def test_the_budget_stopper_names_the_trials_it_cut(tmp_path: Path) -> None:
+    pytest.importorskip("ray")
+    from mgtune.study._ray_parts import BudgetStopper
+    from mgtune.study.trainable import FINAL
+
+    stopper = BudgetStopper(Budget(epochs=4), str(tmp_path))
+    assert not stopper("a", {"epoch": 0}) and not stopper("b", {"epoch": 0}) and not stopper("a", {"epoch": 1})
+    assert stopper("a", {"epoch": 2, FINAL: True})  # the 4th epoch, but a's last: a finished, nothing was cut
+    assert stopper("b", {"epoch": 1})  # b is running: the budget cuts it
+    assert read_spent(tmp_path) == Spent(5, read_spent(tmp_path).seconds, ("b",))
+    resumed = BudgetStopper(Budget(epochs=4), str(tmp_path))  # --resume: a new session reads what was recorded
+    assert resumed("c", {"epoch": 0}) and resumed.spent().stopped == ("b", "c")
 
 
 @pytest.mark.parametrize(("flags", "message"), [
@@ -96,6 +117,12 @@ def test_an_epoch_budget_stops_new_trials_and_still_writes_results(tiny_dir: Pat
     assert read_spent(folder).epochs == 5
     rows = list(csv.DictReader((folder / "results.csv").open()))
     assert len(rows) == 2 and sorted(int(r["epochs_run"]) for r in rows) == [2, 3], rows
+    # the second trial was cut by the budget, not stopped by ASHA (grace = max epochs: ASHA stops none)
+    statuses = {int(r["epochs_run"]): r["status"] for r in rows}
+    assert statuses == {3: "completed", 2: "budget_stopped"}, rows
+    cut = next(r["trial_id"] for r in rows if r["status"] == "budget_stopped")
+    assert read_spent(folder).stopped == (cut,)
+    assert f"{cut}  stopped by the budget after 2 epoch(s)" in out.stderr
     assert len(list(folder.glob("trial_*"))) == 2  # no trial started once the budget was spent
     meta = json.loads((folder / "study.json").read_text())
     assert meta["budget_epochs"] == 5 and meta["ended_by"] == "epochs" and meta["finished"]
@@ -105,6 +132,9 @@ def test_an_epoch_budget_stops_new_trials_and_still_writes_results(tiny_dir: Pat
     assert "[1 done, budget 3/5 epochs, best recall@20" in out.stderr  # the progress line
     report = next((folder / "report").glob("*.md")).read_text()
     assert "budget" in report.lower()
+    # the report's trials table counts it as cut by the budget (columns: trials, completed, stopped by ASHA,
+    # cut by the budget, diverged, errored, epochs)
+    assert "| Cut by the budget |" in report and "| VBPR + MG | 2 | 1 | 0 | 1 | 0 | 0 | 5 |" in report, report
 
 
 @pytest.mark.ray
@@ -162,3 +192,7 @@ def test_a_budgeted_study_chooses_among_every_trial_with_metrics() -> None:
     assert select_best(rows, "recall@20")["trial_id"] == "done"  # type: ignore[index]
     assert select_best(rows, "recall@20", budget_ended=True)["trial_id"] == "cut"  # type: ignore[index]
     assert select_best(rows[1:], "recall@20") is None
+    # a study recorded since budgets name their trials: the cut trial is budget_stopped, and competes too
+    rows += [{"trial_id": "by budget", "status": "budget_stopped", "valid_recall@20": 0.60}]
+    assert select_best(rows, "recall@20")["trial_id"] == "done"  # type: ignore[index]
+    assert select_best(rows, "recall@20", budget_ended=True)["trial_id"] == "by budget"  # type: ignore[index]
