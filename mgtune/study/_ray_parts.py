@@ -21,6 +21,7 @@ from ray.tune.stopper import Stopper
 from mgtune.store import TRIAL_PREFIX, Budget, Spent, finite_number, read_spent, trial_id_of
 from mgtune.store.results import FINAL, score_key
 from mgtune.study.session import log as _log
+from mgtune.study.session import lost_its_node
 
 
 class PrunedAwareOptunaSearch(OptunaSearch):
@@ -31,6 +32,11 @@ class PrunedAwareOptunaSearch(OptunaSearch):
     scores after 2 epochs as if they were final. A result without the trainable's ``final`` flag is
     passed on as no result, which the base class tells Optuna as ``PRUNED``; Optuna then keeps the
     trial's last intermediate value, and TPE ranks pruned trials below the completed ones.
+
+    A trial that Ray ended because it lost its node on every try is not over (`session.lost_its_node`):
+    Optuna is not told, so it stays ``RUNNING`` until ``--resume`` finishes it. That is why this class
+    limits the trials running at once itself: Ray's ``ConcurrencyLimiter`` would drop the resumed
+    trial's completion, as it no longer counts that trial as running.
     """
 
     def __init__(self, *args: Any, study_dir: str, budget: Budget | None = None, **kwargs: Any) -> None:
@@ -39,12 +45,26 @@ class PrunedAwareOptunaSearch(OptunaSearch):
         """The study folder (Ray restores the searcher from a local copy of its state, elsewhere)."""
         self.budget = budget
         """The study's budget: once ``budget.jsonl`` says it is spent, no new trial is suggested."""
+        self.max_concurrent = 0  # 0: no limit; set by Ray's ConcurrencyLimiter, which then leaves it to us
+        self._live: set[str] = set()  # trials suggested and not completed
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update({"max_concurrent": 0, "_live": set(), **state})  # a searcher pickled before these
+
+    def set_max_concurrency(self, max_concurrent: int) -> bool:
+        self.max_concurrent = max_concurrent
+        return True
 
     def suggest(self, trial_id: str) -> dict[str, Any] | None:
         if self.budget and self.budget.ended_by(read_spent(Path(self.study_dir))) is not None:
             # the running trials end at their next epoch (`BudgetStopper`); Ray's hint omits FINISHED
             return Searcher.FINISHED  # type: ignore[return-value]
-        return super().suggest(trial_id)
+        if self.max_concurrent and len(self._live) >= self.max_concurrent:
+            return None
+        suggestion = super().suggest(trial_id)
+        if suggestion not in (None, Searcher.FINISHED):
+            self._live.add(trial_id)
+        return suggestion
 
     def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
         """Nothing per epoch. The base class writes every epoch's score to ``optuna.db`` (about 5 ms of SQLite
@@ -53,6 +73,9 @@ class PrunedAwareOptunaSearch(OptunaSearch):
         and TensorBoard events."""
 
     def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False) -> None:
+        self._live.discard(trial_id)
+        if error and lost_its_node(self.study_dir, trial_id):
+            return
         if result is not None and not error and not result.get(FINAL, False):
             ot_trial = self._ot_trials.get(trial_id)
             if ot_trial is not None and trial_id not in self._completed_trials and self.metric in result:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shlex
 import statistics
 import sys
 import time
@@ -45,7 +46,14 @@ from mgtune.store.json_files import read_json
 from mgtune.store.optuna_db import ended_trials
 from mgtune.store.results import score_key
 from mgtune.study.search_space import SearchSpace, find_search_space, load_search_space, recorded_space
-from mgtune.study.session import MAX_FAILURES, make_trainable, resources, sigterm_as_sigint, start_ray
+from mgtune.study.session import (
+    MAX_FAILURES,
+    lost_its_node,
+    make_trainable,
+    resources,
+    sigterm_as_sigint,
+    start_ray,
+)
 from mgtune.study.session import log as _log
 from mgtune.study.settings import StudySettings
 from mgtune.study.trainable import TrialSetup, study_data, trial_dirname
@@ -140,20 +148,27 @@ def run_study(s: StudySettings, log: Callable[[str], None] | None = None) -> Stu
                 if budget:
                     log(f"budget: {budget.describe(read_spent(study_dir)).removeprefix('budget ')}")
                 tuner = _new_tuner(meta, space, trainable, study_dir, concurrency, [progress, no_fit], stopper)
-            grid = _fit(tuner, study_dir)
+            grid = _fit(tuner, _resume_command(s, study_dir))
         finally:
             ray_stopping = time.perf_counter()
             ray.shutdown()  # only disconnects from an attached cluster; stops a local one
             ray_seconds += time.perf_counter() - ray_stopping
 
     # Ray's trial statuses after a Ctrl-C do not say which trials were cut short; the Optuna study does:
-    # every trial that ended was told to it (COMPLETE, PRUNED or FAIL), an interrupted one is still RUNNING
+    # every trial that ended was told to it (COMPLETE, PRUNED or FAIL); one that was interrupted, or that
+    # lost its node on every try, is still RUNNING
     spent = read_spent(study_dir)  # what the budget's tracker recorded, read once
     ended_by = meta.budget().ended_by(spent)
-    finished = ended_by is not None or ended_trials(study_dir) >= meta.trials
+    ended = ended_trials(study_dir)
+    finished = ended_by is not None or ended >= meta.trials
+    lost = [] if finished else _lost_trials(grid, study_dir)
+    if lost and ended + len(lost) >= meta.trials:  # nothing else was left: the lost trials stopped the study
+        one = len(lost) == 1
+        raise ConfigError(f"{'trial' if one else 'trials'} {', '.join(lost)} lost {'its' if one else 'their'} Ray "
+                          f"node (or worker process) on each of {MAX_FAILURES + 1} tries; the study stopped: "
+                          f"continue it from the last checkpoints with: {_resume_command(s, study_dir)}")
     if not finished:
-        log(f"study interrupted; continue it with: mgtune run --resume --name {study_dir.name} "
-            f"--storage {study_dir.parent}")
+        log(f"study interrupted; continue it with: {_resume_command(s, study_dir)}")
         return StudyOutcome(study_dir, False)
     records = [_record(grid[i], study_dir, spent.stopped) for i in range(len(grid))]  # a ResultGrid indexes
     rows = write_results(study_dir / RESULTS_FILE, records, space.names, meta.topk)
@@ -219,7 +234,20 @@ def _load_study(s: StudySettings) -> tuple[Path, StudyRecord, SearchSpace]:
     return study_dir, meta, recorded_space(meta, study_dir)
 
 
-def _fit(tuner: Any, study_dir: Path) -> Any:
+def _resume_command(s: StudySettings, study_dir: Path) -> str:
+    """The command that continues the study (on the cluster it was attached to, if ``--address`` named one)."""
+    address = f" --address {shlex.quote(s.address)}" if s.address else ""
+    return (f"mgtune run --resume --name {shlex.quote(study_dir.name)} --storage {shlex.quote(str(study_dir.parent))}"
+            f"{address}")
+
+
+def _lost_trials(grid: Any, study_dir: Path) -> list[str]:
+    """Ids of the trials Ray ended in an error that was not their own (`session.lost_its_node`)."""
+    ids = [trial_id_of(Path(grid[i].path).name) for i in range(len(grid)) if grid[i].error is not None]
+    return [t for t in ids if lost_its_node(study_dir, t)]
+
+
+def _fit(tuner: Any, resume_command: str) -> Any:
     from mgtune.study._ray_parts import NoTrialFitsError
 
     try:
@@ -230,8 +258,8 @@ def _fit(tuner: Any, study_dir: Path) -> Any:
             cause = cause.__cause__ or cause.__context__
         if cause is None:
             raise
-        raise ConfigError(f"{cause}; the study stopped: continue it on a cluster that has room with: mgtune run "
-                          f"--resume --name {study_dir.name} --storage {study_dir.parent}") from None
+        raise ConfigError(f"{cause}; the study stopped: continue it on a cluster that has room with: "
+                          f"{resume_command}") from None
 
 
 def _new_tuner(meta: StudyRecord, space: SearchSpace, trainable: Any, study_dir: Path, concurrency: int,

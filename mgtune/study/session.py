@@ -28,7 +28,7 @@ from mgtune.study.trainable import TrialSetup, run_trial
 
 __all__ = [
     "DEFAULT_GPU_FRACTION", "ATTACH_TIMEOUT_ENV", "MAX_FAILURES", "log",
-    "start_ray", "sigterm_as_sigint", "resources", "make_trainable",
+    "start_ray", "sigterm_as_sigint", "resources", "make_trainable", "lost_its_node",
 ]
 
 
@@ -114,7 +114,7 @@ def _attach(address: str) -> None:
     except (ConnectionError, RuntimeError, ValueError, ray.exceptions.RayError) as exc:
         cause = f"{exc} {exc.__cause__ or ''}"
         hint = ("; the cluster uses token authentication: export RAY_AUTH_MODE=token, with the head's token in "
-                "~/.ray/auth_token or $RAY_AUTH_TOKEN" if "Authentication" in cause else "")
+                "~/.ray/auth_token, $RAY_AUTH_TOKEN_PATH or $RAY_AUTH_TOKEN" if "Authentication" in cause else "")
         raise ConfigError(f"cannot attach to the Ray cluster at {address}: {str(exc).splitlines()[0]}{hint}") from None
 
 
@@ -216,6 +216,12 @@ def make_trainable(setup: TrialSetup, data: Dataset, fn: Callable[..., Any] = ru
 
 MAX_FAILURES = 2
 """Retries of a trial whose node or worker process was lost; each continues from its last checkpoint."""
+
+
+def lost_its_node(study_dir: str | Path, trial_id: str) -> bool:
+    """Whether a trial that Ray ended in an error failed by no error of its own (none in its `FAILED_FILE`):
+    its node or worker process was lost on each try. Such a trial is not over: ``--resume`` continues it."""
+    return not (Path(study_dir) / trial_folder(trial_id) / FAILED_FILE).is_file()
 
 
 def _fails_once(fn: Callable[..., Any]) -> Callable[..., Any]:
