@@ -197,10 +197,6 @@ def _train(
 
         score = metrics["valid"][cfg.valid_metric]
         is_best = best.update(epoch, score, metrics, model)
-        if log:
-            log(f"epoch {epoch:4d}  loss {train_loss:.4f}  valid {_shown(metrics['valid'], cfg.valid_metric)}  "
-                f"test {_shown(metrics['test'], cfg.valid_metric)}  "
-                f"[{t1 - t0:.2f}s train, {t2 - t1:.2f}s eval]{'  *' if is_best else ''}")
         if callback:
             snapshot = snapshot_every > 0 and (epoch + 1) % snapshot_every == 0
             callback(EpochReport(
@@ -210,6 +206,10 @@ def _train(
                 state=_snapshot(epoch, model, optimizer, scheduler, generator, best, device) if snapshot else None,
                 best_weights=best.weights,
             ))
+        if log:  # after the callback: a printed epoch has been reported (an interrupted train keeps it)
+            log(f"epoch {epoch:4d}  loss {train_loss:.4f}  valid {_shown(metrics['valid'], cfg.valid_metric)}  "
+                f"test {_shown(metrics['test'], cfg.valid_metric)}  "
+                f"[{t1 - t0:.2f}s train, {t2 - t1:.2f}s eval]{'  *' if is_best else ''}")
         if best.bad_epochs > cfg.patience:  # MMRec stops once more than `stopping_step` epochs failed to improve
             if log:
                 log(f"early stopping at epoch {epoch}: valid {cfg.valid_metric} not better for {best.bad_epochs} "
