@@ -37,8 +37,10 @@ def _add_options(parser: argparse.ArgumentParser, cls: type, skip: Sequence[str]
             continue
         required = f.default is dataclasses.MISSING
         shown = opt.default_text if opt.default_text is not None else None if required else f.default
-        kwargs: dict[str, Any] = {"help": opt.help if shown is None or opt.const is not None
-                                  else f"{opt.help} (default: {shown})"}
+        text = opt.help  # a flag is off unless given; a positional argument is always given
+        if opt.const is None and opt.flag != "":
+            text += " (required)" if required else f" (default: {shown})" if shown is not None else ""
+        kwargs: dict[str, Any] = {"help": text}
         kind = next((t for t in (int, float) if t in typing.get_args(hints[f.name]) or hints[f.name] is t), None)
         if opt.const is not None:
             kwargs.update(action="store_const", const=opt.const)
@@ -90,20 +92,31 @@ def _cmd_data_prepare(args: argparse.Namespace) -> int:
 
 def _cmd_train(args: argparse.Namespace) -> int:
     from mgtune.training import MGConfig, TrainConfig
-    from mgtune.training.train_run import TrainOutput, train_into
+    from mgtune.training.train_run import TrainOutput, train_config, train_into
 
-    given = _given(TrainConfig, args)
-    cfg = TrainConfig.from_options(given.pop("model"), given.pop("dataset"), args.set, mg=_settings(MGConfig, args),
-                                   **{**given, "data_dir": str(Path(given.get("data_dir", "datasets")).resolve())})
-    print(json_text(train_into(cfg, _settings(TrainOutput, args), _log)))
-    return 0
+    output = _settings(TrainOutput, args)  # first: it imports --model-module
+    summary = train_into(train_config(_given(TrainConfig, args), args.set, _settings(MGConfig, args)), output, _log)
+    print(json_text(summary))
+    return 130 if summary.get("interrupted") else 0
 
 
-def _cmd_eval(args: argparse.Namespace) -> int:
-    from mgtune.training.checkpoint_eval import EvalSettings, evaluate_checkpoint
+def _prints(cls: type, run: Callable[[Any], Any]) -> Callable[[argparse.Namespace], int]:
+    """A command that builds its settings ``cls`` from the options, calls ``run`` on them and prints the JSON."""
+    def command(args: argparse.Namespace) -> int:
+        print(json_text(run(_settings(cls, args))))
+        return 0
 
-    print(json_text(evaluate_checkpoint(_settings(EvalSettings, args))))
-    return 0
+    return command
+
+
+def _cmd_models(args: argparse.Namespace) -> int:
+    from mgtune.models.listing import model_table
+
+    lines, problems = model_table()
+    print("\n".join(lines))
+    for problem in problems:
+        print(f"mgtune: error: {problem}", file=sys.stderr)
+    return 2 if problems else 0
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -179,17 +192,14 @@ def _cmd_confirm(args: argparse.Namespace) -> int:
 
 
 def _cmd_robustness(args: argparse.Namespace) -> int:
-    from mgtune.report import write_card, write_robustness_report
-    from mgtune.store.confirmation import load_confirmation
+    from mgtune.report import rewrite_card, write_robustness_report
     from mgtune.study import RobustnessSettings
     from mgtune.study.robustness import run_robustness
 
     settings = _settings(RobustnessSettings, args)
     outcome = run_robustness(settings, log=_log)
-    pages = [str(p) for d in outcome.studies for p in write_robustness_report(d)]
-    for study_dir in outcome.studies:  # the reproduction card, written again: it gains the robustness figures
-        conf = load_confirmation(study_dir)
-        pages += [str(p) for p in (write_card(conf, Path(settings.out)) if conf is not None else [])]
+    pages = [str(p) for d in outcome.studies  # the card is written again: it gains the robustness figures
+             for p in [*write_robustness_report(d), *rewrite_card(d, Path(settings.out))]]
     print(json_text({**outcome.summary(), "pages": pages}))
     return 0
 
@@ -211,60 +221,57 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"mgtune: error: {where + ': ' if where else ''}{message} (see {self.prog} --help)\n")
 
 
+def _command(sub: Any, name: str, help: str, func: Callable[[argparse.Namespace], int], *settings: type) -> Any:
+    """The subcommand ``name``: one option per field of each settings class, calling ``func``."""
+    parser = sub.add_parser(name, help=help)
+    for cls in settings:
+        _add_options(parser, cls)
+    parser.set_defaults(func=func)
+    return parser
+
+
 def _data_parsers(sub: Any) -> None:
     from mgtune.data import SynthSettings
     from mgtune.data.prepare_command import PrepareSettings
 
     data = sub.add_parser("data", help="dataset utilities").add_subparsers(dest="data_command", required=True)
-    synth = data.add_parser("synth", help="write a synthetic dataset in MMRec's format")
-    _add_options(synth, SynthSettings)
-    synth.set_defaults(func=_cmd_data_synth)
-    prep = data.add_parser("prepare", help="build a dataset folder from your interactions file, or from raw Amazon "
-                                           "data; writes prepare.json and prints a summary")
-    _add_options(prep, PrepareSettings)
-    prep.set_defaults(func=_cmd_data_prepare)
+    _command(data, "synth", "write a synthetic dataset in MMRec's format", _cmd_data_synth, SynthSettings)
+    _command(data, "prepare", "build a dataset folder from your interactions file, RecBole atomic files or raw "
+             "Amazon data; writes prepare.json and prints a summary", _cmd_data_prepare, PrepareSettings)
 
 
 def _train_parsers(sub: Any) -> None:
     from mgtune.training import MGConfig, TrainConfig
-    from mgtune.training.checkpoint_eval import EvalSettings
+    from mgtune.training.checkpoint_eval import EvalSettings, evaluate_checkpoint
+    from mgtune.training.recommend import RecommendSettings, recommend
     from mgtune.training.train_run import TrainOutput
 
-    tr = sub.add_parser("train", help="train one model once")
-    _add_options(tr, TrainConfig)
-    _add_options(tr, MGConfig)
+    tr = _command(sub, "train", "train one model once", _cmd_train, TrainConfig, MGConfig, TrainOutput)
     tr.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a model hyperparameter "
-                    "(repeat for several)")
-    _add_options(tr, TrainOutput)
-    tr.set_defaults(func=_cmd_train)
-    ev = sub.add_parser("eval", help="evaluate a saved checkpoint")
-    _add_options(ev, EvalSettings)
-    ev.set_defaults(func=_cmd_eval)
+                    "(repeat for several; default: the model's own)")
+    _command(sub, "eval", "evaluate a saved checkpoint", _prints(EvalSettings, evaluate_checkpoint), EvalSettings)
+    _command(sub, "recommend", "top-k items per user, in the dataset's own ids, from a checkpoint or a study's best "
+             "trial; training items never recommended", _prints(RecommendSettings, recommend), RecommendSettings)
+    _command(sub, "models", "every model: the item features it needs, where it came from (built-in, a package, "
+             "a file)", _cmd_models)
 
 
 def _study_parsers(sub: Any) -> None:
     from mgtune.study import ConfirmSettings, RobustnessSettings, StudySettings
 
-    run = sub.add_parser("run", help="a hyperparameter study: Ray Tune trials, OptunaSearch (TPE), ASHA; several "
-                                     "models or --mg both: a suite of studies (exit 3 if one of them failed)")
-    _add_options(run, StudySettings)
-    run.set_defaults(func=_cmd_run)
-    con = sub.add_parser("confirm", help="re-train a study's best configurations over seeds, MG vs no MG; "
-                                         "paired statistics and a reproduction card")
-    _add_options(con, ConfirmSettings)
-    con.set_defaults(func=_cmd_confirm)
-    rob = sub.add_parser("robustness", help="MG vs no MG when the item features go bad at test time: noise, "
-                                            "missing modalities, swapped items")
-    _add_options(rob, RobustnessSettings)
-    rob.set_defaults(func=_cmd_robustness)
+    _command(sub, "run", "a hyperparameter study: Ray Tune trials, OptunaSearch (TPE), ASHA; several models or --mg "
+             "both: a suite of studies (exit 3 if one of them failed)", _cmd_run, StudySettings)
+    _command(sub, "confirm", "re-train a study's best configurations over seeds, MG vs no MG; paired statistics "
+             "and a reproduction card", _cmd_confirm, ConfirmSettings)
+    _command(sub, "robustness", "MG vs no MG when the item features go bad at test time: noise, missing "
+             "modalities, swapped items", _cmd_robustness, RobustnessSettings)
 
 
 def _report_parser(sub: Any) -> None:
     from mgtune.report import ReportSettings
 
-    rep = sub.add_parser("report", help="best configurations, MG vs no-MG and plots from study folders")
-    _add_options(rep, ReportSettings)
-    rep.set_defaults(func=_cmd_report)
+    _command(sub, "report", "best configurations, MG vs no-MG and plots from study folders", _cmd_report,
+             ReportSettings)
 
 
 def build_parser() -> argparse.ArgumentParser:

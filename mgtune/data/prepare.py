@@ -19,8 +19,8 @@ Steps, as MMRec's preprocessing notebooks take them (``preprocessing/0rating2int
    items only (`mgtune.data.item_text`);
 6. the DualGNN/DRAGON user graph ``user_graph_dict.npy`` from the training rows
    (`mgtune.data.user_graph`);
-7. ``prepare.json``: inputs with content hashes, settings, counts at each step, cold-start items
-   (items with no training row: only their features can score them) and the split.
+7. ``prepare.json``: inputs (paths as given) with content hashes, the columns read, settings, counts at
+   each step, cold-start items (items with no training row: only their features can score them) and the split.
 
 Everything is written into a temp folder beside the target, renamed into place at the end: an
 error at any step leaves no dataset folder behind.
@@ -29,7 +29,7 @@ error at any step leaves no dataset folder behind.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -68,11 +68,13 @@ class Columns:
 
 @dataclass
 class Interactions:
-    """Raw interactions: ``user``/``item`` (str), optional ``rating``/``timestamp`` (float64) columns."""
+    """Raw interactions: ``user``/``item`` (str), optional ``rating``/``timestamp`` (float64) columns;
+    ``columns``: the source's column of each (``{"user": "user_id", ...}``), which ``prepare.json`` records."""
 
     frame: pd.DataFrame
     source: Path
     n_read: int
+    columns: dict[str, str] = field(default_factory=dict)
 
 
 def read_interactions(path: Path, columns: Columns = Columns()) -> Interactions:
@@ -111,7 +113,7 @@ def interactions_from_frame(frame: pd.DataFrame, path: Path, columns: Columns) -
         out["rating"] = _numbers(frame[wanted["rating"]], path, wanted["rating"])
     if "timestamp" in wanted:
         out["timestamp"] = _timestamps(frame[wanted["timestamp"]], path, wanted["timestamp"])
-    return Interactions(out, path, len(frame))
+    return Interactions(out, path, len(frame), wanted)
 
 
 def _numbers(col: pd.Series, path: Path, name: str) -> pd.Series:
@@ -235,7 +237,9 @@ def build_dataset(
 
     summary: dict[str, Any] = {
         "name": name,
-        "inputs": [{"path": str(p.resolve()), "bytes": p.stat().st_size, "blake2b": file_digest(p)} for p in inputs],
+        # paths as given: the record stays true when the inputs and the dataset move together
+        "inputs": [{"path": str(p), "bytes": p.stat().st_size, "blake2b": file_digest(p)} for p in inputs],
+        **({"columns": data.columns} if data.columns else {}),  # the columns read (rating, timestamp: if found)
         "settings": {"core": core, "split": split, "seed": seed, "min_rating": min_rating,
                      "user_graph_k": user_graph_k, **(extra or {})},
         "counts": counts,

@@ -112,7 +112,7 @@ def prepare_recbole(
     if files.user is not None:
         record["user_fields"] = {"file": str(files.user), "fields": read_atomic(files.user, header_only=True).types,
                                  "note": "not used: MMRec's models take no user features"}
-    extra = {"recbole": str(folder.resolve()), "columns": vars(columns), "metadata_slot": slot,
+    extra = {"recbole": str(folder), "columns": vars(columns), "metadata_slot": slot,
              "text_encoder": encoder if text_part else None}
     return build_dataset(target, name, data, writers, inputs, core=core, split=split, seed=seed,
                          min_rating=min_rating, user_graph_k=user_graph_k, extra=extra, record=record)

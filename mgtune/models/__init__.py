@@ -1,16 +1,21 @@
 """Models: one file per recommender, registered by lower-case name in `registry`.
 
-Every public module of this package is imported here, so adding a model is adding its file.
+Every public module of this package is imported here, so adding a built-in model is adding its file;
+a model of your own comes from an installed plugin or a file of yours (`registry`, `model_files`).
 """
 
 import importlib
 import pkgutil
 
-from mgtune.models.base import ModelConfig, Recommender, parse_config
-from mgtune.models.registry import get_model, model_names, register
+from mgtune.models.base import MODALITY_NEEDS, ModelConfig, Recommender, parse_config
+from mgtune.models.model_files import load_model_file, load_model_module
+from mgtune.models.registry import get_model, load_plugins, model_names, model_origin, register
 
 for _mod in pkgutil.iter_modules(__path__):
     if not _mod.name.startswith("_") and _mod.name not in ("base", "registry"):
         importlib.import_module(f"{__name__}.{_mod.name}")
 
-__all__ = ["ModelConfig", "Recommender", "parse_config", "get_model", "model_names", "register"]
+__all__ = [
+    "MODALITY_NEEDS", "ModelConfig", "Recommender", "parse_config", "get_model", "model_names", "model_origin",
+    "register", "load_plugins", "load_model_file", "load_model_module",
+]

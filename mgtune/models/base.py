@@ -15,7 +15,11 @@ from mgtune.checks import check_float, check_int
 from mgtune.data import Batch, Dataset
 from mgtune.errors import ConfigError
 
-__all__ = ["ModelConfig", "Recommender", "parse_config"]
+__all__ = ["ModelConfig", "Recommender", "parse_config", "MODALITY_NEEDS"]
+
+MODALITY_NEEDS = ("image or text", "image and text", "image", "text", "none")
+"""What a model may declare it needs of the item features (`Recommender.needs_modalities`): at least one
+of them, both, one in particular, or none (a model that ignores features)."""
 
 C = TypeVar("C", bound="ModelConfig")
 T = TypeVar("T")
@@ -132,6 +136,9 @@ class Recommender(nn.Module):
     """False for models trained on (user, positive) pairs only (BM3, SELFCFED_LGN)."""
     trainable: ClassVar[bool] = True
     """False for models evaluated without training (ItemKNNCBF)."""
+    needs_modalities: ClassVar[str] = "image or text"
+    """The item features the model needs, one of `MODALITY_NEEDS` (``mgtune models`` lists it);
+    `mgtune.testing.check_model` checks that the model builds exactly when they are there."""
     train_defaults: ClassVar[dict[str, Any]] = {}
     """``TrainConfig`` settings this model's reference YAML sets for itself (e.g. a learning-rate decay);
     `TrainConfig.for_model` puts them under whatever the user gives."""

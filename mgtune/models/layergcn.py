@@ -68,6 +68,7 @@ class LayerGCNConfig(ModelConfig):
 @register("layergcn")
 class LayerGCN(Recommender):
     config_cls = LayerGCNConfig
+    needs_modalities = "none"
     cfg: LayerGCNConfig
 
     def __init__(self, data: Dataset, cfg: LayerGCNConfig, device: torch.device) -> None:

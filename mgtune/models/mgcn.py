@@ -90,6 +90,7 @@ def _gate(d: int) -> nn.Sequential:
 @register("mgcn")
 class MGCN(Recommender):
     config_cls = MGCNConfig
+    needs_modalities = "image and text"
     feature_parts = ("item_adj", "feat_tables")
     # MMRec: learning_rate_scheduler: [0.96, 50]
     train_defaults: ClassVar[dict[str, Any]] = {"lr_decay": 0.96, "lr_decay_every": 50}

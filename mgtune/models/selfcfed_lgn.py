@@ -75,6 +75,7 @@ class SelfCFedLGNConfig(ModelConfig):
 @register("selfcfed_lgn")
 class SelfCFedLGN(Recommender):
     config_cls = SelfCFedLGNConfig
+    needs_modalities = "none"
     needs_negatives = False
     cfg: SelfCFedLGNConfig
 

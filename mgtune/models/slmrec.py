@@ -91,6 +91,7 @@ def _dot_info_nce(a: Tensor, b: Tensor, temperature: float) -> Tensor:
 @register("slmrec")
 class SLMRec(Recommender):
     config_cls = SLMRecConfig
+    needs_modalities = "image"
     feature_parts = ("image_feat", "text_feat")
     needs_negatives = False
     cfg: SLMRecConfig

@@ -6,9 +6,9 @@ reproduction cards (`card`, with their data in `card_data`).
 """
 
 from mgtune.report.build import ReportSettings, build_report
-from mgtune.report.card import write_card
+from mgtune.report.card import rewrite_card, write_card
 from mgtune.report.load import Study, find_studies, load_study, parse_cutoffs, parse_metric
 from mgtune.report.robustness import write_robustness_report
 
-__all__ = ["ReportSettings", "build_report", "write_card", "write_robustness_report", "find_studies", "load_study",
-           "parse_cutoffs", "parse_metric", "Study"]
+__all__ = ["ReportSettings", "build_report", "write_card", "rewrite_card", "write_robustness_report", "find_studies",
+           "load_study", "parse_cutoffs", "parse_metric", "Study"]

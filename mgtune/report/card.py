@@ -16,9 +16,9 @@ from mgtune.files import write_json, write_text
 from mgtune.report.card_data import build_card
 from mgtune.report.robustness import robustness_md
 from mgtune.report.tables import Table, mean_sd, signed, to_markdown
-from mgtune.store.confirmation import Confirmation
+from mgtune.store.confirmation import Confirmation, load_confirmation
 
-__all__ = ["write_card", "render_card", "card_stem"]
+__all__ = ["write_card", "rewrite_card", "render_card", "card_stem"]
 
 _ARM_LABEL = {"nomg": "no MG", "mg": "MG"}
 
@@ -37,6 +37,12 @@ def write_card(conf: Confirmation, out_dir: Path) -> list[Path]:
     write_json(js, card)
     write_text(md, render_card(card))
     return [md, js]
+
+
+def rewrite_card(study_dir: Path, out_dir: Path) -> list[Path]:
+    """The card of the study's confirmation written again (say, with the robustness figures since); [] without one."""
+    conf = load_confirmation(study_dir)
+    return write_card(conf, out_dir) if conf is not None else []
 
 
 def render_card(card: dict[str, Any]) -> str:

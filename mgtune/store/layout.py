@@ -12,14 +12,15 @@ A **study** (``mgtune run``), ``<storage>/<name>/``::
         progress.csv        one row per epoch (Ray); result.json the same as JSON lines
         events.out.tfevents.*   TensorBoard scalars and HParams (the trainable)
         checkpoint_*/state.pt   the training loop's resume state (the trainable)
+        weights.pt          the best weights (config too), once the trial ended by itself (the trainable)
         failed.txt          an error the trial raised itself (not retried)
         error.txt           Ray's record of a failed trial
     tuner.pkl, experiment_state-*.json, searcher-state-*.pkl, ...   Ray Tune's own state
     confirm/                a confirmation (``mgtune confirm``), itself a Ray experiment:
         confirm.json        settings, chosen configurations, training settings, environment
         results.csv         one row per configuration x seed x arm (`mgtune.store.confirmation`)
-        trial_<id>/         one per run, as above, plus run.json (peak memory, device) and
-                            weights.pt (the run's best weights)
+        trial_<id>/         one per run, as above (weights.pt included), plus run.json (peak memory,
+                            device)
     robustness/             a robustness pass (``mgtune robustness``):
         robustness.json     settings; results.csv: one row per run x perturbation
         curves.png, robustness.md    its report; weights/: runs trained again for it

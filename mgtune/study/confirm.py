@@ -71,8 +71,8 @@ def run_confirm_trial(config: dict[str, Any], setup: TrialSetup, data: Dataset) 
     """The Ray trainable of a confirmation: `train_trial` with this run's seed and MG switch.
 
     ``config["run"]`` holds ``source_trial``, ``seed``, ``arm`` and the configuration's ``params``.
-    Afterwards the run's peak memory and device go to ``run.json`` in the trial folder, and its best
-    weights to ``weights.pt`` (`mgtune.training.save_checkpoint`).
+    Afterwards the run's peak memory and device go to ``run.json`` in the trial folder; its best weights
+    are in ``weights.pt`` there, which every trial that ends by itself writes (`mgtune.study.trainable`).
     """
     from ray import tune
 
@@ -83,8 +83,8 @@ def run_confirm_trial(config: dict[str, Any], setup: TrialSetup, data: Dataset) 
     trial_dir = Path(setup.study_dir) / trial_folder(tune.get_context().get_trial_id())  # where run_trial wrote
     write_json(trial_dir / RUN_FILE, {"peak_memory_mb": round(peak_memory_mb(device), 1),
                                        "device": device_name(device)})
-    # the best weights, for evaluations after the fact (`mgtune robustness`)
-    save_checkpoint(trial_dir / WEIGHTS_FILE, result.config, result.best_state, result.best_epoch)
+    if not (trial_dir / WEIGHTS_FILE).is_file():  # the trainable writes it with the final epoch's report
+        save_checkpoint(trial_dir / WEIGHTS_FILE, result.config, result.best_state, result.best_epoch)
 
 
 # ---------------------------------------------------------------- running

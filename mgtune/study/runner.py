@@ -21,6 +21,7 @@ from typing import Any
 from mgtune import __version__
 from mgtune.errors import ConfigError
 from mgtune.models import get_model
+from mgtune.models.model_files import module_path
 from mgtune.store import (
     CUTOFFS,
     OPTUNA_FILE,
@@ -210,6 +211,7 @@ def _new_study(s: StudySettings) -> tuple[Path, StudyRecord, SearchSpace]:
         gpus_per_trial=s.gpus_per_trial or 0.0,  # set from the cluster before the file is written
         checkpoint_every=s.checkpoint_every, topk=CUTOFFS,
         budget_epochs=s.budget_epochs, time_budget_s=s.time_budget_s,
+        extra={"model_module": module_path(s.model_module)} if s.model_module else {},
     )
     return study_dir, meta, space
 

@@ -12,8 +12,8 @@ File format (one file per model)::
 
 ``type`` is ``int`` / ``float`` (with ``low <= high`` and optional ``log``) or ``categorical``
 (a non-empty list of ``choices``). ``flip_interval`` and ``flip_ratio`` set Mirror Gradient
-(`MGConfig`), ``learning_rate`` the optimiser; every other name must be a field of the model's
-config dataclass. The file is read with a safe loader that, unlike PyYAML's default, reads
+(`MGConfig`), ``learning_rate`` and ``batch_size`` the training (`TrainConfig`); every other name must
+be a field of the model's config dataclass. The file is read with a safe loader that, unlike PyYAML's default, reads
 ``1e-4`` as a number. Every problem is one `ConfigError` naming the file, the key and the value.
 
 ``start`` (warm starts) is a list of configurations, each a mapping that gives a value to *every*
@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from mgtune.errors import ConfigError
-from mgtune.models import get_model, parse_config
+from mgtune.models import get_model, load_model_module, parse_config
 from mgtune.store import STUDY_FILE, StudyRecord
 from mgtune.training import MGConfig, TrainConfig
 
@@ -54,8 +54,9 @@ __all__ = [
 
 MG_PARAMS = ("flip_interval", "flip_ratio")
 """Names that set `MGConfig`; ``--no-mg`` drops them."""
-TRAIN_PARAMS = ("learning_rate",)
-"""Names that set `TrainConfig` (kept by ``--no-mg``)."""
+TRAIN_PARAMS = ("learning_rate", "batch_size")
+"""Names that set `TrainConfig` (kept by ``--no-mg``); the evaluation's batch size is never searched (it is
+sized to the memory there is)."""
 TYPES = ("int", "float", "categorical")
 SPACES_DIR = "search_spaces"
 
@@ -209,7 +210,9 @@ def load_search_space(path: str | Path, model: str | None = None) -> SearchSpace
 
 
 def recorded_space(record: StudyRecord, study_dir: Path) -> SearchSpace:
-    """The search space a study recorded in its ``study.json``."""
+    """The search space a study recorded in its ``study.json`` (the file of a model of one's own that the study
+    recorded is imported first)."""
+    load_model_module(record.extra.get("model_module"))
     return space_from_dict(record.model, record.search_space, str(study_dir / STUDY_FILE))
 
 
@@ -242,7 +245,7 @@ def _params_from_dict(model: str, raw: Any, source: str) -> SearchSpace:
         if name in MG_PARAMS or name in TRAIN_PARAMS:
             if not cls.trainable:
                 raise ConfigError(f"{where_p}: model {model} is not trained, so {name} has no effect; remove it")
-            hint = int if name == "flip_interval" else float
+            hint = typing.get_type_hints(MGConfig if name in MG_PARAMS else TrainConfig)[name]
         elif name in fields:
             hint = hints[name]
         else:

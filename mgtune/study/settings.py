@@ -14,7 +14,8 @@ from typing import Any
 
 from mgtune.checks import MAX_SEED, check_float, check_int, check_name, check_writable_dir
 from mgtune.errors import ConfigError
-from mgtune.models import get_model, model_names
+from mgtune.models import get_model, load_model_module, model_names
+from mgtune.models.model_files import model_module_option
 from mgtune.options import option
 from mgtune.store import Budget, parse_duration
 from mgtune.training import TrainConfig
@@ -92,9 +93,10 @@ class StudySettings:
 
     ``mg`` is normalised to "on", "off" or "both" (True and False are accepted as on and off)."""
 
-    model: str | None = option(None, help="model name, e.g. freedom (read from the study with --resume); several, "
-                               "comma-separated, or 'all': one study each, at the same time (a suite)")
-    dataset: str | None = option(None, help="dataset folder name under --data-dir ('demo' is built in)")
+    model: str | None = option(None, help="model name, e.g. freedom; several, comma-separated, or 'all': one study "
+                               "each, at the same time (a suite)", default_text="required; with --resume the study's")
+    dataset: str | None = option(None, help="dataset folder name under --data-dir ('demo' is built in)",
+                                 default_text="required; with --resume the study's")
     data_dir: str = option("datasets", help="the folder of dataset folders")
     trials: int | None = option(None, help="trials to run", default_text=f"{DEFAULT_TRIALS}; with a budget, as many "
                                 "as it allows")
@@ -126,8 +128,10 @@ class StudySettings:
                                          "90m, 2h, 1h30m (kept by --resume)")
     confirm: int | None = option(None, metavar="N", default_text="none", help="afterwards, confirm the best "
                                  "configuration over N seeds, MG vs no MG (as mgtune confirm --seeds N)")
+    model_module: str | None = model_module_option()  # study.json keeps it; every trial imports it
 
     def __post_init__(self) -> None:
+        load_model_module(self.model_module)  # before the model names are checked
         object.__setattr__(self, "mg", parse_mg(self.mg, self.no_mg))
         object.__setattr__(self, "no_mg", self.mg == "off")
         _check_resources(self.cpus_per_trial, self.gpus_per_trial)

@@ -38,6 +38,7 @@ from typing import Any
 
 from mgtune.errors import ConfigError
 from mgtune.models import get_model
+from mgtune.models.model_files import module_path
 from mgtune.store import (
     CARD_DIR,
     FINISHED,
@@ -174,6 +175,8 @@ def _new(s: SuiteSettings) -> tuple[Path, SuiteRecord]:
     if suite_dir.exists() and any(suite_dir.iterdir()):
         raise ConfigError(f"{suite_dir}: exists; continue the suite with --resume or pick another --name")
     settings = {k: getattr(st, k) for k in _SHARED} | {"data_dir": data_dir, "mg": s.mg}
+    if st.model_module:  # every study imports it (absolute: the studies may run elsewhere)
+        settings["model_module"] = module_path(st.model_module)
     record = SuiteRecord(st.dataset, tuple(plan_studies(s.models, s.mg)), settings, s.confirm, now())
     suite_dir.mkdir(parents=True, exist_ok=True)
     record.write(suite_dir)
@@ -265,6 +268,8 @@ class _SuiteRun:
                     args += [flag, str(conf[key])]
             if gpus is not None:
                 args += ["--gpus-per-trial", str(gpus)]
+            if conf.get("model_module"):
+                args += ["--model-module", conf["model_module"]]
             if not st.mg:
                 args.append("--no-mg")
         self.record = self.record.with_study(st.name, state="running")

@@ -4,6 +4,11 @@ The trial builds a `TrainConfig` from its sampled parameters and calls the share
 function unchanged. Per epoch the callback writes TensorBoard scalars into the trial folder
 (`mgtune.training.tensorboard`) and reports flat metrics to Ray (which writes ``progress.csv``);
 every ``checkpoint_every`` epochs the report carries a checkpoint holding the loop's resume state.
+A trial that ends by itself (its epochs run, or its own early stopping) writes its best weights to
+``weights.pt`` in its folder first (`mgtune.training.save_checkpoint`: config and weights), which
+``mgtune recommend --study``, ``mgtune eval`` and ``mgtune robustness`` read; a trial ASHA or a budget stops
+keeps only its resume checkpoints. A model of one's own from a file (``--model-module``) is imported
+on the worker before the trial builds anything.
 """
 
 from __future__ import annotations
@@ -20,8 +25,8 @@ import numpy as np
 import torch
 
 from mgtune.data import Dataset, Split
-from mgtune.models import get_model
-from mgtune.store import STATE_FILE, StudyRecord, trial_folder
+from mgtune.models import get_model, load_model_module
+from mgtune.store import STATE_FILE, WEIGHTS_FILE, StudyRecord, trial_folder
 from mgtune.store.results import FINAL, TRIAL_SECONDS, score_key
 from mgtune.study.search_space import SearchSpace
 from mgtune.training import (
@@ -32,6 +37,7 @@ from mgtune.training import (
     TrainResult,
     load_data,
     resolve_device,
+    save_checkpoint,
     train,
 )
 from mgtune.training.tensorboard import RunWriter
@@ -64,6 +70,7 @@ class TrialSetup:
     checkpoint_every: int
     study_dir: str  # absolute; each trial writes its TensorBoard events into study_dir/<trial folder>
     topk: tuple[int, ...] = CUTOFFS
+    model_module: str | None = None  # absolute path of the file of a model of one's own (study.json keeps it)
 
     @classmethod
     def from_record(cls, record: StudyRecord, space: SearchSpace, folder: Path) -> TrialSetup:
@@ -74,9 +81,11 @@ class TrialSetup:
             metric=record.metric, max_epochs=record.max_epochs, seed=record.seed,
             cpus_per_trial=record.cpus_per_trial, gpus_per_trial=record.gpus_per_trial,
             checkpoint_every=record.checkpoint_every, study_dir=str(folder), topk=record.topk,
+            model_module=record.extra.get("model_module"),
         )
 
     def train_config(self, sampled: dict[str, Any]) -> TrainConfig:
+        load_model_module(self.model_module)  # on a Ray worker: the model must be registered there too
         base = TrainConfig.for_model(
             self.model, self.dataset, data_dir=self.data_dir, mg=MGConfig(enabled=self.mg),
             epochs=self.max_epochs, valid_metric=self.metric, topk=self.topk, seed=self.seed,
@@ -119,7 +128,8 @@ def train_trial(config: dict[str, Any], setup: TrialSetup, data: Dataset) -> Tra
         return seconds_before + time.perf_counter() - started
 
     try:
-        return _train_within_share(setup, cfg, _Reporter(setup, cfg, writer, clock), _writable(data), resume)
+        reporter = _Reporter(setup, cfg, writer, clock, trial_dir)
+        return _train_within_share(setup, cfg, reporter, _writable(data), resume)
     finally:
         writer.close()
 
@@ -155,8 +165,9 @@ def _train_within_share(setup: TrialSetup, cfg: TrainConfig, reporter: Callable[
 class _Reporter:
     """The training loop's callback: TensorBoard scalars, then one `ray.tune.report` per epoch."""
 
-    def __init__(self, setup: TrialSetup, cfg: TrainConfig, writer: RunWriter, clock: Callable[[], float]) -> None:
-        self.setup, self.cfg, self.writer, self.clock = setup, cfg, writer, clock
+    def __init__(self, setup: TrialSetup, cfg: TrainConfig, writer: RunWriter, clock: Callable[[], float],
+                 trial_dir: Path) -> None:
+        self.setup, self.cfg, self.writer, self.clock, self.trial_dir = setup, cfg, writer, clock, trial_dir
         self.trainable = get_model(cfg.model).trainable
 
     def __call__(self, rep: EpochReport) -> None:
@@ -176,6 +187,7 @@ class _Reporter:
         if final:
             # before reporting: Ray may end the trial inside this report (ASHA stops it at max_t too)
             self.writer.session_end()
+            save_checkpoint(self.trial_dir / WEIGHTS_FILE, self.cfg, rep.best_weights, rep.best_epoch)
         if final or rep.state is None:  # the loop snapshots every checkpoint_every-th epoch
             tune.report(metrics)  # a finished trial is never resumed: no checkpoint needed
             return

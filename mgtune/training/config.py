@@ -8,7 +8,7 @@ from typing import Any
 
 from mgtune.checks import MAX_SEED, check_float, check_int
 from mgtune.errors import ConfigError
-from mgtune.options import option
+from mgtune.options import option, options_of
 from mgtune.store.metrics import CUTOFFS, METRICS, metric_names
 
 __all__ = ["MGConfig", "TrainConfig", "METRICS", "CUTOFFS", "metric_names", "parse_sets"]
@@ -50,8 +50,8 @@ class TrainConfig:
     model_params: dict[str, Any] = field(default_factory=dict)  # overrides of the model's config (--set)
     mg: MGConfig = field(default_factory=MGConfig)
     epochs: int = option(1000, help="epochs at most")
-    batch_size: int = 2048
-    eval_batch_size: int = 4096
+    batch_size: int = option(2048, help="training interactions per optimiser step (searchable in a search space too)")
+    eval_batch_size: int = 4096  # users scored at once; evaluation shrinks it to the memory there is
     learning_rate: float = option(1e-3, flag="--lr", default_text="0.001, or the model's own", help="learning rate")
     weight_decay: float = 0.0
     lr_decay: float = 1.0  # lr(epoch) = learning_rate * lr_decay ** (epoch / lr_decay_every)
@@ -114,6 +114,12 @@ class TrainConfig:
         from mgtune.models import get_model, parse_config
 
         params = parse_sets(sets or [])
+        flags = {f.name: opt.flag or "--" + f.name.replace("_", "-")
+                 for c in (cls, MGConfig) for f, opt in options_of(c)}
+        for key in params:
+            if key in flags:
+                raise ConfigError(f"--set {key}={params[key]}: {key} is a training setting, not a model "
+                                  f"hyperparameter; use {flags[key]}")
         parse_config(get_model(model).config_cls, params)
         return cls.for_model(model.lower(), dataset, model_params=params, **settings)
 

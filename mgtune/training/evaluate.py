@@ -22,6 +22,7 @@ pass over their users. On CUDA the batch also shrinks to what this process's mem
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -131,23 +132,34 @@ class Evaluator:
         scores[rows, cols] = -torch.inf
 
     @torch.no_grad()
+    def ranked(self, model: Recommender, users: Tensor, k: int) -> Iterator[tuple[Tensor, Tensor, Tensor]]:
+        """``(users, items, scores)`` per batch of ``users``: each user's ``min(k, n_items)`` best items, best
+        first, and their scores, with the user's training items scored ``-inf`` (so ranked last).
+
+        The one place where users are scored, masked and ranked: `evaluate` counts hits in it, and
+        `mgtune.training.recommend` writes it out. Batches are as large as `users_per_batch` allows.
+        """
+        model.eval()
+        batch_size = users_per_batch(self.n_items, self.batch_size, self._headroom())
+        width = min(k, self.n_items)
+        for start in range(0, len(users), batch_size):
+            batch = users[start : start + batch_size]
+            scores = model.score(batch).float()
+            self._mask_training_items(scores, batch)
+            top = scores.topk(width, dim=1)
+            yield batch, top.indices, top.values
+
+    @torch.no_grad()
     def evaluate(self, model: Recommender, splits: tuple[str, ...] = ("valid", "test")) -> dict[str, dict[str, float]]:
         """``{"valid": {"recall@20": ...}, "test": {...}}`` for the requested splits."""
-        model.eval()
         targets = [self.splits[s] for s in splits]
         any_rel = torch.zeros(len(targets[0].n_relevant), dtype=torch.bool, device=self.device)
         for t in targets:
             any_rel |= t.n_relevant > 0
         users_all = torch.nonzero(any_rel).squeeze(1)
-        batch_size = users_per_batch(self.n_items, self.batch_size, self._headroom())
-        width = min(max(self.topk), self.n_items)
         sums = [{f"{m}@{k}": torch.zeros((), dtype=torch.float64, device=self.device)
                  for m in METRICS for k in self.topk} for _ in targets]
-        for start in range(0, len(users_all), batch_size):
-            users = users_all[start : start + batch_size]
-            scores = model.score(users).float()
-            self._mask_training_items(scores, users)
-            top = scores.topk(width, dim=1).indices
+        for users, top, _ in self.ranked(model, users_all, max(self.topk)):
             for t, acc in zip(targets, sums, strict=True):
                 n_rel = t.n_relevant[users]
                 keep = n_rel > 0

@@ -41,7 +41,9 @@ __all__ = [
 @dataclass
 class EpochReport:
     """What one epoch produced. ``state`` is the snapshot to resume after it (`train`'s ``resume``),
-    taken on the epochs ``snapshot_every`` asks for and None on the others."""
+    taken on the epochs ``snapshot_every`` asks for and None on the others. ``best_weights`` are the
+    best epoch's weights (CPU tensors, not copied again: read them, never change them), so that whoever
+    stops the run keeps the best model so far."""
 
     epoch: int
     train_loss: float
@@ -55,6 +57,7 @@ class EpochReport:
     best_valid: dict[str, float]
     best_test: dict[str, float]
     state: dict[str, Any] | None = field(repr=False, default=None)
+    best_weights: dict[str, torch.Tensor] = field(repr=False, default_factory=dict)
 
 
 @dataclass
@@ -161,13 +164,14 @@ def _train(
 
     if not model.trainable:
         metrics = evaluator.evaluate(model)
+        weights = _cpu_state(model)
         if callback:
             callback(EpochReport(
                 epoch=0, train_loss=0.0, valid=metrics["valid"], test=metrics["test"], lr=0.0, train_seconds=0.0,
                 eval_seconds=0.0, is_best=True, best_epoch=0, best_valid=metrics["valid"], best_test=metrics["test"],
+                best_weights=weights,
             ))
-        return TrainResult(cfg, 0, 0, metrics["valid"], metrics["test"], _cpu_state(model),
-                           peak_memory_mb=peak_memory_mb(device))
+        return TrainResult(cfg, 0, 0, metrics["valid"], metrics["test"], weights, peak_memory_mb=peak_memory_mb(device))
 
     optimizer = build_optimizer(model, cfg)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda e: cfg.lr_decay ** (e / cfg.lr_decay_every))
@@ -193,10 +197,6 @@ def _train(
 
         score = metrics["valid"][cfg.valid_metric]
         is_best = best.update(epoch, score, metrics, model)
-        if log:
-            log(f"epoch {epoch:4d}  loss {train_loss:.4f}  valid {cfg.valid_metric} {score:.4f}  "
-                f"test {cfg.valid_metric} {metrics['test'][cfg.valid_metric]:.4f}  "
-                f"[{t1 - t0:.2f}s train, {t2 - t1:.2f}s eval]{'  *' if is_best else ''}")
         if callback:
             snapshot = snapshot_every > 0 and (epoch + 1) % snapshot_every == 0
             callback(EpochReport(
@@ -204,14 +204,28 @@ def _train(
                 train_seconds=t1 - t0, eval_seconds=t2 - t1, is_best=is_best, best_epoch=best.epoch,
                 best_valid=best.valid, best_test=best.test,
                 state=_snapshot(epoch, model, optimizer, scheduler, generator, best, device) if snapshot else None,
+                best_weights=best.weights,
             ))
+        if log:  # after the callback: a printed epoch has been reported (an interrupted train keeps it)
+            log(f"epoch {epoch:4d}  loss {train_loss:.4f}  valid {_shown(metrics['valid'], cfg.valid_metric)}  "
+                f"test {_shown(metrics['test'], cfg.valid_metric)}  "
+                f"[{t1 - t0:.2f}s train, {t2 - t1:.2f}s eval]{'  *' if is_best else ''}")
         if best.bad_epochs > cfg.patience:  # MMRec stops once more than `stopping_step` epochs failed to improve
+            if log:
+                log(f"early stopping at epoch {epoch}: valid {cfg.valid_metric} not better for {best.bad_epochs} "
+                    f"epoch(s) (patience {cfg.patience}); best epoch {best.epoch}")
             break
 
     return TrainResult(
         cfg, best.epoch, epoch + 1, best.valid, best.test, best.weights,
         seconds_per_epoch=float(np.median(train_times)) if train_times else 0.0, peak_memory_mb=peak_memory_mb(device),
     )
+
+
+def _shown(metrics: dict[str, float], metric: str) -> str:
+    """``recall@20 0.0812 ndcg@20 0.0401``: the selection metric and NDCG at its cutoff."""
+    ndcg = f"ndcg@{metric.partition('@')[2]}"
+    return " ".join(f"{m} {metrics[m]:.4f}" for m in dict.fromkeys((metric, ndcg)) if m in metrics)
 
 
 def _snapshot(epoch: int, model: Recommender, optimizer: torch.optim.Optimizer,

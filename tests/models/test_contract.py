@@ -1,16 +1,19 @@
-"""One contract over the registry: every model builds, trains 2 epochs with MG on and off, reports
-metrics in [0, 1], and its checkpoint evaluates to the same metrics."""
+"""One contract over the registry (`mgtune.testing.contract`, the checks `mgtune.testing.check_model` runs on
+a model of your own): every model builds exactly with the modalities it declares, trains 2 epochs with MG
+on and off, reports metrics in [0, 1], and its checkpoint evaluates to the same metrics."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 import torch
 
-from mgtune.data import Dataset, TrainSampler
+from mgtune.data import Dataset
 from mgtune.models import get_model, model_names
-from mgtune.training import Evaluator, MGConfig, TrainConfig, build_model, train
+from mgtune.models.vbpr import VBPR
+from mgtune.testing import check_loss_and_score, check_modalities, check_model, check_training
 
 ALL = model_names()
 
@@ -25,42 +28,44 @@ def test_registry_holds_exactly_the_fourteen_models() -> None:
 
 
 @pytest.mark.parametrize("name", ALL)
+def test_builds_with_exactly_the_declared_modalities(name: str, tiny_dataset: Dataset) -> None:
+    check_modalities(name, tiny_dataset)
+
+
+@pytest.mark.parametrize("name", ALL)
 def test_loss_and_score_shapes(name: str, tiny_dataset: Dataset) -> None:
-    torch.manual_seed(0)
-    cfg = TrainConfig(model=name, dataset="tiny", device="cpu")
-    model = build_model(cfg, tiny_dataset, torch.device("cpu"))
-    model.train()
-    model.pre_epoch(0)
-    if model.trainable:
-        sampler = TrainSampler(tiny_dataset.train, tiny_dataset.n_items, 256, torch.device("cpu"),
-                               model.needs_negatives)
-        batch = next(sampler.epoch(torch.Generator().manual_seed(0)))
-        assert (batch.neg_items is None) == (not model.needs_negatives)
-        loss = model.loss(batch)
-        assert loss.dim() == 0 and torch.isfinite(loss)
-        loss.backward()
-        assert any(p.grad is not None for p in model.parameters())
-    model.eval()
-    with torch.no_grad():
-        scores = model.score(torch.arange(7))
-    assert scores.shape == (7, tiny_dataset.n_items)
-    assert torch.isfinite(scores).all()
+    check_loss_and_score(name, tiny_dataset)
 
 
 @pytest.mark.parametrize("mg", [True, False], ids=["mg", "nomg"])
 @pytest.mark.parametrize("name", ALL)
-def test_trains_two_epochs_and_checkpoint_reproduces(
-    name: str, mg: bool, tiny_dir: Path, tiny_dataset: Dataset
-) -> None:
-    cfg = TrainConfig(model=name, dataset="tiny", data_dir=str(tiny_dir), epochs=2, batch_size=512, device="cpu",
-                      mg=MGConfig(enabled=mg))
-    losses: list[float] = []
-    result = train(cfg, data=tiny_dataset, callback=lambda r: losses.append(r.train_loss))
-    assert all(torch.isfinite(torch.tensor(x)) for x in losses)
-    for split in (result.valid, result.test):
-        assert split and all(0.0 <= v <= 1.0 for v in split.values())
-    model = build_model(cfg, tiny_dataset, torch.device("cpu"))
-    model.load_state_dict(result.best_state)
-    again = Evaluator(tiny_dataset, torch.device("cpu"), cfg.topk, cfg.eval_batch_size).evaluate(model)
-    assert again["test"] == pytest.approx(result.test)
-    assert again["valid"] == pytest.approx(result.valid)
+def test_trains_two_epochs_and_checkpoint_reproduces(name: str, mg: bool, tiny_dir: Path,
+                                                     tiny_dataset: Dataset) -> None:
+    check_training(name, tiny_dataset, tiny_dir, mg)
+
+
+def test_check_model_passes_a_registered_model() -> None:
+    check_model(VBPR)
+
+
+class WrongScores(VBPR):
+    """VBPR with a score matrix one item short: the contract must catch it."""
+
+    def score(self, users: torch.Tensor) -> torch.Tensor:
+        return super().score(users)[:, :-1]
+
+
+class UndeclaredNeed(VBPR):
+    """VBPR claiming to need no features, while it refuses to build without them."""
+
+    needs_modalities = "none"
+
+
+@pytest.mark.parametrize("cls, message", [
+    (WrongScores, "score must return (len(users), n_items)"),
+    (UndeclaredNeed, "declares needs_modalities='none' but refuses to build with no features"),
+])
+def test_check_model_catches_a_broken_model(cls: type, message: str) -> None:
+    with pytest.raises(AssertionError, match=re.escape(message)):
+        check_model(cls)
+    assert cls.__name__.lower() not in model_names()  # registered for the checks only
