@@ -170,10 +170,13 @@ def fingerprint(path: Path, name: str) -> str:
 def _read_inter(inter_file: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     import pandas as pd  # load-time only; never in a batch loop
 
-    try:
-        header = pd.read_csv(inter_file, sep="\t", nrows=0).columns
+    try:  # the header as written: pandas would read a repeated name as ``userID.1`` and take the first
+        header = [str(c) for c in pd.read_csv(inter_file, sep="\t", header=None, nrows=1, dtype=str).iloc[0]]
     except Exception as exc:  # empty file, binary junk, ...
         raise DataFormatError(f"{inter_file}: cannot read as tab-separated text ({first_line(exc)})") from None
+    twice = [c for c in REQUIRED_COLUMNS if header.count(c) > 1]
+    if twice:
+        raise DataFormatError(f"{inter_file}: the header names column {twice[0]} twice")
     missing = [c for c in REQUIRED_COLUMNS if c not in header]
     if missing:
         raise DataFormatError(

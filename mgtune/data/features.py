@@ -212,7 +212,7 @@ def align_features(chunks: Iterable[Chunk], item_ids: pd.Index, out_path: Path, 
                 row = int(np.flatnonzero(~finite)[0])
                 cast = " (beyond float32's range, +-3.4e38)" if np.isfinite(raw[row]).all() else ""
                 raise DataFormatError(
-                    f"{file}: NaN or infinite feature values in row {seen_rows + row + 1} (id {ids[row]!r}){cast}"
+                    f"{file}: NaN or infinite feature values in row {seen_rows + row + 1} (id {str(ids[row])!r}){cast}"
                 )
             seen_rows += len(ids)
             rows = item_ids.get_indexer(ids)

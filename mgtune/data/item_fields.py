@@ -27,6 +27,7 @@ come from the dataset's items only (after the k-core), so a value no kept item h
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -170,7 +171,8 @@ def _numbers(cells: np.ndarray, ids: np.ndarray, name: str, file: Path, strict: 
     bad = (np.isnan(values) & (cells != "")) | np.isinf(values)
     if bad.any() and strict:
         row = int(np.flatnonzero(bad)[0])
-        raise DataFormatError(f"{file}: field {name!r} must hold numbers, got {cells[row]!r} for item {ids[row]!r}")
+        raise DataFormatError(f"{file}: field {name!r} must hold numbers, got {str(cells[row])!r} for item "
+                              f"{str(ids[row])!r}")
     values[bad] = np.nan
     return values[:, None]
 
@@ -184,7 +186,7 @@ def _number_rows(cells: np.ndarray, ids: np.ndarray, name: str, file: Path) -> n
     for r, p in zip(present, parts):
         if len(p) != width:
             raise DataFormatError(f"{file}: field {name!r} holds vectors of {width} and of {len(p)} numbers (item "
-                                  f"{ids[r]!r}); a float_seq needs one length")
+                                  f"{str(ids[r])!r}); a float_seq needs one length")
         out[r] = _numbers(np.array(p, dtype=object), np.repeat(ids[r], len(p)), name, file)[:, 0]
     return out
 
@@ -197,10 +199,19 @@ def _number_block(table: ItemTable, rows: np.ndarray, f: ItemField) -> np.ndarra
 
 
 def _standardised(values: np.ndarray) -> np.ndarray:
-    mean = np.nanmean(values, axis=0)
-    std = np.nanstd(values, axis=0)
+    """Each column to mean 0, sd 1 over its values; missing ones (NaN, a whole column of them too) are 0, the mean.
+
+    The columns are divided by their largest magnitude first: z-scores do not change, and the sums of
+    numbers near 1e308 do not overflow.
+    """
+    scale = np.nanmax(np.abs(values), axis=0, initial=0.0)
+    values = values / np.where(scale > 0, scale, 1.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # "Mean of empty slice": a column without values is 0
+        mean = np.nanmean(values, axis=0)
+        std = np.nanstd(values, axis=0)
     z = (values - mean) / np.where(std > 0, std, 1.0)
-    return np.nan_to_num(z, nan=0.0)  # a missing number is the mean
+    return np.nan_to_num(z, nan=0.0)
 
 
 def _hot(cells: np.ndarray, multi: bool) -> tuple[np.ndarray, list[str]]:

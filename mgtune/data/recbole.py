@@ -78,6 +78,8 @@ def prepare_recbole(
     table: ItemTable | None = None
     if files.item is not None:
         item = read_atomic(files.item)
+        if len(item.frame) == 0:
+            raise DataFormatError(f"{files.item}: no item rows, only a header; fill it or remove it")
         if columns.item not in item.types:
             raise DataFormatError(f"{files.item}: no item id field {columns.item!r} (the header has "
                                   f"{', '.join(f'{n}:{t}' for n, t in item.types.items())}); name it with --item-col")

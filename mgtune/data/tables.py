@@ -104,6 +104,8 @@ def read_table(path: Path, what: str) -> pd.DataFrame:
     if kind == ".parquet":
         return read_parquet(path)
     check_text_file(path, what)
+    if path.stat().st_size == 0:
+        raise DataFormatError(f"{path}: {what} is empty")
     if kind not in (".jsonl", ".json", ".ndjson"):
         sep = "," if kind == ".csv" else "\t"
         header = read_cells(path, sep, header=None, nrows=1)
@@ -113,6 +115,9 @@ def read_table(path: Path, what: str) -> pd.DataFrame:
         frame = pd.read_json(path, lines=True, dtype=False)
     except Exception as exc:
         raise DataFormatError(f"{path}: cannot read ({first_line(exc)})") from None
+    if not all(isinstance(c, str) for c in frame.columns):  # pandas numbers the cells of arrays or bare values
+        raise DataFormatError(f"{path}: JSON lines must be one object per line ({{\"user_id\": ..., ...}}); some "
+                              "lines are arrays or bare values")
     _check_header(path, [str(c) for c in frame.columns])
     return frame
 
