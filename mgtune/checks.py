@@ -120,12 +120,13 @@ def check_regular_file(path: str | Path, what: str = "file") -> Path:
         if exc.errno == errno.ELOOP:
             raise DataFormatError(f"{path}: {what} is a symbolic link loop") from None
         if isinstance(exc, FileNotFoundError):
-            broken = f"a symbolic link to {os.readlink(path)}, which does not exist" if path.is_symlink() else ""
+            broken = f"is a symbolic link to {os.readlink(path)}, which does not exist" if path.is_symlink() else ""
             raise DataFormatError(f"{path}: {what} {broken or 'not found'}") from None
         raise DataFormatError(f"{path}: {what} cannot be read ({exc.strerror or type(exc).__name__})") from None
     if not stat.S_ISREG(mode):
         kind = next((k for test, k in _KINDS if test(mode)), "not a regular file")
-        block = " (reading it would block)" if stat.S_ISFIFO(mode) or stat.S_ISCHR(mode) else ""
+        block = (" (reading it would block)" if stat.S_ISFIFO(mode) else
+                 " (reading it might never end)" if stat.S_ISCHR(mode) else "")
         raise DataFormatError(f"{path}: {what} is {kind}, not a regular file{block}")
     return path
 

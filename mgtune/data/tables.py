@@ -134,7 +134,7 @@ def read_cells(path: Path, sep: str, **kwargs: Any) -> pd.DataFrame:
             return pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, na_values=[""], index_col=False,
                                **kwargs)
     except pd.errors.ParserWarning:
-        raise DataFormatError(f"{path}: a row has more cells than the header has columns") from None
+        raise DataFormatError(f"{path}: a row has more cells than there are columns") from None
     except Exception as exc:
         raise DataFormatError(f"{path}: cannot read ({first_line(exc)})") from None
 

@@ -55,6 +55,21 @@ def small_disk(folder: Path, size: str = "2m", read_only: bool = False) -> Itera
 
 
 @contextmanager
+def read_only_bind(source: Path, folder: Path) -> Iterator[Path]:
+    """``source`` bound read-only at ``folder`` (root only; skips with the reason where mount is refused)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for argv in (["mount", "--bind", str(source), str(folder)], ["mount", "-o", "remount,bind,ro", str(folder)]):
+        done = subprocess.run(argv, capture_output=True, text=True)
+        if done.returncode != 0:
+            subprocess.run(["umount", "-l", str(folder)], check=False, capture_output=True)
+            pytest.skip(f"cannot bind {source} read-only at {folder}: {done.stderr.strip() or done.returncode}")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
+@contextmanager
 def no_hang(seconds: int = 60) -> Iterator[None]:
     """Fail instead of hanging: SIGALRM interrupts a blocked open() (of a FIFO, say) with TimeoutError."""
 
