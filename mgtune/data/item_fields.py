@@ -43,14 +43,17 @@ from mgtune.data.text import encode_texts
 from mgtune.errors import ConfigError, DataFormatError
 
 __all__ = ["TEXT", "ONE_HOT", "MULTI_HOT", "NUMERIC", "NUMERIC_SEQ", "EMPTY", "LEFT_OUT", "MAX_CATEGORIES",
-           "MIN_ITEMS_PER_VALUE", "NUMERIC_SHARE", "ItemField", "ItemTable", "detect_fields", "metadata_block",
-           "fields_writer"]
+           "MIN_ITEMS_PER_VALUE", "NUMERIC_SHARE", "MAX_HOT_COLUMNS", "ItemField", "ItemTable", "detect_fields",
+           "metadata_block", "fields_writer"]
 
 TEXT, ONE_HOT, MULTI_HOT, NUMERIC, NUMERIC_SEQ = "text", "one_hot", "multi_hot", "numeric", "numeric_seq"
 EMPTY, LEFT_OUT = "empty", "left_out"
 MAX_CATEGORIES = 256
 NUMERIC_SHARE = 0.95
 MIN_ITEMS_PER_VALUE = 10
+MAX_HOT_COLUMNS = 4096
+"""The widest one-hot/multi-hot ``--meta-fields`` may force: as wide as the widest features MMRec uses (image, 4096);
+a title forced to one-hot over Elec's 63k items would be a 16 GB matrix."""
 
 
 @dataclass(frozen=True)
@@ -125,7 +128,9 @@ def _rule_kind(cells: np.ndarray, ftype: str) -> str:
 def _names(option: str, names: Sequence[str] | None, table: ItemTable, id_field: str) -> list[str] | None:
     if names is None:
         return None
-    for name in names:
+    for n, name in enumerate(names):
+        if name in names[:n]:
+            raise ConfigError(f"{option}: names {name!r} twice")
         if name == id_field:
             raise ConfigError(f"{option}: {name!r} is the item id field of {table.file}, not a feature")
         if name not in table.cells:
@@ -152,6 +157,10 @@ def detect_fields(table: ItemTable, types: dict[str, str], id_field: str, text_f
             kind, by = TEXT, "--text-fields"
         elif meta is not None and name in meta:
             kind, by = _meta_kind(cells, ftype), "--meta-fields"
+            if kind in (ONE_HOT, MULTI_HOT) and vocab is not None and vocab > MAX_HOT_COLUMNS:
+                raise ConfigError(f"--meta-fields: {table.file}'s field {name!r} has {vocab} distinct values, and a "
+                                  f"{kind} of them would be {vocab} columns (at most {MAX_HOT_COLUMNS}); give it "
+                                  "with --text-fields")
         elif (rule == TEXT and text is not None) or (rule not in (TEXT, EMPTY) and meta is not None):
             kind, by = LEFT_OUT, "rule"
         else:

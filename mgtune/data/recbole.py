@@ -60,6 +60,9 @@ def prepare_recbole(
     check_prepare_values(core, split, seed, user_graph_k, min_rating)
     if metadata_slot is not None and metadata_slot not in METADATA_SLOTS:
         raise ConfigError(f"--metadata-slot must be one of {', '.join(METADATA_SLOTS)}, got {metadata_slot!r}")
+    if metadata_slot == "none" and meta_fields:
+        raise ConfigError(f"--meta-fields {','.join(meta_fields)} and --metadata-slot none: the metadata would be left "
+                          "out; give one of them")
     files = find_recbole_files(folder)
     name = name or check_name(f"the dataset name {files.inter.name} gives (name it with --name)", files.name)
     target = target_folder(data_dir, name, force)

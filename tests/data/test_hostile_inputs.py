@@ -399,6 +399,30 @@ def _(env: Env) -> list[str]:
         f"{i}\t{'1e400' if i == 'item00' else 2}\n" for i in item_ids()))
 
 
+def _films_item(n_titles: int = 30) -> str:
+    return "item_id:token\ttitle:token_seq\tyear:token\n" + "".join(
+        f"{i}\tthe film {n % n_titles}\t{1990 + n % 5}\n" for n, i in enumerate(item_ids()))
+
+
+@case("--text-fields naming a field twice", "--text-fields: names 'title' twice")
+def _(env: Env) -> list[str]:
+    return [*env.recbole(item=_films_item()), "--text-fields", "title,title"]
+
+
+@case("--meta-fields with --metadata-slot none", "--meta-fields year and --metadata-slot none: the metadata would be "
+      "left out; give one of them")
+def _(env: Env) -> list[str]:
+    return [*env.recbole(item=_films_item()), "--meta-fields", "year", "--metadata-slot", "none"]
+
+
+@case("--meta-fields forcing a one-hot of 5000 values", "--meta-fields: {tmp}/films/films.item's field 'title' has "
+      "5003 distinct values, and a multi_hot of them would be 5003 columns (at most 4096); give it with --text-fields")
+def _(env: Env) -> list[str]:
+    item = "item_id:token\ttitle:token_seq\n" + "".join(f"{i}\tw{n}a w{n}b\n" for n, i in enumerate(item_ids()))
+    item += "".join(f"x{n}\tv{n}\n" for n in range(4943))  # items no interaction names: their tokens count too
+    return [*env.recbole(item=item), "--meta-fields", "title"]
+
+
 # ---------------------------------------------------------------- item text, Amazon
 @case("item text with a NUL byte", "{tmp}/items.csv: item text file has a NUL byte on line 2: binary data, not text")
 def _(env: Env) -> list[str]:
