@@ -76,7 +76,7 @@ def check_name(what: str, name: Any) -> str:
     if not isinstance(name, str) or not _NAME.match(name):
         raise ConfigError(
             f"{what} must be a plain name (letters, digits, '.', '_', '-'; no '/' or '..'; at most 128 "
-            f"characters), got {name!r}"
+            f"characters), got {short_repr(name, 60)}"
         )
     if set(name) <= {"."}:
         raise ConfigError(f"{what} must be a plain name, got {name!r}")
