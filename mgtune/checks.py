@@ -6,16 +6,21 @@ given anywhere (an option, ``--set``, a search space, a checkpoint's config) rea
 
 from __future__ import annotations
 
+import errno
 import math
+import os
 import re
+import stat
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from mgtune.errors import ConfigError
+from mgtune.errors import ConfigError, DataFormatError
 
-__all__ = ["check_int", "check_float", "check_name", "check_writable_dir", "finite_or_none", "MAX_SEED"]
+__all__ = ["check_int", "check_float", "check_name", "check_writable_dir", "check_regular_file", "first_line",
+           "short_repr",
+           "finite_or_none", "MAX_SEED"]
 
 MAX_SEED = 2**32 - 1
 """NumPy's seeds are unsigned 32-bit; torch's are wider."""
@@ -71,7 +76,7 @@ def check_name(what: str, name: Any) -> str:
     if not isinstance(name, str) or not _NAME.match(name):
         raise ConfigError(
             f"{what} must be a plain name (letters, digits, '.', '_', '-'; no '/' or '..'; at most 128 "
-            f"characters), got {name!r}"
+            f"characters), got {short_repr(name, 60)}"
         )
     if set(name) <= {"."}:
         raise ConfigError(f"{what} must be a plain name, got {name!r}")
@@ -94,6 +99,48 @@ def check_writable_dir(what: str, folder: str | Path) -> Path:
     except OSError as exc:
         raise ConfigError(f"{what} {path}: cannot write in {probe} ({exc.strerror or type(exc).__name__})") from None
     return path
+
+
+_KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"),
+          (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
+
+
+def check_regular_file(path: str | Path, what: str = "file") -> Path:
+    """``path`` if it is a regular file (after following links), else `DataFormatError` naming it and ``what`` it is.
+
+    Every input file is checked here before it is opened or hashed: opening a FIFO (or a terminal, a
+    socket) blocks until someone writes to it, so ``mgtune data prepare`` would hang; a folder, a
+    broken link or a link loop fails later with a traceback or, worse, reads as "no such file" where
+    a missing optional file is allowed.
+    """
+    path = Path(path)
+    try:
+        mode = path.stat().st_mode
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise DataFormatError(f"{path}: {what} is a symbolic link loop") from None
+        if isinstance(exc, FileNotFoundError):
+            broken = f"is a symbolic link to {os.readlink(path)}, which does not exist" if path.is_symlink() else ""
+            raise DataFormatError(f"{path}: {what} {broken or 'not found'}") from None
+        raise DataFormatError(f"{path}: {what} cannot be read ({exc.strerror or type(exc).__name__})") from None
+    if not stat.S_ISREG(mode):
+        kind = next((k for test, k in _KINDS if test(mode)), "not a regular file")
+        block = (" (reading it would block)" if stat.S_ISFIFO(mode) else
+                 " (reading it might never end)" if stat.S_ISCHR(mode) else "")
+        raise DataFormatError(f"{path}: {what} is {kind}, not a regular file{block}")
+    return path
+
+
+def short_repr(value: Any, width: int = 40) -> str:
+    """``repr(value)``, cut to ``width`` characters: a cell quoted in a message may be a whole document."""
+    text = repr(value)
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def first_line(exc: BaseException) -> str:
+    """``exc`` in one line, its class named (``ValueError: ...``): messages of libraries may run over several."""
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
 
 
 def finite_or_none(obj: Any) -> Any:

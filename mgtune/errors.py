@@ -10,7 +10,7 @@ trainable's ``TrialOutOfMemoryError`` (its message is the one-line reason) and t
 class here takes a single message argument, so that Ray can pickle and rebuild it.
 """
 
-__all__ = ["MgtuneError", "ConfigError", "DataFormatError", "DivergedError"]
+__all__ = ["MgtuneError", "ConfigError", "DataFormatError", "DivergedError", "StorageError"]
 
 
 class MgtuneError(Exception):
@@ -27,3 +27,11 @@ class DataFormatError(MgtuneError):
 
 class DivergedError(MgtuneError):
     """The training loss became NaN or infinite; a study records the trial as diverged."""
+
+
+class StorageError(MgtuneError):
+    """The disk refused a write: it is full, over quota, read-only, or the file is too large for it.
+
+    Not a bug and not the input's fault, so one line, exit code 2 (`mgtune.files` raises it); what was
+    there before the write is kept whole and the write's temp files are removed.
+    """

@@ -21,20 +21,21 @@ fields, have no text and get the mean text vector, like items without an image.
 from __future__ import annotations
 
 import ast
-import gzip
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from mgtune.checks import check_regular_file, first_line
 from mgtune.data.dataset import target_folder
 from mgtune.data.features import Chunk, FeatureReport, FeatureWriter, align_features
 from mgtune.data.item_text import ItemTexts, encode_item_texts
-from mgtune.data.prepare import Columns, Interactions, build_dataset, interactions_from_frame
+from mgtune.data.prepare import Columns, Interactions, build_dataset, check_prepare_values, interactions_from_frame
+from mgtune.data.tables import check_text_file, open_text, read_cells, read_errors
 from mgtune.data.text import DEFAULT_TEXT_ENCODER, check_text_encoder
 from mgtune.errors import ConfigError, DataFormatError
 
@@ -63,8 +64,9 @@ def find_amazon_files(folder: Path, category: str) -> AmazonFiles:
         raise DataFormatError(f"{folder}: Amazon data folder not found")
     cat = CATEGORIES.get(category.lower(), category)
 
-    def first(*names: str) -> Path | None:
-        return next((folder / n for n in names if (folder / n).is_file()), None)
+    def first(*names: str) -> Path | None:  # a FIFO or a folder of the name is an error when read, not absent
+        path = next((folder / n for n in names if (folder / n).exists() or (folder / n).is_symlink()), None)
+        return None if path is None else check_regular_file(path, "Amazon file")
 
     ratings = first(f"ratings_{cat}.csv", f"reviews_{cat}_5.json.gz", f"reviews_{cat}_5.json",
                     f"reviews_{cat}.json.gz", f"reviews_{cat}.json")
@@ -77,18 +79,24 @@ def find_amazon_files(folder: Path, category: str) -> AmazonFiles:
                        first(f"image_features_{cat}.b"))
 
 
-def _open_text(path: Path) -> IO[str]:
-    return gzip.open(path, "rt", encoding="utf-8") if path.suffix == ".gz" else path.open(encoding="utf-8")
+def _lines(path: Path) -> Iterator[tuple[int, str]]:
+    """The numbered non-blank lines of a JSON-lines file (``.gz`` too), checked as text first (`check_text_file`)."""
+    check_text_file(path, "Amazon file")
+    with read_errors(path, "Amazon file"), open_text(path) as fh:
+        for n, line in enumerate(fh, start=1):
+            if line.strip():
+                yield n, line
 
 
 def _parse_line(line: str, path: Path, lineno: int) -> dict[str, Any]:
     try:
         record = json.loads(line)
-    except json.JSONDecodeError:
+    except (ValueError, RecursionError):  # JSONDecodeError is a ValueError; RecursionError: nested too deeply
         try:
             record = ast.literal_eval(line)  # the 2014 release writes Python literals; never eval()
-        except (ValueError, SyntaxError, MemoryError, RecursionError) as exc:
-            raise DataFormatError(f"{path}: line {lineno} is neither JSON nor a Python literal ({exc})") from None
+        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError) as exc:  # TypeError: {[1]: 2}
+            raise DataFormatError(f"{path}: line {lineno} is neither JSON nor a Python literal "
+                                  f"({first_line(exc)})") from None
     if not isinstance(record, dict):
         raise DataFormatError(f"{path}: line {lineno} is a {type(record).__name__}, not an object")
     return record
@@ -97,17 +105,13 @@ def _parse_line(line: str, path: Path, lineno: int) -> dict[str, Any]:
 def read_amazon_interactions(path: Path) -> Interactions:
     """The user, item, rating, timestamp rows of a ratings CSV or a reviews JSON(.gz) file."""
     if path.name.startswith("ratings_"):
-        try:
-            frame = pd.read_csv(path, header=None, names=["user", "item", "rating", "timestamp"], dtype=str)
-        except Exception as exc:
-            raise DataFormatError(f"{path}: cannot read as CSV ({type(exc).__name__}: {exc})") from None
+        check_text_file(path, "Amazon ratings file")
+        frame = read_cells(path, ",", header=None, names=["user", "item", "rating", "timestamp"])
     else:
         rows = []
-        with _open_text(path) as fh:
-            for n, line in enumerate(fh, start=1):
-                if line.strip():
-                    r = _parse_line(line, path, n)
-                    rows.append((r.get("reviewerID"), r.get("asin"), r.get("overall"), r.get("unixReviewTime")))
+        for n, line in _lines(path):
+            r = _parse_line(line, path, n)
+            rows.append((r.get("reviewerID"), r.get("asin"), r.get("overall"), r.get("unixReviewTime")))
         frame = pd.DataFrame(rows, columns=["user", "item", "rating", "timestamp"])
     return interactions_from_frame(frame, path, Columns("user", "item", "rating", "timestamp"))
 
@@ -115,14 +119,11 @@ def read_amazon_interactions(path: Path) -> Interactions:
 def read_meta(path: Path, wanted: pd.Index) -> dict[str, dict[str, Any]]:
     """The meta record of each item in ``wanted`` (raw ASINs), streaming over the file."""
     meta: dict[str, dict[str, Any]] = {}
-    with _open_text(path) as fh:
-        for n, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            record = _parse_line(line, path, n)
-            asin = record.get("asin")
-            if isinstance(asin, str) and asin in wanted:
-                meta[asin] = record
+    for n, line in _lines(path):
+        record = _parse_line(line, path, n)
+        asin = record.get("asin")
+        if isinstance(asin, str) and asin in wanted:
+            meta[asin] = record
     return meta
 
 
@@ -171,6 +172,7 @@ def prepare_amazon(
 
     ``text_encoder`` None: TF-IDF; naming one when the folder has no meta file is an error.
     """
+    check_prepare_values(core, split, seed, user_graph_k, None)
     target = target_folder(data_dir, name, force)
     files = find_amazon_files(folder, category)
     if text_encoder is not None and files.meta is None:
@@ -189,4 +191,4 @@ def prepare_amazon(
     inputs = [p for p in (files.ratings, files.meta, files.image) if p is not None]
     extra = {"amazon_category": files.category, "text_encoder": encoder if files.meta else None}
     return build_dataset(target, name, data, writers, inputs, core=core, split=split, seed=seed,
-                         user_graph_k=user_graph_k, extra=extra)
+                         user_graph_k=user_graph_k, extra=extra, force=force)

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from mgtune.data.tables import check_text_file, read_cells, read_errors
 from mgtune.errors import DataFormatError
 
 __all__ = ["FIELD_TYPES", "SEQ_SEPARATOR", "AtomicFile", "RecBoleFiles", "read_atomic", "find_recbole_files"]
@@ -65,24 +66,15 @@ def parse_header(path: Path, line: str) -> dict[str, str]:
 
 def read_atomic(path: Path, header_only: bool = False) -> AtomicFile:
     """Read an atomic file (rules in the module docstring); ``header_only`` reads no rows."""
-    if not path.is_file():
-        raise DataFormatError(f"{path}: not found")
-    try:
-        with path.open(encoding="utf-8-sig") as fh:
-            line = fh.readline()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DataFormatError(f"{path}: cannot read ({type(exc).__name__}: {exc})") from None
+    check_text_file(path, "atomic file")
+    with read_errors(path, "atomic file"), path.open(encoding="utf-8-sig") as fh:
+        line = fh.readline()
     if not line.strip():
         raise DataFormatError(f"{path}: empty file; the first line must be a typed header (e.g. item_id:token)")
     types = parse_header(path, line)
     if header_only:
         return AtomicFile(path, pd.DataFrame(columns=list(types)), types)
-    try:
-        frame = pd.read_csv(path, sep="\t", header=None, skiprows=1, names=list(types), dtype=str,
-                            keep_default_na=False, na_values=[""], encoding="utf-8-sig")
-    except Exception as exc:
-        first = (str(exc).strip().splitlines() or [""])[0]
-        raise DataFormatError(f"{path}: cannot read ({type(exc).__name__}: {first})") from None
+    frame = read_cells(path, "\t", header=None, skiprows=1, names=list(types), encoding="utf-8-sig")
     return AtomicFile(path, frame, types)
 
 
@@ -90,14 +82,16 @@ def find_recbole_files(folder: Path) -> RecBoleFiles:
     """The dataset in ``folder``: ``<folder name>.inter`` if there is one, else the folder's only ``.inter``."""
     if not folder.is_dir():
         raise DataFormatError(f"{folder}: RecBole dataset folder not found")
-    inters = sorted(p for p in folder.glob("*.inter") if p.is_file() and not p.stem.endswith(_SPLITS))
+    # whatever is not a folder counts: a FIFO or a broken link named NAME.inter is an error when read, not absent
+    candidates = sorted(p for p in folder.glob("*.inter") if not p.is_dir())
+    inters = [p for p in candidates if not p.stem.endswith(_SPLITS)]
     own = folder / f"{folder.name}.inter"
     if own in inters:
         inter = own
     elif len(inters) == 1:
         inter = inters[0]
     elif not inters:
-        split = sorted(p.name for p in folder.glob("*.inter"))
+        split = [p.name for p in candidates]
         hint = f" (pre-split {', '.join(split)} are not read: the split is mgtune's)" if split else ""
         raise DataFormatError(f"{folder}: no NAME.inter file; a RecBole dataset folder holds NAME.inter and "
                               f"optionally NAME.item and NAME.user{hint}")
@@ -108,6 +102,6 @@ def find_recbole_files(folder: Path) -> RecBoleFiles:
 
     def optional(suffix: str) -> Path | None:
         path = folder / f"{name}.{suffix}"
-        return path if path.is_file() else None
+        return path if path.exists() or path.is_symlink() else None  # present but unreadable: an error when read
 
     return RecBoleFiles(name, inter, optional("item"), optional("user"))

@@ -19,8 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from mgtune.checks import check_name
-from mgtune.errors import ConfigError, DataFormatError
+from mgtune.checks import check_name, check_regular_file, check_writable_dir, first_line
+from mgtune.errors import DataFormatError
+from mgtune.files import check_replaceable
 
 __all__ = ["Split", "Dataset", "load_dataset", "dataset_dir", "target_folder", "file_digest", "AMAZON_DATASETS"]
 
@@ -86,10 +87,12 @@ def dataset_dir(data_dir: str | Path, name: str) -> Path:
     """The absolute folder of dataset ``name`` (trials run in another working directory).
 
     Every command that names a dataset comes here, so a name that is a path (``../x``, ``/abs``,
-    ``a/b``), which would read or write outside ``data_dir``, is refused in one place.
+    ``a/b``), which would read or write outside ``data_dir``, is refused in one place. ``data_dir`` is
+    resolved, the name is not: a dataset folder that is a symbolic link is read through the link,
+    and never replaced (`target_folder`).
     """
     check_name("dataset name", name)
-    return (Path(data_dir).expanduser() / name).resolve()
+    return Path(data_dir).expanduser().resolve() / name  # the name itself is not resolved: it may be a link
 
 
 def load_dataset(data_dir: str | Path, name: str) -> Dataset:
@@ -100,9 +103,7 @@ def load_dataset(data_dir: str | Path, name: str) -> Dataset:
             "create it with `mgtune data synth --name NAME` or pass --data-dir"
         )
         raise DataFormatError(f"{path}: dataset folder not found; {hint}")
-    inter_file = path / f"{name}.inter"
-    if not inter_file.is_file():
-        raise DataFormatError(f"{inter_file}: interaction file not found")
+    inter_file = check_regular_file(path / f"{name}.inter", "interaction file")
     users, items, labels = _read_inter(inter_file)
     n_users, n_items = int(users.max()) + 1, int(items.max()) + 1
     for what, ids, n in (("userID", users, n_users), ("itemID", items, n_items)):
@@ -169,10 +170,13 @@ def fingerprint(path: Path, name: str) -> str:
 def _read_inter(inter_file: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     import pandas as pd  # load-time only; never in a batch loop
 
-    try:
-        header = pd.read_csv(inter_file, sep="\t", nrows=0).columns
+    try:  # the header as written: pandas would read a repeated name as ``userID.1`` and take the first
+        header = [str(c) for c in pd.read_csv(inter_file, sep="\t", header=None, nrows=1, dtype=str).iloc[0]]
     except Exception as exc:  # empty file, binary junk, ...
-        raise DataFormatError(f"{inter_file}: cannot read as tab-separated text ({exc})") from None
+        raise DataFormatError(f"{inter_file}: cannot read as tab-separated text ({first_line(exc)})") from None
+    twice = [c for c in REQUIRED_COLUMNS if header.count(c) > 1]
+    if twice:
+        raise DataFormatError(f"{inter_file}: the header names column {twice[0]} twice")
     missing = [c for c in REQUIRED_COLUMNS if c not in header]
     if missing:
         raise DataFormatError(
@@ -181,7 +185,7 @@ def _read_inter(inter_file: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     try:
         df = pd.read_csv(inter_file, sep="\t", usecols=list(REQUIRED_COLUMNS), dtype=str)
     except Exception as exc:
-        raise DataFormatError(f"{inter_file}: cannot parse ({exc})") from None
+        raise DataFormatError(f"{inter_file}: cannot parse ({first_line(exc)})") from None
     if len(df) == 0:
         raise DataFormatError(f"{inter_file}: no interactions")
     cols = []
@@ -216,12 +220,13 @@ def _read_inter(inter_file: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def _read_features(feat_file: Path, n_items: int) -> np.ndarray | None:
-    if not feat_file.exists():
+    if not feat_file.exists() and not feat_file.is_symlink():
         return None
+    check_regular_file(feat_file, "feature file")  # a FIFO would block np.load
     try:
         feat = np.load(feat_file, allow_pickle=False)
     except Exception as exc:
-        raise DataFormatError(f"{feat_file}: unreadable .npy file ({type(exc).__name__}: {exc})") from None
+        raise DataFormatError(f"{feat_file}: unreadable .npy file ({first_line(exc)})") from None
     if feat.ndim != 2 or feat.dtype.kind not in "iuf":
         raise DataFormatError(
             f"{feat_file}: expected a 2-d array of real numbers [n_items, d], got {feat.dtype} of shape {feat.shape}"
@@ -249,10 +254,8 @@ def file_digest(path: Path) -> str:
 
 
 def target_folder(data_dir: str | Path, name: str, force: bool) -> Path:
-    """The folder of dataset ``name``; an existing one is refused unless ``force``."""
-    target = dataset_dir(data_dir, name)
-    if target.exists() and not force:
-        raise ConfigError(f"{target}: already exists; pass --force to replace it")
-    if target.exists() and not target.is_dir():
-        raise ConfigError(f"{target}: exists and is not a folder")
+    """The folder dataset ``name`` will be built in, checked before any work: an existing one is refused unless
+    ``force``; a symbolic link always (`mgtune.files.check_replaceable`); ``data_dir`` must be writable."""
+    target = check_replaceable(dataset_dir(data_dir, name), force)
+    check_writable_dir("--data-dir", target.parent)
     return target

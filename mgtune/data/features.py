@@ -9,16 +9,17 @@ A feature source is one of
 - any iterator of ``(ids, values)`` chunks (the Amazon ``.b`` reader is one).
 
 `align_features` writes the ``[n_items, d]`` float32 matrix a dataset needs straight into a
-``.npy`` file on disk (``np.lib.format.open_memmap``), one chunk at a time, so a 4096-d Elec
-matrix never exists twice in memory. Items the source does not cover get the mean of the covered
-rows, as MMRec's ``3feat-encoder`` notebook does, and are counted. Ids that match no item are
-ignored and counted; if none match, or the rows differ in width, or a value is NaN or infinite,
-the error names the file.
+``.npy`` file on disk (`mgtune.data.npy_rows`: ordinary writes, so a full disk is an error, never
+a SIGBUS), one chunk at a time, so a 4096-d Elec matrix never exists in memory. Items the source
+does not cover get the mean of the covered rows, as MMRec's ``3feat-encoder`` notebook does, and
+are counted. Ids that match no item are ignored and counted; if none match, or the rows differ in
+width, or a value is NaN or infinite (as float32), the error names the file.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mgtune.data.tables import read_parquet
+from mgtune.checks import check_regular_file, first_line, short_repr
+from mgtune.data.npy_rows import NpyRows, write_npy_rows
+from mgtune.data.tables import check_scalar_column, check_text_file, read_errors, read_parquet
 from mgtune.errors import DataFormatError
 
 __all__ = ["FeatureSource", "FeatureReport", "FeatureWriter", "read_feature_chunks", "align_features",
@@ -70,10 +73,11 @@ FeatureWriter = Callable[[pd.Index, Path], FeatureReport]
 
 
 def read_feature_chunks(source: FeatureSource) -> Iterator[Chunk]:
-    """The rows of ``source`` in chunks of raw ids and values; format by the file's suffix."""
-    path = source.path
-    if not path.is_file():
-        raise DataFormatError(f"{path}: feature file not found")
+    """The rows of ``source`` in chunks of raw ids and values; format by the file's suffix.
+
+    Every file is checked and read now (a .npy through a read-only map), so a bad one fails before any work.
+    """
+    path = check_regular_file(source.path, "feature file")
     suffix = path.suffix.lower()
     if suffix == ".npy":
         return _npy_chunks(path, source.ids)
@@ -89,27 +93,34 @@ def read_feature_chunks(source: FeatureSource) -> Iterator[Chunk]:
 def _npy_chunks(path: Path, ids_file: Path | None) -> Iterator[Chunk]:
     if ids_file is None:
         raise DataFormatError(f"{path}: a .npy feature file needs its id list (one raw item id per line)")
-    if not ids_file.is_file():
-        raise DataFormatError(f"{ids_file}: id list not found")
+    check_text_file(ids_file, "id list")
     try:
-        arr = np.load(path, mmap_mode="r", allow_pickle=False)
+        arr = np.load(path, mmap_mode="r", allow_pickle=False)  # read-only: a map that is never written
     except Exception as exc:
-        raise DataFormatError(f"{path}: unreadable .npy file ({type(exc).__name__}: {exc})") from None
+        raise DataFormatError(f"{path}: unreadable .npy file ({first_line(exc)})") from None
     if arr.ndim != 2 or arr.dtype.kind not in "iuf":
         raise DataFormatError(f"{path}: expected a 2-d array of numbers [n, d], got {arr.dtype} of shape {arr.shape}")
-    ids = np.array([line.strip() for line in ids_file.read_text(encoding="utf-8").splitlines() if line.strip()])
+    with read_errors(ids_file, "id list"), ids_file.open(encoding="utf-8-sig") as fh:  # -sig: a BOM is no id
+        ids = np.array([line.strip() for line in fh if line.strip()])
     if len(ids) != arr.shape[0]:
         raise DataFormatError(f"{ids_file}: {len(ids)} ids for the {arr.shape[0]} rows of {path}")
-    for start in range(0, len(ids), _CHUNK_ROWS):
-        yield ids[start : start + _CHUNK_ROWS], np.asarray(arr[start : start + _CHUNK_ROWS])
+
+    def chunks() -> Iterator[Chunk]:
+        for start in range(0, len(ids), _CHUNK_ROWS):
+            yield ids[start : start + _CHUNK_ROWS], np.asarray(arr[start : start + _CHUNK_ROWS])
+
+    return chunks()
 
 
 def _read_text_table(path: Path, sep: str) -> pd.DataFrame:
     import csv
 
-    with path.open(newline="", encoding="utf-8") as fh:  # rows of unequal length are a format error
-        reader = csv.reader(fh, delimiter=sep)
-        rows = [row for row in reader if row]
+    check_text_file(path, "feature file")
+    try:
+        with read_errors(path, "feature file"), path.open(newline="", encoding="utf-8-sig") as fh:
+            rows = [row for row in csv.reader(fh, delimiter=sep) if row]  # unequal rows are an error, not NaN
+    except csv.Error as exc:
+        raise DataFormatError(f"{path}: not a readable table ({exc})") from None
     if len(rows) < 2:
         raise DataFormatError(f"{path}: no feature rows (a header line, then one row per item)")
     width = len(rows[0])
@@ -122,10 +133,10 @@ def _read_text_table(path: Path, sep: str) -> pd.DataFrame:
 
 
 def _table_chunks(path: Path, table: pd.DataFrame) -> Iterator[Chunk]:
-    """First column: the ids. The rest: numbers, or one column of equal-length arrays."""
+    """First column: the ids. The rest: numbers, or one column of equal-length arrays of numbers."""
     if table.shape[1] < 2:
         raise DataFormatError(f"{path}: needs an id column and at least one feature column")
-    ids = table.iloc[:, 0].astype(str).str.strip().to_numpy()
+    ids = check_scalar_column(path, table.iloc[:, 0], str(table.columns[0])).astype(str).str.strip().to_numpy()
     rest = table.iloc[:, 1:]
     if rest.shape[1] == 1 and rest.iloc[:, 0].map(lambda v: isinstance(v, (list, np.ndarray))).all():
         lengths = rest.iloc[:, 0].map(len)
@@ -133,20 +144,26 @@ def _table_chunks(path: Path, table: pd.DataFrame) -> Iterator[Chunk]:
             row = int(np.flatnonzero(lengths.to_numpy() != lengths.iloc[0])[0])
             raise DataFormatError(f"{path}: mixed feature dimensions: row {row + 1} has {lengths.iloc[row]} "
                                   f"values, row 1 has {lengths.iloc[0]}")
-        values = np.stack(rest.iloc[:, 0].to_list()).astype(np.float32)
+        try:
+            values = np.stack(rest.iloc[:, 0].to_list()).astype(np.float64)
+        except (ValueError, TypeError) as exc:
+            raise DataFormatError(f"{path}: feature column {rest.columns[0]!r} holds arrays that are not all "
+                                  f"numbers ({first_line(exc)})") from None
     else:
+        nested = rest.map(lambda v: isinstance(v, (list, tuple, dict, set, np.ndarray))).to_numpy()
         numeric = rest.apply(lambda col: pd.to_numeric(col, errors="coerce"))
-        bad = numeric.isna().to_numpy() & ~rest.map(_is_nan_text).to_numpy()
+        bad = (numeric.isna().to_numpy() & ~rest.map(_is_nan_text).to_numpy()) | nested
         if bad.any():
             row, col = (int(x[0]) for x in np.nonzero(bad))
-            text = bad[:, col].mean() > 0.5  # mostly words: raw text, not a typo among numbers
+            text = bad[:, col].mean() > 0.5 and not nested[:, col].any()  # mostly words: raw text, not a typo
             hint = (f"; it looks like raw text: give the file with --item-text {path} --text-columns "
                     f"{rest.columns[col]} and --text-encoder encodes it") if text else ""
+            hint += "; an array of values goes alone, in the only feature column" if nested[row, col] else ""
             raise DataFormatError(f"{path}: feature column {rest.columns[col]!r} has non-numeric value "
-                                  f"{rest.iloc[row, col]!r} on data row {row + 1}{hint}")
-        values = numeric.to_numpy(dtype=np.float32)
-    for start in range(0, len(ids), _CHUNK_ROWS):
-        yield ids[start : start + _CHUNK_ROWS], values[start : start + _CHUNK_ROWS]
+                                  f"{short_repr(rest.iloc[row, col])} on data row {row + 1}{hint}")
+        values = numeric.to_numpy(dtype=np.float64)  # cast to float32 by align_features, which checks it
+    return iter([(ids[start : start + _CHUNK_ROWS], values[start : start + _CHUNK_ROWS])
+                 for start in range(0, len(ids), _CHUNK_ROWS)])
 
 
 def _is_nan_text(value: object) -> bool:
@@ -161,8 +178,10 @@ def align_features(chunks: Iterable[Chunk], item_ids: pd.Index, out_path: Path, 
 
     ``item_ids[i]`` is the raw id of item ``i`` (a string). A source row whose id names no item is
     skipped; a repeated id keeps its first row. Items no row covers get the mean of the covered
-    rows. Raises `DataFormatError` naming ``file`` for NaN/infinite values, rows of different
-    widths, or a source whose ids match no item at all.
+    rows. Raises `DataFormatError` naming ``file`` for values that are NaN or infinite *as float32*
+    (a float64 1e39 is finite, its float32 is not; checked after the cast, so the dataset holds only
+    what the loader accepts), rows of different widths, or a source whose ids match no item at all.
+    The file is written with ordinary writes (`mgtune.data.npy_rows`), so a full disk is an error.
 
     Shapes: each chunk ``(ids (rows,), values (rows, d))``; the file ``(n_items, d)``.
     """
@@ -170,55 +189,59 @@ def align_features(chunks: Iterable[Chunk], item_ids: pd.Index, out_path: Path, 
     n_items = len(item_ids)
     covered = np.zeros(n_items, dtype=bool)
     total: np.ndarray | None = None
-    out: np.memmap | None = None
     seen_rows = 0
-    for ids, values in chunks:
-        if values.ndim != 2:
-            raise DataFormatError(f"{file}: expected rows of feature values, got an array of shape {values.shape}")
+    with ExitStack() as stack:
+        out: NpyRows | None = None
+        for ids, raw in chunks:
+            if raw.ndim != 2:
+                raise DataFormatError(f"{file}: expected rows of feature values, got an array of shape {raw.shape}")
+            with np.errstate(over="ignore", invalid="ignore"):  # finiteness is the float32's, checked below
+                values = raw.astype(np.float32)
+            if out is None:
+                if values.shape[1] == 0:
+                    raise DataFormatError(f"{file}: rows have no feature values")
+                report.dim = values.shape[1]
+                out = stack.enter_context(write_npy_rows(out_path, n_items, report.dim))
+                total = np.zeros(report.dim, dtype=np.float64)
+            elif values.shape[1] != report.dim:
+                raise DataFormatError(
+                    f"{file}: mixed feature dimensions: rows of {report.dim} and of {values.shape[1]} values"
+                )
+            finite = np.isfinite(values).all(axis=1)
+            if not finite.all():
+                row = int(np.flatnonzero(~finite)[0])
+                cast = " (beyond float32's range, +-3.4e38)" if np.isfinite(raw[row]).all() else ""
+                raise DataFormatError(
+                    f"{file}: NaN or infinite feature values in row {seen_rows + row + 1} (id {str(ids[row])!r}){cast}"
+                )
+            seen_rows += len(ids)
+            rows = item_ids.get_indexer(ids)
+            known = rows >= 0
+            report.n_unmatched_rows += int((~known).sum())
+            rows, values = rows[known], values[known]
+            first = ~covered[rows]
+            _, first_in_chunk = np.unique(rows, return_index=True)
+            unique_first = np.zeros(len(rows), dtype=bool)
+            unique_first[first_in_chunk] = True
+            keep = first & unique_first
+            report.n_duplicate_rows += int((~keep).sum())
+            rows, values = rows[keep], values[keep]
+            out.write_rows(rows, values)
+            covered[rows] = True
+            assert total is not None
+            total += values.sum(axis=0, dtype=np.float64)
         if out is None:
-            if values.shape[1] == 0:
-                raise DataFormatError(f"{file}: rows have no feature values")
-            report.dim = values.shape[1]
-            out = np.lib.format.open_memmap(out_path, mode="w+", dtype=np.float32, shape=(n_items, report.dim))
-            total = np.zeros(report.dim, dtype=np.float64)
-        elif values.shape[1] != report.dim:
-            raise DataFormatError(
-                f"{file}: mixed feature dimensions: rows of {report.dim} and of {values.shape[1]} values"
-            )
-        finite = np.isfinite(values).all(axis=1)
-        if not finite.all():
-            row = int(np.flatnonzero(~finite)[0])
-            raise DataFormatError(
-                f"{file}: NaN or infinite feature values in row {seen_rows + row + 1} (id {ids[row]!r})"
-            )
-        seen_rows += len(ids)
-        rows = item_ids.get_indexer(ids)
-        known = rows >= 0
-        report.n_unmatched_rows += int((~known).sum())
-        rows, values = rows[known], values[known]
-        first = ~covered[rows]
-        _, first_in_chunk = np.unique(rows, return_index=True)
-        unique_first = np.zeros(len(rows), dtype=bool)
-        unique_first[first_in_chunk] = True
-        keep = first & unique_first
-        report.n_duplicate_rows += int((~keep).sum())
-        rows, values = rows[keep], values[keep]
-        out[rows] = values
-        covered[rows] = True
+            raise DataFormatError(f"{file}: no feature rows")
+        report.n_covered = int(covered.sum())
+        if report.n_covered == 0:
+            raise no_match_error(file, report.n_unmatched_rows, item_ids)
         assert total is not None
-        total += values.sum(axis=0, dtype=np.float64)
-    if out is None:
-        raise DataFormatError(f"{file}: no feature rows")
-    report.n_covered = int(covered.sum())
-    if report.n_covered == 0:
-        raise no_match_error(file, report.n_unmatched_rows, item_ids)
-    assert total is not None
-    missing = np.flatnonzero(~covered)
-    report.missing_items = missing.tolist()
-    if len(missing):
-        out[missing] = (total / report.n_covered).astype(np.float32)
-    out.flush()
-    del out
+        missing = np.flatnonzero(~covered)
+        report.missing_items = missing.tolist()
+        mean = (total / report.n_covered).astype(np.float32)
+        for start in range(0, len(missing), _CHUNK_ROWS):
+            part = missing[start : start + _CHUNK_ROWS]
+            out.write_rows(part, np.broadcast_to(mean, (len(part), report.dim)))
     return report
 
 

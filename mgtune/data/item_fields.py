@@ -27,6 +27,7 @@ come from the dataset's items only (after the k-core), so a value no kept item h
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -42,14 +43,17 @@ from mgtune.data.text import encode_texts
 from mgtune.errors import ConfigError, DataFormatError
 
 __all__ = ["TEXT", "ONE_HOT", "MULTI_HOT", "NUMERIC", "NUMERIC_SEQ", "EMPTY", "LEFT_OUT", "MAX_CATEGORIES",
-           "MIN_ITEMS_PER_VALUE", "NUMERIC_SHARE", "ItemField", "ItemTable", "detect_fields", "metadata_block",
-           "fields_writer"]
+           "MIN_ITEMS_PER_VALUE", "NUMERIC_SHARE", "MAX_HOT_COLUMNS", "ItemField", "ItemTable", "detect_fields",
+           "metadata_block", "fields_writer"]
 
 TEXT, ONE_HOT, MULTI_HOT, NUMERIC, NUMERIC_SEQ = "text", "one_hot", "multi_hot", "numeric", "numeric_seq"
 EMPTY, LEFT_OUT = "empty", "left_out"
 MAX_CATEGORIES = 256
 NUMERIC_SHARE = 0.95
 MIN_ITEMS_PER_VALUE = 10
+MAX_HOT_COLUMNS = 4096
+"""The widest one-hot/multi-hot ``--meta-fields`` may force: as wide as the widest features MMRec uses (image, 4096);
+a title forced to one-hot over Elec's 63k items would be a 16 GB matrix."""
 
 
 @dataclass(frozen=True)
@@ -124,7 +128,9 @@ def _rule_kind(cells: np.ndarray, ftype: str) -> str:
 def _names(option: str, names: Sequence[str] | None, table: ItemTable, id_field: str) -> list[str] | None:
     if names is None:
         return None
-    for name in names:
+    for n, name in enumerate(names):
+        if name in names[:n]:
+            raise ConfigError(f"{option}: names {name!r} twice")
         if name == id_field:
             raise ConfigError(f"{option}: {name!r} is the item id field of {table.file}, not a feature")
         if name not in table.cells:
@@ -151,6 +157,10 @@ def detect_fields(table: ItemTable, types: dict[str, str], id_field: str, text_f
             kind, by = TEXT, "--text-fields"
         elif meta is not None and name in meta:
             kind, by = _meta_kind(cells, ftype), "--meta-fields"
+            if kind in (ONE_HOT, MULTI_HOT) and vocab is not None and vocab > MAX_HOT_COLUMNS:
+                raise ConfigError(f"--meta-fields: {table.file}'s field {name!r} has {vocab} distinct values, and a "
+                                  f"{kind} of them would be {vocab} columns (at most {MAX_HOT_COLUMNS}); give it "
+                                  "with --text-fields")
         elif (rule == TEXT and text is not None) or (rule not in (TEXT, EMPTY) and meta is not None):
             kind, by = LEFT_OUT, "rule"
         else:
@@ -170,7 +180,8 @@ def _numbers(cells: np.ndarray, ids: np.ndarray, name: str, file: Path, strict: 
     bad = (np.isnan(values) & (cells != "")) | np.isinf(values)
     if bad.any() and strict:
         row = int(np.flatnonzero(bad)[0])
-        raise DataFormatError(f"{file}: field {name!r} must hold numbers, got {cells[row]!r} for item {ids[row]!r}")
+        raise DataFormatError(f"{file}: field {name!r} must hold numbers, got {str(cells[row])!r} for item "
+                              f"{str(ids[row])!r}")
     values[bad] = np.nan
     return values[:, None]
 
@@ -184,7 +195,7 @@ def _number_rows(cells: np.ndarray, ids: np.ndarray, name: str, file: Path) -> n
     for r, p in zip(present, parts):
         if len(p) != width:
             raise DataFormatError(f"{file}: field {name!r} holds vectors of {width} and of {len(p)} numbers (item "
-                                  f"{ids[r]!r}); a float_seq needs one length")
+                                  f"{str(ids[r])!r}); a float_seq needs one length")
         out[r] = _numbers(np.array(p, dtype=object), np.repeat(ids[r], len(p)), name, file)[:, 0]
     return out
 
@@ -197,10 +208,19 @@ def _number_block(table: ItemTable, rows: np.ndarray, f: ItemField) -> np.ndarra
 
 
 def _standardised(values: np.ndarray) -> np.ndarray:
-    mean = np.nanmean(values, axis=0)
-    std = np.nanstd(values, axis=0)
+    """Each column to mean 0, sd 1 over its values; missing ones (NaN, a whole column of them too) are 0, the mean.
+
+    The columns are divided by their largest magnitude first: z-scores do not change, and the sums of
+    numbers near 1e308 do not overflow.
+    """
+    scale = np.nanmax(np.abs(values), axis=0, initial=0.0)
+    values = values / np.where(scale > 0, scale, 1.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # "Mean of empty slice": a column without values is 0
+        mean = np.nanmean(values, axis=0)
+        std = np.nanstd(values, axis=0)
     z = (values - mean) / np.where(std > 0, std, 1.0)
-    return np.nan_to_num(z, nan=0.0)  # a missing number is the mean
+    return np.nan_to_num(z, nan=0.0)
 
 
 def _hot(cells: np.ndarray, multi: bool) -> tuple[np.ndarray, list[str]]:

@@ -36,24 +36,27 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mgtune.checks import MAX_SEED, check_float, check_int, short_repr
 from mgtune.data.atomic_files import FIELD_TYPES
 from mgtune.data.dataset import file_digest, target_folder
 from mgtune.data.features import FeatureSource, FeatureWriter, source_writer
 from mgtune.data.item_text import ItemTextSource, item_text_writer, read_item_text
 from mgtune.data.kcore import k_core
 from mgtune.data.split import TEST, TRAIN, VALID, split_labels
-from mgtune.data.tables import read_table
+from mgtune.data.tables import check_scalar_column, read_table
 from mgtune.data.text import DEFAULT_TEXT_ENCODER, check_text_encoder
-from mgtune.data.user_graph import USER_GRAPH_FILE, top_k_cooccurrence, write_user_graph_dict
+from mgtune.data.user_graph import MAX_USER_GRAPH_K, USER_GRAPH_FILE, top_k_cooccurrence, write_user_graph_dict
 from mgtune.errors import ConfigError, DataFormatError
 from mgtune.files import replace_dir, write_json
 
 __all__ = [
     "Columns", "Interactions", "prepare_dataset", "read_interactions", "build_dataset", "format_summary",
-    "interactions_from_frame", "SUMMARY_FILE",
+    "interactions_from_frame", "check_prepare_values", "SUMMARY_FILE", "SPLITS",
 ]
 
 SUMMARY_FILE = "prepare.json"
+SPLITS = ("random", "time")
+_MAX_CORE = 2**31 - 1  # no item has more interactions than ids there are
 
 
 @dataclass(frozen=True)
@@ -90,6 +93,8 @@ def read_interactions(path: Path, columns: Columns = Columns()) -> Interactions:
 def interactions_from_frame(frame: pd.DataFrame, path: Path, columns: Columns) -> Interactions:
     """Pick and check ``columns`` of a table read from ``path`` (errors name ``path``)."""
     header = [str(c) for c in frame.columns]
+    if len(frame) == 0:
+        raise DataFormatError(f"{path}: no interaction rows (the header has {', '.join(map(repr, header[:12]))})")
     wanted = {"user": columns.user, "item": columns.item}
     for key, default in (("rating", columns.rating), ("timestamp", columns.timestamp)):
         if default is not None:
@@ -105,9 +110,15 @@ def interactions_from_frame(frame: pd.DataFrame, path: Path, columns: Columns) -
             f"{path}: missing column {', '.join(missing)}; the header has {', '.join(map(repr, header[:12]))} "
             f"({how})"
         )
+    same = [f"{a} and {b}" for a, b in (("user", "item"), ("user", "rating"), ("user", "timestamp"),
+                                         ("item", "rating"), ("item", "timestamp"), ("rating", "timestamp"))
+            if a in wanted and b in wanted and wanted[a] == wanted[b]]
+    if same:
+        raise ConfigError(f"{path}: the {same[0]} columns are both {wanted[same[0].split()[0]]!r}; each role needs its "
+                          "own column (--user-col/--item-col/--rating-col/--time-col)")
     out = pd.DataFrame(index=frame.index)
     for key in ("user", "item"):
-        col = frame[wanted[key]]
+        col = check_scalar_column(path, frame[wanted[key]], wanted[key])
         out[key] = col.where(col.isna(), col.astype(str).str.strip())
     if "rating" in wanted:
         out["rating"] = _numbers(frame[wanted["rating"]], path, wanted["rating"])
@@ -121,7 +132,9 @@ def _numbers(col: pd.Series, path: Path, name: str) -> pd.Series:
     bad = values.isna() | ~np.isfinite(values)
     if bad.any():
         row = int(np.flatnonzero(bad.to_numpy())[0])
-        raise DataFormatError(f"{path}: column {name!r} must hold numbers, got {col.iloc[row]!r} on data row {row + 1}")
+        kind = "numbers" if np.isnan(values.iloc[row]) else "finite numbers"
+        raise DataFormatError(f"{path}: column {name!r} must hold {kind}, got {short_repr(col.iloc[row])} on data row "
+                              f"{row + 1}")
     return values
 
 
@@ -135,7 +148,13 @@ def _timestamps(col: pd.Series, path: Path, name: str) -> pd.Series:
                 f"{path}: column {name!r} must hold numbers or dates, got {col.iloc[row]!r} on data row {row + 1}"
             )
         values = (dates - pd.Timestamp(0, tz="UTC")).dt.total_seconds()
-    return values.astype(np.float64)
+    values = values.astype(np.float64)
+    infinite = ~np.isfinite(values.to_numpy())  # 'inf' is a number to pandas, and would order nothing
+    if infinite.any():
+        row = int(np.flatnonzero(infinite)[0])
+        raise DataFormatError(f"{path}: column {name!r} must hold finite numbers or dates, got "
+                              f"{short_repr(col.iloc[row])} on data row {row + 1}")
+    return values
 
 
 def prepare_dataset(
@@ -150,6 +169,7 @@ def prepare_dataset(
     ``user_graph_k = 0`` writes no user graph. ``item_text`` is raw text to encode into the text
     features with ``text_encoder`` (None: TF-IDF), instead of a ready ``text`` feature file.
     """
+    check_prepare_values(core, split, seed, user_graph_k, min_rating)
     if item_text is not None and text is not None:
         raise ConfigError("--item-text and --text-features both make text_feat.npy; give one of them")
     if item_text is None and text_encoder is not None:
@@ -172,23 +192,32 @@ def prepare_dataset(
         inputs.append(item_text.path)
         extra.update(item_text_columns=texts.fields, text_encoder=encoder)
     return build_dataset(target, name, data, writers, inputs, core=core, split=split, seed=seed,
-                         min_rating=min_rating, user_graph_k=user_graph_k, extra=extra)
+                         min_rating=min_rating, user_graph_k=user_graph_k, extra=extra, force=force)
+
+
+def check_prepare_values(core: int, split: str, seed: int, user_graph_k: int, min_rating: float | None) -> None:
+    """The settings every way of preparing shares, checked before any file is read (`ConfigError`)."""
+    if split not in SPLITS:
+        raise ConfigError(f"--split must be 'random' or 'time', got {split!r}")
+    check_int("--core", core, low=1, high=_MAX_CORE)
+    check_int("--seed", seed, low=0, high=MAX_SEED)
+    check_int("--user-graph-k", user_graph_k, low=0, high=MAX_USER_GRAPH_K)
+    if min_rating is not None:
+        check_float("--min-rating", min_rating)
 
 
 def build_dataset(
     target: Path, name: str, data: Interactions, features: dict[str, FeatureWriter], inputs: list[Path], *,
     core: int = 5, split: str = "random", seed: int = 0, min_rating: float | None = None,
     user_graph_k: int = 200, extra: dict[str, Any] | None = None, record: dict[str, Any] | None = None,
+    force: bool = False,
 ) -> dict[str, Any]:
     """Steps 2-7 of the module docstring for already-read interactions; writes ``target`` whole or not at all.
 
     ``extra`` joins the summary's settings; ``record`` adds top-level entries (e.g. the columns a
-    reader detected).
+    reader detected). ``force``: an existing ``target`` is replaced (`mgtune.files.replace_dir`).
     """
-    if split not in ("random", "time"):
-        raise ConfigError(f"--split must be 'random' or 'time', got {split!r}")
-    if core < 1 or user_graph_k < 0:
-        raise ConfigError(f"--core must be >= 1 and --user-graph-k >= 0, got {core} and {user_graph_k}")
+    check_prepare_values(core, split, seed, user_graph_k, min_rating)
     frame = data.frame
     if split == "time" and "timestamp" not in frame:
         raise DataFormatError(f"{data.source}: --split time needs a timestamp column (name it with --time-col)")
@@ -270,7 +299,8 @@ def build_dataset(
             summary["features"][modality] = report.as_dict(pd.Index(item_ids))
         if user_graph_k:
             t0 = time.perf_counter()
-            nbrs, weights, n_valid = top_k_cooccurrence(users[train], items[train], n_users, n_items, user_graph_k)
+            k = min(user_graph_k, max(n_users - 1, 1))  # no user has more neighbours; the file is the same
+            nbrs, weights, n_valid = top_k_cooccurrence(users[train], items[train], n_users, n_items, k)
             write_user_graph_dict(tmp / USER_GRAPH_FILE, nbrs, weights, n_valid)
             summary["user_graph"] = {"k": user_graph_k, "mean_neighbours": round(float(n_valid.mean()), 2),
                                      "users_without_neighbours": int((n_valid == 0).sum()),
@@ -278,7 +308,7 @@ def build_dataset(
         summary["seconds"] = round(time.perf_counter() - started, 2)
         write_json(tmp / SUMMARY_FILE, summary)
 
-    replace_dir(target, write)
+    replace_dir(target, write, replace=force)
     return summary
 
 

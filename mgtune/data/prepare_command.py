@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
+import typing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mgtune.checks import check_float, check_name
 from mgtune.data.dataset import dataset_dir
 from mgtune.data.features import FeatureSource
-from mgtune.data.prepare import Columns, format_summary, prepare_dataset
+from mgtune.data.prepare import Columns, check_prepare_values, format_summary, prepare_dataset
 from mgtune.errors import ConfigError
+from mgtune.files import sigterm_as_interrupt
 from mgtune.options import option
 
 __all__ = ["PrepareSettings", "prepare"]
@@ -93,6 +97,16 @@ class PrepareSettings:
                 raise ConfigError(f"{flag} goes with {needs}")
         if self.name is None and self.recbole is None:
             raise ConfigError("data prepare needs --name NAME (the dataset folder <data-dir>/<name>)")
+        if self.name is not None:
+            check_name("--name", self.name)
+        hints = typing.get_type_hints(type(self))
+        for f in dataclasses.fields(self):  # every float option: NaN would compare false and filter nothing
+            value = getattr(self, f.name)
+            if value is not None and float in (hints[f.name], *typing.get_args(hints[f.name])):
+                check_float("--" + f.name.replace("_", "-"), value)
+        check_prepare_values(self.core, self.split, self.seed, self.user_graph_k, self.min_rating)
+        if self.text_columns is not None and not _names(self.text_columns):
+            raise ConfigError("--text-columns names no column; leave it out to take every text column")
 
 
 def _names(value: str | None) -> list[str] | None:
@@ -101,7 +115,12 @@ def _names(value: str | None) -> list[str] | None:
 
 
 def prepare(s: PrepareSettings) -> str:
-    """Build the dataset folder ``s`` describes; the summary lines to print."""
+    """Build the dataset folder ``s`` describes; the summary lines to print. SIGTERM stops it as Ctrl-C does."""
+    with sigterm_as_interrupt():
+        return _prepare(s)
+
+
+def _prepare(s: PrepareSettings) -> str:
     common: dict[str, Any] = {"core": s.core, "split": s.split, "seed": s.seed, "user_graph_k": s.user_graph_k,
                               "force": s.force, "text_encoder": s.text_encoder}
     sources = {m: FeatureSource(Path(f), Path(i) if i else None) if f else None for m, f, i in (

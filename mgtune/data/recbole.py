@@ -30,11 +30,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from mgtune.checks import check_name
 from mgtune.data.atomic_files import find_recbole_files, read_atomic
 from mgtune.data.dataset import target_folder
 from mgtune.data.features import FeatureSource, FeatureWriter, source_writer
 from mgtune.data.item_fields import EMPTY, LEFT_OUT, TEXT, ItemField, ItemTable, detect_fields, fields_writer
-from mgtune.data.prepare import Columns, build_dataset, interactions_from_frame
+from mgtune.data.prepare import Columns, build_dataset, check_prepare_values, interactions_from_frame
 from mgtune.data.text import DEFAULT_TEXT_ENCODER, check_text_encoder
 from mgtune.errors import ConfigError, DataFormatError
 
@@ -56,10 +57,14 @@ def prepare_recbole(
     error. ``metadata_slot`` None: ``image``; with ``image`` features ``text``; with both feature files ``none``.
     """
     columns = columns or Columns()
+    check_prepare_values(core, split, seed, user_graph_k, min_rating)
     if metadata_slot is not None and metadata_slot not in METADATA_SLOTS:
         raise ConfigError(f"--metadata-slot must be one of {', '.join(METADATA_SLOTS)}, got {metadata_slot!r}")
+    if metadata_slot == "none" and meta_fields:
+        raise ConfigError(f"--meta-fields {','.join(meta_fields)} and --metadata-slot none: the metadata would be left "
+                          "out; give one of them")
     files = find_recbole_files(folder)
-    name = name or files.name
+    name = name or check_name(f"the dataset name {files.inter.name} gives (name it with --name)", files.name)
     target = target_folder(data_dir, name, force)
     inter = read_atomic(files.inter)
     data = interactions_from_frame(inter.frame, inter.path, columns)
@@ -76,6 +81,8 @@ def prepare_recbole(
     table: ItemTable | None = None
     if files.item is not None:
         item = read_atomic(files.item)
+        if len(item.frame) == 0:
+            raise DataFormatError(f"{files.item}: no item rows, only a header; fill it or remove it")
         if columns.item not in item.types:
             raise DataFormatError(f"{files.item}: no item id field {columns.item!r} (the header has "
                                   f"{', '.join(f'{n}:{t}' for n, t in item.types.items())}); name it with --item-col")
@@ -115,7 +122,7 @@ def prepare_recbole(
     extra = {"recbole": str(folder), "columns": vars(columns), "metadata_slot": slot,
              "text_encoder": encoder if text_part else None}
     return build_dataset(target, name, data, writers, inputs, core=core, split=split, seed=seed,
-                         min_rating=min_rating, user_graph_k=user_graph_k, extra=extra, record=record)
+                         min_rating=min_rating, user_graph_k=user_graph_k, extra=extra, record=record, force=force)
 
 
 def _used(types: dict[str, str], kept: Sequence[str], columns: Columns) -> dict[str, Any]:

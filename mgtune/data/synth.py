@@ -20,8 +20,9 @@ import numpy as np
 
 from mgtune.checks import MAX_SEED, check_int, check_writable_dir
 from mgtune.data.dataset import dataset_dir, target_folder
+from mgtune.data.npy_rows import write_npy_rows
 from mgtune.errors import ConfigError
-from mgtune.files import atomic_open, replace_dir
+from mgtune.files import atomic_open, replace_dir, sigterm_as_interrupt
 from mgtune.options import option
 
 __all__ = ["Preset", "PRESETS", "SynthSettings", "synthesize", "write_dataset", "make_synthetic", "ensure_demo",
@@ -171,16 +172,27 @@ def _split_labels(counts: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 def _project(
     item_f: np.ndarray, dim: int, noise: float, rng: np.random.Generator, path: Path | None = None
 ) -> np.ndarray:
-    """Noisy projections of the item factors, float32, made (and written to ``path``) in row chunks."""
+    """Noisy projections of the item factors, float32, made (and written to ``path``) in row chunks.
+
+    With ``path`` the rows are written with ordinary writes (`mgtune.data.npy_rows`: a full disk is an
+    error, where a writable memory map would die of SIGBUS) and a read-only map of the file is returned.
+    """
     w = rng.normal(size=(item_f.shape[1], dim)) / np.sqrt(item_f.shape[1])
     offset = rng.normal(size=dim) * 0.5
-    shape = (item_f.shape[0], dim)
-    feat = np.empty(shape, np.float32) if path is None else np.lib.format.open_memmap(path, "w+", np.float32, shape)
+    n_items = item_f.shape[0]
     step = max(1, 8_000_000 // dim)
-    for start in range(0, shape[0], step):  # the noise stream is the same as one (n_items, dim) draw
-        part = item_f[start : start + step]
-        feat[start : start + len(part)] = part @ w + offset + noise * rng.normal(size=(len(part), dim))
-    return feat
+    parts = ((start, item_f[start : start + step]) for start in range(0, n_items, step))
+    # the noise stream is the same as one (n_items, dim) draw
+    rows = ((start, part @ w + offset + noise * rng.normal(size=(len(part), dim))) for start, part in parts)
+    if path is None:
+        feat = np.empty((n_items, dim), np.float32)
+        for start, values in rows:
+            feat[start : start + len(values)] = values
+        return feat
+    with write_npy_rows(path, n_items, dim) as out:
+        for start, values in rows:
+            out.write_rows(np.arange(start, start + len(values)), values)
+    return np.load(path, mmap_mode="r")
 
 
 def write_dataset(
@@ -219,7 +231,9 @@ class SynthSettings:
     force: bool = option(False, const=True, help="replace an existing dataset of that name (atomically)")
 
     def make(self) -> Path:
-        return make_synthetic(self.data_dir, self.name, self.preset, self.seed, force=self.force)
+        """Write the dataset; SIGTERM stops it as Ctrl-C does (the temp folder removed)."""
+        with sigterm_as_interrupt():
+            return make_synthetic(self.data_dir, self.name, self.preset, self.seed, force=self.force)
 
 
 def make_synthetic(data_dir: str | Path, name: str, preset: str, seed: int = 0, force: bool = False) -> Path:
@@ -232,10 +246,10 @@ def make_synthetic(data_dir: str | Path, name: str, preset: str, seed: int = 0, 
     if preset not in PRESETS:
         raise ConfigError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
     check_int("seed", seed, low=0, high=MAX_SEED)
-    folder = target_folder(data_dir, name, force)  # refuses names that are paths, and an existing one unless force
-    check_writable_dir("--data-dir", folder.parent)
+    folder = target_folder(data_dir, name, force)  # names that are paths, links, an existing one unless force
     # features stream into the temp folder as they are drawn (elec's would not fit twice in memory)
-    replace_dir(folder, lambda tmp: write_dataset(tmp, name, *synthesize(PRESETS[preset], seed, feature_dir=tmp)))
+    replace_dir(folder, lambda tmp: write_dataset(tmp, name, *synthesize(PRESETS[preset], seed, feature_dir=tmp)),
+                replace=force)
     return folder
 
 
@@ -249,10 +263,10 @@ def ensure_demo(data_dir: str | Path, name: str) -> None:
     if folder.exists():  # an unfinished demo: its files are each written atomically, so complete it in place
         write_dataset(folder, name, *synthesize(PRESETS["small"], 0))
         return
-    try:
+    try:  # never replaces: a concurrent trial that made it first keeps its folder
         replace_dir(folder, lambda tmp: write_dataset(tmp, name, *synthesize(PRESETS["small"], 0)))
-    except OSError:
-        if not (folder / f"{name}.inter").exists():  # not a concurrent trial that made it first
+    except (OSError, ConfigError):
+        if not (folder / f"{name}.inter").exists():
             raise
 
 

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import csv
 import io
-import stat
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mgtune import checks
 from mgtune.errors import DataFormatError
 from mgtune.files import write_text
 
@@ -36,17 +36,11 @@ def write_csv(path: Path, columns: Sequence[str], rows: Iterable[Mapping[str, An
 
 
 def check_regular_file(path: Path, what: str = "") -> None:
-    """`DataFormatError` unless ``path`` is a regular file (after links): a FIFO or a device would block
-    a reader, a folder cannot be read."""
-    try:
-        mode = path.stat().st_mode
-    except FileNotFoundError:
-        raise DataFormatError(f"{path}: missing{what}") from None
-    except OSError as exc:
-        raise DataFormatError(f"{path}: cannot be read ({exc.strerror or type(exc).__name__})") from None
-    if not stat.S_ISREG(mode):
-        kind = "a folder" if stat.S_ISDIR(mode) else "not a regular file"
-        raise DataFormatError(f"{path}: {kind}; expected a CSV file")
+    """`DataFormatError` unless ``path`` is a regular file (after links), by `mgtune.checks.check_regular_file`:
+    a FIFO or a device would block a reader, a folder cannot be read. A missing one is ``PATH: missing{what}``."""
+    if not path.exists() and not path.is_symlink():
+        raise DataFormatError(f"{path}: missing{what}")
+    checks.check_regular_file(path, "record file")
 
 
 def _text(path: Path) -> str:
