@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from mgtune.data import Batch, Dataset
 from mgtune.models import get_model
@@ -70,3 +71,46 @@ def test_selfcfed_scores_change_with_n_layers_for_the_same_weights(tiny_dataset:
         s1, s3 = one.score(users), three.score(users)
     assert s1.shape == s3.shape == (10, tiny_dataset.n_items)
     assert (s1 - s3).abs().max() > 1e-3
+
+
+def _reference_loss(model: SelfCFedLGN, batch: Batch, seed: int) -> torch.Tensor:
+    """MMRec's SELFCFED_LGN loss written out densely, with mgtune's draws after ``manual_seed(seed)``:
+    the drop rate, one uniform per stored graph entry (CSR order), then the user and the item dropout."""
+    cfg = model.cfg
+    torch.manual_seed(seed)
+    rho = float(torch.rand(()))
+    adj = model.norm_adj
+    keep = torch.rand(adj.values().shape) < 1.0 - rho
+    rows = torch.repeat_interleave(torch.arange(adj.shape[0]), adj.crow_indices().diff())
+    a_hat = torch.zeros(adj.shape)
+    a_hat[rows[keep], adj.col_indices()[keep]] = adj.values()[keep] / (1.0 - rho)
+    h = torch.cat([model.user_emb, model.item_emb])
+    layers = [h]
+    for _ in range(cfg.n_layers):
+        h = a_hat @ h
+        layers.append(h)
+    user_emb, item_emb = torch.stack(layers).mean(0).split([model.n_users, model.n_items])
+    u, i = user_emb[batch.users], item_emb[batch.pos_items]
+    with torch.no_grad():
+        u_target, i_target = F.dropout(u, cfg.dropout), F.dropout(i, cfg.dropout)
+    p_u, p_i = model.predictor(u), model.predictor(i)
+    cos = -F.cosine_similarity(p_u, i_target).mean() / 2 - F.cosine_similarity(p_i, u_target).mean() / 2
+    return cos + cfg.reg_weight * 0.5 * ((u**2).sum() + (i**2).sum())
+
+
+def test_selfcfed_loss_is_the_references_formula(tiny_dataset: Dataset) -> None:
+    """The loss MMRec's SELFCFED_LGN computes (benchmarks/selfcfed_lgn_fidelity.md): cosines between the
+    predictor of each side and the other side's dropout target, L2 on the propagated rows before the
+    predictor, LightGCN's mean over layers 0..L; and the same gradients."""
+    torch.manual_seed(0)
+    model = SelfCFedLGN.from_dataset(tiny_dataset, SelfCFedLGNConfig(n_layers=2, dropout=0.2, reg_weight=0.01))
+    batch = Batch(torch.arange(0, 60, 2), torch.as_tensor(tiny_dataset.train.items[:30]), None)
+    for seed in (1, 2, 3):
+        expected = _reference_loss(model, batch, seed)
+        expected_grads = torch.autograd.grad(expected, list(model.parameters()))
+        torch.manual_seed(seed)
+        got = model.loss(batch)
+        grads = torch.autograd.grad(got, list(model.parameters()))
+        torch.testing.assert_close(got, expected)
+        for g, e in zip(grads, expected_grads, strict=True):
+            torch.testing.assert_close(g, e, rtol=1e-4, atol=1e-6)
