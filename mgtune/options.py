@@ -13,7 +13,9 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["option", "Option", "options_of"]
+from mgtune.errors import ConfigError
+
+__all__ = ["option", "Option", "options_of", "parse_list", "parse_floats"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,3 +45,22 @@ def option(default: Any = dataclasses.MISSING, *, help: str, flag: str | None = 
 def options_of(cls: type) -> list[tuple[dataclasses.Field[Any], Option]]:
     """The fields of the settings class ``cls`` that are command-line options, in declaration order."""
     return [(f, f.metadata["option"]) for f in dataclasses.fields(cls) if "option" in f.metadata]
+
+
+def parse_list(text: str, option: str) -> tuple[str, ...]:
+    """``"a,b"`` -> ``("a", "b")`` for the option named ``option``; an empty list is a `ConfigError`."""
+    items = tuple(x.strip() for x in text.split(",") if x.strip())
+    if not items:
+        raise ConfigError(f"{option}: expected a comma-separated list, got {text!r}")
+    return items
+
+
+def parse_floats(text: str, option: str) -> tuple[float, ...]:
+    """``"0,0.5"`` -> ``(0.0, 0.5)``; an item that is not a number is a `ConfigError`."""
+    out = []
+    for item in parse_list(text, option):
+        try:
+            out.append(float(item))
+        except ValueError:
+            raise ConfigError(f"{option}: {item!r} is not a number") from None
+    return tuple(out)

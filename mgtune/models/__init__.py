@@ -9,7 +9,7 @@ import pkgutil
 
 from mgtune.models.base import MODALITY_NEEDS, ModelConfig, Recommender, parse_config
 from mgtune.models.model_files import load_model_file, load_model_module
-from mgtune.models.registry import get_model, load_plugins, model_names, model_origin, register
+from mgtune.models.registry import get_model, load_plugins, model_names, model_origin, parse_models, register
 
 for _mod in pkgutil.iter_modules(__path__):
     if not _mod.name.startswith("_") and _mod.name not in ("base", "registry"):
@@ -17,5 +17,5 @@ for _mod in pkgutil.iter_modules(__path__):
 
 __all__ = [
     "MODALITY_NEEDS", "ModelConfig", "Recommender", "parse_config", "get_model", "model_names", "model_origin",
-    "register", "load_plugins", "load_model_file", "load_model_module",
+    "parse_models", "register", "load_plugins", "load_model_file", "load_model_module",
 ]

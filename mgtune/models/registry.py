@@ -148,6 +148,18 @@ def model_names() -> list[str]:
     return sorted(_REGISTRY)
 
 
+def parse_models(text: str) -> list[str]:
+    """``"freedom,vbpr"`` or ``"all"`` -> registered model names, in the given order; `ConfigError` otherwise."""
+    names = [n.strip().lower() for n in text.split(",") if n.strip()]
+    if names == ["all"]:
+        return model_names()
+    if not names:
+        raise ConfigError(f"--model expects a model name, a comma-separated list or 'all', got {text!r}")
+    for n in names:
+        get_model(n)  # unknown names list the valid ones
+    return list(dict.fromkeys(names))
+
+
 def model_origin(name: str) -> str:
     """Where the registered model ``name`` came from: ``built-in``, ``package NAME`` or ``file PATH``."""
     return _ORIGIN[name.lower()]

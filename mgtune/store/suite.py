@@ -21,7 +21,7 @@ from mgtune.store.layout import ERROR_FILE, RESULTS_FILE, STUDY_FILE, SUITE_FILE
 from mgtune.store.results import select_best
 
 __all__ = ["SUITE_STATES", "SuiteStudy", "SuiteRecord", "is_suite", "study_name", "study_rows", "trial_error",
-           "last_line", "best_valid"]
+           "last_line", "best_valid", "summary_lines"]
 
 SUITE_STATES = ("pending", "running", "finished", "failed", "interrupted")  # a study's state in the suite
 
@@ -134,3 +134,15 @@ def best_valid(study_dir: Path, metric: str) -> float | None:
     """The best validation ``metric`` of the study's completed trials (`select_best`), or None."""
     best = select_best(study_rows(study_dir), metric)
     return None if best is None else float(best[f"valid_{metric}"])
+
+
+def summary_lines(suite_dir: Path, record: SuiteRecord) -> list[str]:
+    """What a suite prints at its end: one line per study, its state, why it failed and its best score."""
+    lines = [f"suite {suite_dir.name} on {record.dataset}:"]
+    for st in record.studies:
+        best = best_valid(suite_dir / st.name, record.settings.get("metric", "recall@20"))
+        extra = f" ({st.reason})" if st.reason else ""
+        conf = ", confirmed" if st.confirmed else ""
+        lines.append(f"  {st.name:<20} {st.state}{conf}{extra}" + (f"  best valid {best:.4f}" if best is not None
+                                                                    else ""))
+    return lines

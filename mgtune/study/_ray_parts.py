@@ -20,6 +20,7 @@ from ray.tune.stopper import Stopper
 
 from mgtune.store import TRIAL_PREFIX, Budget, Spent, finite_number, read_spent, trial_id_of
 from mgtune.store.results import FINAL, score_key
+from mgtune.store.suite import last_line
 from mgtune.study.session import log as _log
 from mgtune.study.session import lost_its_node
 
@@ -306,17 +307,9 @@ class ProgressLines(Callback):
     def on_trial_error(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
         # trial.error_file is in Ray's session folder, which goes away; the trial folder keeps a copy
         where = f"{trial.path}/error.txt" if trial.path else trial.error_file
-        _log(f"{trial.trial_id}  failed ({_first_line(trial)}); details in {where}  "
+        why = last_line(Path(trial.error_file)) if trial.error_file else "error"
+        _log(f"{trial.trial_id}  failed ({why}); details in {where}  "
                f"{self._done(trials, trial.trial_id)}")
-
-
-def _first_line(trial: Any) -> str:
-    try:
-        with open(trial.error_file) as fh:
-            lines = [ln.strip() for ln in fh.read().strip().splitlines() if ln.strip()]
-        return lines[-1] if lines else "error"
-    except (OSError, TypeError):
-        return "error"
 
 
 def _fmt(v: Any) -> str:

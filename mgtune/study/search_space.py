@@ -13,8 +13,8 @@ File format (one file per model)::
 ``type`` is ``int`` / ``float`` (with ``low <= high`` and optional ``log``) or ``categorical``
 (a non-empty list of ``choices``). ``flip_interval`` and ``flip_ratio`` set Mirror Gradient
 (`MGConfig`), ``learning_rate`` and ``batch_size`` the training (`TrainConfig`); every other name must
-be a field of the model's config dataclass. The file is read with a safe loader that, unlike PyYAML's default, reads
-``1e-4`` as a number. Every problem is one `ConfigError` naming the file, the key and the value.
+be a field of the model's config dataclass. The file is read with `mgtune.yaml_files` (safe, and ``1e-4`` is a
+number). Every problem is one `ConfigError` naming the file, the key and the value.
 
 ``start`` (warm starts) is a list of configurations, each a mapping that gives a value to *every*
 parameter in ``params`` (no more, no fewer: a start is one point of the space, run exactly as written,
@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import re
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -37,12 +36,11 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
 from mgtune.errors import ConfigError
 from mgtune.models import get_model, load_model_module, parse_config
 from mgtune.store import STUDY_FILE, StudyRecord
 from mgtune.training import MGConfig, TrainConfig
+from mgtune.yaml_files import read_yaml
 
 if TYPE_CHECKING:
     import optuna
@@ -177,19 +175,7 @@ def load_search_space(path: str | Path, model: str | None = None) -> SearchSpace
     """Read and validate ``path``; ``model`` (if given) must match the file's ``model``."""
     path = Path(path)
     where = str(path)
-    if not path.is_file():
-        raise ConfigError(f"{where}: search-space file not found")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{where}: cannot read as UTF-8 text ({type(exc).__name__})") from None
-    try:
-        doc = yaml.load(text, Loader=_Loader)  # a SafeLoader subclass
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        at = f" at line {mark.line + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(f"{where}: not valid YAML{at}: {problem}") from None
+    doc = read_yaml(path, "search-space file")
     if not isinstance(doc, dict):
         raise ConfigError(f"{where}: expected a mapping with keys model and params, got {type(doc).__name__}")
     unknown = set(doc) - {"model", "params", "start"}
@@ -352,30 +338,3 @@ def _check_values(where: str, config_cls: type, param: Param) -> None:
                 parse_config(config_cls, {param.name: value})
         except ConfigError as exc:
             raise ConfigError(f"{where}: value {value!r} is invalid ({exc})") from None
-
-
-# PyYAML follows YAML 1.1, where a float needs a dot ("1.0e-4"); "1e-4" would be a string.
-_FLOAT = re.compile(
-    r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
-    |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
-    |\.[0-9_]+(?:[eE][-+]?[0-9]+)?
-    |[-+]?\.(?:inf|Inf|INF)
-    |\.(?:nan|NaN|NAN))$""",
-    re.X,
-)
-
-
-class _Loader(yaml.SafeLoader):
-    """Safe loader that reads ``1e-4`` as a float and rejects duplicate keys."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if key in seen:
-                raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
-            seen.add(key)
-        return super().construct_mapping(node, deep=deep)
-
-
-_Loader.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT, list("-+0123456789."))

@@ -14,16 +14,16 @@ from typing import Any
 
 from mgtune.checks import MAX_SEED, check_float, check_int, check_name, check_writable_dir
 from mgtune.errors import ConfigError
-from mgtune.models import get_model, load_model_module, model_names
+from mgtune.models import get_model, load_model_module, parse_models
 from mgtune.models.model_files import model_module_option
-from mgtune.options import option
+from mgtune.options import option, parse_floats, parse_list
 from mgtune.store import Budget, parse_duration
 from mgtune.training import TrainConfig
 from mgtune.training.perturb import KINDS, Perturbation
 
 __all__ = [
     "MG_CHOICES", "DEFAULT_TRIALS", "BUDGETED_TRIALS", "DEFAULT_GRACE_EPOCHS", "MAX_RUNS", "StudySettings",
-    "ConfirmSettings", "RobustnessSettings", "parse_models", "parse_mg", "parse_list", "parse_levels",
+    "ConfirmSettings", "RobustnessSettings", "parse_mg",
 ]
 
 MG_CHOICES = ("on", "off", "both")
@@ -39,18 +39,6 @@ _GPU_DEFAULT = "0.25 if the cluster has GPUs, else 0"
 _ADDRESS = "attach to a running Ray cluster (auto or HOST:PORT)"
 
 
-def parse_models(text: str) -> list[str]:
-    """``"freedom,vbpr"`` or ``"all"`` -> registered model names, in the given order; `ConfigError` otherwise."""
-    names = [n.strip().lower() for n in text.split(",") if n.strip()]
-    if names == ["all"]:
-        return model_names()
-    if not names:
-        raise ConfigError(f"--model expects a model name, a comma-separated list or 'all', got {text!r}")
-    for n in names:
-        get_model(n)  # unknown names list the valid ones
-    return list(dict.fromkeys(names))
-
-
 def parse_mg(mg: str | bool | None, no_mg: bool) -> str:
     """``--mg on|off|both`` (default on; True and False read as on and off) with ``--no-mg`` as the alias
     of ``--mg off``."""
@@ -61,24 +49,6 @@ def parse_mg(mg: str | bool | None, no_mg: bool) -> str:
     if no_mg and mg not in (None, "off"):
         raise ConfigError(f"--no-mg contradicts --mg {mg} (--no-mg is --mg off)")
     return "off" if no_mg else mg or "on"
-
-
-def parse_list(text: str, option: str) -> tuple[str, ...]:
-    """``"a,b"`` -> ``("a", "b")``; an empty list is a `ConfigError`."""
-    items = tuple(x.strip() for x in text.split(",") if x.strip())
-    if not items:
-        raise ConfigError(f"{option}: expected a comma-separated list, got {text!r}")
-    return items
-
-
-def parse_levels(text: str) -> tuple[float, ...]:
-    out = []
-    for item in parse_list(text, "--levels"):
-        try:
-            out.append(float(item))
-        except ValueError:
-            raise ConfigError(f"--levels: {item!r} is not a number") from None
-    return tuple(out)
 
 
 def _check_resources(cpus: float, gpus: float | None) -> None:
@@ -229,9 +199,9 @@ class RobustnessSettings:
     seeds: int = option(3, help="seeds per arm when the study is not confirmed yet")
     kinds: tuple[str, ...] = option(KINDS, parse=lambda text: parse_list(text, "--kinds"),
                                     default_text=",".join(KINDS), help="comma-separated: gaussian, mask, swap")
-    levels: tuple[float, ...] = option(LEVELS, parse=parse_levels, default_text="0,0.1,0.25,0.5,1.0",
-                                       help="gaussian: noise in feature standard deviations; mask, swap: share "
-                                       "of items")
+    levels: tuple[float, ...] = option(LEVELS, parse=lambda text: parse_floats(text, "--levels"),
+                                       default_text="0,0.1,0.25,0.5,1.0",
+                                       help="gaussian: noise in feature standard deviations; mask, swap: item share")
     modality: str = option("both", help="image, text or both")
     seed: int = option(0, help="seed of the perturbations (shared by every model)")
     mask_fill: str = option("zero", help="what a masked feature row becomes: zero or mean")

@@ -51,7 +51,7 @@ from mgtune.store import (
     run_folder,
 )
 from mgtune.store.optuna_db import trial_progress
-from mgtune.store.suite import best_valid, last_line, study_name, study_rows, trial_error
+from mgtune.store.suite import last_line, study_name, study_rows, summary_lines, trial_error
 from mgtune.study.session import log as _log
 from mgtune.study.session import resources, start_ray
 from mgtune.study.settings import StudySettings
@@ -153,7 +153,7 @@ def run_suite(s: SuiteSettings, log: Callable[[str], None] | None = None) -> Sui
     else:
         log(f"suite interrupted; continue it with: mgtune run --resume --name {suite_dir.name} "
             f"--storage {suite_dir.parent}")
-    return SuiteOutcome(suite_dir, record, interrupted, _summary(suite_dir, record))
+    return SuiteOutcome(suite_dir, record, interrupted, summary_lines(suite_dir, record))
 
 
 def _child_address(given: str | None, gcs_address: str) -> str:
@@ -391,14 +391,3 @@ def _show_progress(child: _Child, suite_dir: Path, metric: str, conf: dict[str, 
     state = f"  {end}" if end else ""
     log(f"{child.study.name:<20} {done:>3}/{conf['trials']} trials  best valid {metric} {best_s}  "
         f"{minutes}m {secs:02d}s{state}")
-
-
-def _summary(suite_dir: Path, record: SuiteRecord) -> list[str]:
-    lines = [f"suite {suite_dir.name} on {record.dataset}:"]
-    for st in record.studies:
-        best = best_valid(suite_dir / st.name, record.settings.get("metric", "recall@20"))
-        extra = f" ({st.reason})" if st.reason else ""
-        conf = ", confirmed" if st.confirmed else ""
-        lines.append(f"  {st.name:<20} {st.state}{conf}{extra}" + (f"  best valid {best:.4f}" if best is not None
-                                                                    else ""))
-    return lines

@@ -21,9 +21,10 @@ import pytest
 
 from mgtune.cli import main
 from mgtune.errors import ConfigError
+from mgtune.models import parse_models
 from mgtune.report import load_study
 from mgtune.store.suite import SuiteRecord
-from mgtune.study.settings import parse_mg, parse_models
+from mgtune.study.settings import parse_mg
 from mgtune.study.suite import plan_studies
 
 ROOT = Path(__file__).parents[2]
