@@ -59,7 +59,7 @@ def _study(args: argparse.Namespace, storage: str, name: str) -> dict[str, Any]:
 def _trains(args: argparse.Namespace, configs: list[dict[str, Any]], out: Path) -> dict[str, Any]:
     cli = [sys.executable, "-c", "import sys; from mgtune.cli import main; sys.exit(main())", "train"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}  # one torch thread, as a 1-CPU trial has
-    startup = []
+    startup: list[float] = []
     t0 = time.perf_counter()
     for i, config in enumerate(configs):
         flags = [a for k, v in config.items() for a in ((FLAGS[k], str(v)) if k in FLAGS else ("--set", f"{k}={v}"))]
