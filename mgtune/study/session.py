@@ -80,7 +80,11 @@ def start_ray(address: str | None, log: Callable[[str], None], niceness: int | N
     # A private runtime bound to the loopback interface, no dashboard; stopped when the study ends.
     _loopback_only()
     ray.init(address="local", include_dashboard=False, _node_ip_address="127.0.0.1", dashboard_host="127.0.0.1",
-             logging_level=logging.WARNING, num_cpus=cpus, _system_config={"worker_niceness": increment})
+             logging_level=logging.WARNING, num_cpus=cpus,
+             # Ray prestarts idle workers (no job, no runtime env) as the driver connects; Tune's trial actors
+             # carry a runtime env (class_cache's env_vars), so none could use them: they only took CPU from
+             # the trials starting, and were stopped
+             _system_config={"worker_niceness": increment, "prestart_worker_first_driver": False})
     gcs = ray.get_runtime_context().gcs_address
     if not gcs.startswith("127.0.0.1:"):  # a Ray that resolves the address differently: never run exposed
         ray.shutdown()
