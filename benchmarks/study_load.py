@@ -112,12 +112,16 @@ def main() -> int:
                                "uptime_before": _uptime(), "conditions": []}
     with tempfile.TemporaryDirectory(prefix="mgtune-load-") as storage:
         for load in (0, args.load):
-            fig = _condition(args, load, storage)
+            try:
+                fig = _condition(args, load, storage)
+            except Exception as exc:  # e.g. Ray's node start timing out on a machine this busy: say so, go on
+                fig = {"load": load, "error": f"{type(exc).__name__}: {str(exc).splitlines()[0]}"}
             summary["conditions"].append(fig)
             print(_row(fig), flush=True)
     summary["uptime_after"] = _uptime()
     for fig in summary["conditions"]:
-        fig["study"].pop("configs")
+        if "study" in fig:
+            fig["study"].pop("configs")
     print(_markdown(summary))
     if args.json:
         write_text(args.json, json.dumps(summary, indent=2) + "\n")
@@ -131,8 +135,10 @@ def _s(value: float | None) -> str:
 
 
 def _row(fig: dict[str, Any]) -> str:
-    a, b = fig["study"], fig["train"]
     condition = "idle" if fig["load"] == 0 else f"{fig['load']} busy loops"
+    if "error" in fig:
+        return f"| {condition} | failed: {fig['error']} |"
+    a, b = fig["study"], fig["train"]
     return (f"| {condition} | {a['trials_per_hour']:.0f} "
             f"| {b['trials_per_hour']:.0f} | **{fig['ratio']:.2f}** | {_s(a['startup_median_s'])} / "
             f"{_s(a['startup_max_s'])} | {_s(b['startup_median_s'])} / {_s(b['startup_max_s'])} "
