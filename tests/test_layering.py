@@ -1,7 +1,7 @@
 """The package's import rules, checked on the source (every ``import`` in the AST, also inside functions).
 
-1. Layers import only downward: errors -> checks -> options -> files -> yaml_files -> store -> data -> models
-   -> training -> testing -> study -> report -> cli.
+1. Layers import only downward: errors -> checks -> options -> files -> processes -> yaml_files -> store -> data
+   -> models -> training -> testing -> study -> report -> cli.
 2. No import cycle between modules of the package, not even through an import inside a function: a
    cycle means a third module is missing. A module's edges are the modules it names in ``import`` and
    ``from ... import`` statements (``from pkg import name`` is an edge to ``pkg.name`` when that is a
@@ -23,8 +23,8 @@ from pathlib import Path
 import pytest
 
 PKG = Path(__file__).resolve().parents[1] / "mgtune"
-ORDER = ["errors", "checks", "options", "files", "yaml_files", "store", "data", "models", "training", "testing",
-         "study", "report", "cli"]
+ORDER = ["errors", "checks", "options", "files", "processes", "yaml_files", "store", "data", "models", "training",
+         "testing", "study", "report", "cli"]
 
 
 def _layer(module: str) -> str | None:

@@ -189,7 +189,7 @@ def _run_ray(s: ConfirmSettings, meta: StudyRecord, space: SearchSpace, confirm_
     import ray
     from ray import tune
 
-    start_ray(s.address, log)
+    start_ray(s.address, log, trials=(s.cpus_per_trial, len(pending)))
     try:
         gpus, concurrency = resources(s.cpus_per_trial, s.gpus_per_trial, None, len(pending), log)
         info["gpus_per_trial"] = gpus

@@ -112,12 +112,12 @@ def run_study(s: StudySettings, log: Callable[[str], None] | None = None) -> Stu
     # stdout carries only the CLI's result: whatever Ray prints (worker logs it forwards, a raylet's
     # dying words) goes to stderr, from start to shutdown
     with contextlib.redirect_stdout(sys.stderr), sigterm_as_sigint():
+        cpus, gpus, want = ((meta.cpus_per_trial, meta.gpus_per_trial, meta.max_concurrent_trials) if s.resume
+                            else (s.cpus_per_trial, s.gpus_per_trial, s.concurrency))
         ray_started = time.perf_counter()
-        start_ray(s.address, log)
+        start_ray(s.address, log, s.trial_niceness, (cpus, min(meta.trials, want or meta.trials)))
         ray_seconds = time.perf_counter() - ray_started
         try:
-            cpus, gpus, want = ((meta.cpus_per_trial, meta.gpus_per_trial, meta.max_concurrent_trials) if s.resume
-                                else (s.cpus_per_trial, s.gpus_per_trial, s.concurrency))
             gpus, concurrency = resources(cpus, gpus, want, meta.trials, log)
             meta = meta.replace(gpus_per_trial=gpus, max_concurrent_trials=concurrency,
                                 ray_address=ray.get_runtime_context().gcs_address)

@@ -23,6 +23,7 @@ from typing import Any
 from mgtune.data import Dataset
 from mgtune.errors import ConfigError, DivergedError
 from mgtune.files import write_text
+from mgtune.processes import local_cpus, trial_niceness
 from mgtune.store import FAILED_FILE, trial_folder
 from mgtune.study.trainable import TrialSetup, run_trial
 
@@ -57,8 +58,13 @@ def _ray_env() -> None:
     ray_constants.RAY_DISABLE_FAILURE_SIGNAL_HANDLER = True
 
 
-def start_ray(address: str | None, log: Callable[[str], None]) -> None:
-    """Attach to ``address`` (else $RAY_ADDRESS), or start a local runtime; `ray.shutdown` ends either."""
+def start_ray(address: str | None, log: Callable[[str], None], niceness: int | None = None,
+              trials: tuple[float, int] | None = None) -> None:
+    """Attach to ``address`` (else $RAY_ADDRESS), or start a local runtime; `ray.shutdown` ends either.
+
+    A local runtime's trial workers run at ``niceness`` (`mgtune.processes.trial_niceness`; an attached
+    cluster's are as its operator set them); ``trials`` (CPUs per trial, trials at once) books only the
+    CPUs those trials need, so Ray starts no more idle workers than that."""
     import ray
 
     _ray_env()
@@ -67,10 +73,18 @@ def start_ray(address: str | None, log: Callable[[str], None]) -> None:
         _attach(address)
         log(f"attached to the Ray cluster at {address}")
         return
+    increment = trial_niceness(niceness) - os.nice(0)  # Ray's worker_niceness is added to the raylet's (ours)
+    from ray._private.utils import get_num_cpus
+
+    cpus = local_cpus(trials[0], trials[1], int(get_num_cpus())) if trials else None
     # A private runtime bound to the loopback interface, no dashboard; stopped when the study ends.
     _loopback_only()
     ray.init(address="local", include_dashboard=False, _node_ip_address="127.0.0.1", dashboard_host="127.0.0.1",
-             logging_level=logging.WARNING)
+             logging_level=logging.WARNING, num_cpus=cpus,
+             # Ray prestarts idle workers (no job, no runtime env) as the driver connects; Tune's trial actors
+             # carry a runtime env (class_cache's env_vars), so none could use them: they only took CPU from
+             # the trials starting, and were stopped
+             _system_config={"worker_niceness": increment, "prestart_worker_first_driver": False})
     gcs = ray.get_runtime_context().gcs_address
     if not gcs.startswith("127.0.0.1:"):  # a Ray that resolves the address differently: never run exposed
         ray.shutdown()

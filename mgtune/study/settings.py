@@ -17,6 +17,7 @@ from mgtune.errors import ConfigError
 from mgtune.models import get_model, load_model_module, parse_models
 from mgtune.models.model_files import model_module_option
 from mgtune.options import option, parse_floats, parse_list
+from mgtune.processes import TRIAL_NICENESS_ENV, trial_niceness
 from mgtune.store import Budget, parse_duration
 from mgtune.training import TrainConfig
 from mgtune.training.perturb import KINDS, Perturbation
@@ -81,6 +82,9 @@ class StudySettings:
                                      default_text="as many as the resources hold")
     address: str | None = option(None, help=_ADDRESS, default_text="$RAY_ADDRESS, else a local Ray started for "
                                  "the study")
+    trial_niceness: int | None = option(None, metavar="N", default_text="this command's niceness; "
+                                        f"${TRIAL_NICENESS_ENV}", help="niceness (0-19, higher yields the CPU) "
+                                        "of the trials of a local Ray runtime; an attached cluster keeps its own")
     storage: str = option("runs", help="folder of study folders (shared by all nodes of a cluster)")
     name: str | None = option(None, help="study folder name; a suite's holds one folder per study, MODEL[-nomg]",
                               default_text="MODEL-DATASET[-nomg]-TIMESTAMP; a suite's suite-DATASET-TIMESTAMP")
@@ -106,6 +110,7 @@ class StudySettings:
         object.__setattr__(self, "no_mg", self.mg == "off")
         _check_resources(self.cpus_per_trial, self.gpus_per_trial)
         check_int("--seed", self.seed, low=0, high=MAX_SEED)
+        trial_niceness(self.trial_niceness)  # a bad value (or $MGTUNE_TRIAL_NICENESS) fails before Ray starts
         if self.confirm is not None:
             check_int("--confirm", self.confirm, high=MAX_RUNS)
             self.confirm_settings("")  # a bad --confirm fails before the study

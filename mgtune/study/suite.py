@@ -139,7 +139,7 @@ def run_suite(s: SuiteSettings, log: Callable[[str], None] | None = None) -> Sui
     suite_dir, record = _load(s) if s.study.resume else _new(s)
     import ray
 
-    start_ray(s.study.address, log)
+    start_ray(s.study.address, log, s.study.trial_niceness)
     try:
         address = _child_address(s.study.address, ray.get_runtime_context().gcs_address)
         run = _SuiteRun(s, suite_dir, record, address, log)

@@ -1,0 +1,52 @@
+"""The CPU share of the processes a local Ray runtime starts for mgtune: their priority and their number.
+
+Ray lowers its workers' priority by ``worker_niceness`` (default 15) below the raylet, which runs at
+the niceness of the command that started it. On a machine that also runs other work the trials then
+get the CPU only when nothing else wants it, so mgtune asks for an increment of 0 (the command's own
+niceness), or for a lower priority on purpose. Ray also starts, when a driver connects, one idle
+worker per CPU it books: a runtime booked for the trials a study runs at a time starts no more.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+
+from mgtune.checks import check_int
+from mgtune.errors import ConfigError
+
+__all__ = ["TRIAL_NICENESS_ENV", "MAX_NICENESS", "trial_niceness", "local_cpus"]
+
+TRIAL_NICENESS_ENV = "MGTUNE_TRIAL_NICENESS"
+"""The niceness of a local runtime's trial workers when ``--trial-niceness`` is not given."""
+MAX_NICENESS = 19
+
+
+def trial_niceness(given: int | None = None) -> int:
+    """The niceness trial workers run at: ``given``, else ``$MGTUNE_TRIAL_NICENESS``, else this process's own.
+
+    Never below this process's own: a trial may yield the CPU on purpose, not take it from the command
+    that started it."""
+    own = os.nice(0)
+    name = "--trial-niceness"
+    if given is None:
+        text = os.environ.get(TRIAL_NICENESS_ENV, "").strip()
+        if not text:
+            return own
+        name = f"${TRIAL_NICENESS_ENV}"
+        try:
+            given = int(text)
+        except ValueError:
+            raise ConfigError(f"{name}: expected a whole number from {own} to {MAX_NICENESS}, got {text!r}") from None
+    value = check_int(name, given, high=MAX_NICENESS)
+    if value < own:
+        raise ConfigError(f"{name} {value}: below this command's own niceness ({own}); a trial can run at a lower "
+                          f"priority than the command, not a higher one (give {own} to {MAX_NICENESS})")
+    return value
+
+
+def local_cpus(cpus_per_trial: float, trials_at_once: int, detected: int) -> int:
+    """CPUs to book for a local runtime: enough for ``trials_at_once`` trials, never more than ``detected``
+    (what Ray would book by itself: a too-large ``--cpus-per-trial`` is still refused with that count)."""
+    need = math.ceil(cpus_per_trial * max(1, trials_at_once) - 1e-9)
+    return max(1, min(detected, need))
