@@ -23,8 +23,8 @@ from pathlib import Path
 import pytest
 
 PKG = Path(__file__).resolve().parents[1] / "mgtune"
-ORDER = ["errors", "checks", "options", "files", "yaml_files", "store", "data", "models", "training", "testing",
-         "study", "report", "cli"]
+ORDER = ["errors", "checks", "options", "files", "processes", "yaml_files", "store", "data", "models", "training",
+         "testing", "study", "report", "cli"]
 
 
 def _layer(module: str) -> str | None:

@@ -25,6 +25,7 @@ which also reads what the suite shows of its studies.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import signal
 import sqlite3
@@ -40,6 +41,7 @@ from mgtune.errors import ConfigError
 from mgtune.files import LOCK_FILE, claim_folder
 from mgtune.models import get_model
 from mgtune.models.model_files import module_path
+from mgtune.processes import die_with_parent
 from mgtune.store import (
     CARD_DIR,
     FINISHED,
@@ -328,9 +330,10 @@ def _start(study: SuiteStudy, args: list[str], log_file: Path, confirm: bool = F
     log_file.parent.mkdir(parents=True, exist_ok=True)
     with log_file.open("ab") as fh:
         # its own session: a Ctrl-C reaches the suite, which passes it on once (a second one would make
-        # Ray abandon the study's state)
+        # Ray abandon the study's state); it ends (SIGTERM, as Ctrl-C) when the suite dies, even by kill -9
         proc = subprocess.Popen([sys.executable, "-m", "mgtune.cli", *args], stdin=subprocess.DEVNULL,
-                                stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
+                                stdout=fh, stderr=subprocess.STDOUT, start_new_session=True,
+                                preexec_fn=functools.partial(die_with_parent, os.getpid()))
     return _Child(study, proc, log_file, confirm)
 
 
