@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from mgtune.errors import MgtuneError
-from mgtune.files import json_text
+from mgtune.files import json_text, sigterm_as_interrupt
 from mgtune.options import options_of
 
 __all__ = ["main", "build_parser"]
@@ -286,7 +286,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     func: Callable[[argparse.Namespace], int] = args.func
     try:
-        return func(args)
+        with sigterm_as_interrupt():  # every long command: SIGTERM (a scheduler, kill) ends it as Ctrl-C does
+            return func(args)
     except MgtuneError as exc:
         print(f"mgtune: error: {exc}", file=sys.stderr)
         return 2

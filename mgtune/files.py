@@ -17,6 +17,7 @@ only when it is a week old. A folder a running process builds is never touched.
 from __future__ import annotations
 
 import errno
+import fcntl
 import hashlib
 import json
 import os
@@ -37,7 +38,8 @@ from mgtune.checks import finite_or_none
 from mgtune.errors import ConfigError, StorageError
 
 __all__ = ["atomic_open", "write_text", "write_json", "json_text", "replace_dir", "check_replaceable",
-           "remove_stale_temps", "sigterm_as_interrupt", "storage_errors", "STALE_AFTER_S"]
+           "remove_stale_temps", "sigterm_as_interrupt", "storage_errors", "claim_folder", "LOCK_FILE",
+           "STALE_AFTER_S"]
 
 _UMASK = os.umask(0o022)  # read the process umask (the only way is to set it) and put it back
 os.umask(_UMASK)
@@ -277,3 +279,38 @@ def sigterm_as_interrupt() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+LOCK_FILE = ".mgtune.lock"
+"""Held (``flock``) by the run that writes a study or suite folder, for as long as it runs."""
+
+
+@contextmanager
+def claim_folder(folder: Path, fresh: str | None = None, what: str = "run") -> Iterator[None]:
+    """Within: ``folder`` (created if missing) is this process's alone; a second run on it is a `ConfigError`.
+
+    Checking that a folder is free and then creating it lets two runs started at once both through;
+    an exclusive ``flock`` on `LOCK_FILE` cannot: the kernel gives it to one of them, and drops it when
+    its process ends, however (``kill -9`` included), so a stale lock never blocks a resume. With
+    ``fresh`` (a new run), that file must not exist once the lock is held: a run that ended in between
+    wrote it.
+    """
+    with storage_errors(folder, create=True):
+        folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(folder / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip() or "another process"
+            raise ConfigError(f"{folder}: in use by another mgtune {what} ({holder}); wait for it to end or "
+                              "pick another --name") from None
+        if fresh is not None and (folder / fresh).exists():
+            raise ConfigError(f"{folder}: a {what} of this name exists; continue it with --resume or pick "
+                              "another --name")
+        with suppress(OSError):  # who holds it, for the message above; the lock itself is what counts
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()}".encode(), 0)
+        yield
+    finally:
+        os.close(fd)  # releases the lock

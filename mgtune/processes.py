@@ -1,21 +1,31 @@
-"""The CPU share of the processes a local Ray runtime starts for mgtune: their priority and their number.
+"""The processes mgtune starts: their priority, their number, and that none outlives its starter.
 
-Ray lowers its workers' priority by ``worker_niceness`` (default 15) below the raylet, which runs at
-the niceness of the command that started it. On a machine that also runs other work the trials then
+Priority. Ray lowers its workers' priority by ``worker_niceness`` (default 15) below the raylet, which runs
+at the niceness of the command that started it. On a machine that also runs other work the trials then
 get the CPU only when nothing else wants it, so mgtune asks for an increment of 0 (the command's own
 niceness), or for a lower priority on purpose. Ray also starts, when a driver connects, one idle
 worker per CPU it books: a runtime booked for the trials a study runs at a time starts no more.
+
+Orphans. A suite runs each study as its own ``mgtune run`` process, in its own session (so that one
+Ctrl-C reaches the suite, which passes it on once). A ``kill -9`` of the suite gives it no chance to
+stop them, and they would run on for minutes against a Ray runtime that died with it. On Linux the
+kernel can send a child a signal when its parent dies (``prctl(PR_SET_PDEATHSIG)``); elsewhere
+nothing changes.
 """
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import math
 import os
+import signal
+import sys
 
 from mgtune.checks import check_int
 from mgtune.errors import ConfigError
 
-__all__ = ["TRIAL_NICENESS_ENV", "MAX_NICENESS", "trial_niceness", "local_cpus"]
+__all__ = ["TRIAL_NICENESS_ENV", "MAX_NICENESS", "trial_niceness", "local_cpus", "die_with_parent"]
 
 TRIAL_NICENESS_ENV = "MGTUNE_TRIAL_NICENESS"
 """The niceness of a local runtime's trial workers when ``--trial-niceness`` is not given."""
@@ -50,3 +60,20 @@ def local_cpus(cpus_per_trial: float, trials_at_once: int, detected: int) -> int
     (what Ray would book by itself: a too-large ``--cpus-per-trial`` is still refused with that count)."""
     need = math.ceil(cpus_per_trial * max(1, trials_at_once) - 1e-9)
     return max(1, min(detected, need))
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent(parent: int | None = None) -> None:
+    """Ask the kernel for SIGTERM (which a study treats as Ctrl-C: it saves its state) when the parent dies.
+
+    Meant as a ``preexec_fn``: it runs in the child between fork and exec, and the setting survives
+    the exec. ``parent`` is the starter's pid: if it died before the setting took, exit at once.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
+    if parent is not None and os.getppid() != parent:
+        os._exit(1)

@@ -272,14 +272,50 @@ def load_confirmation(study_dir: str | Path) -> Confirmation | None:
         return None
     meta = StudyRecord.read(study_dir)
     study_dir = Path(study_dir).expanduser().resolve()
-    info, rows = record[0], [_typed(r) for r in record[1]]
+    info, rows = record[0], [_typed(folder / RESULTS_FILE, n, r) for n, r in enumerate(record[1], start=1)]
+    _check_runs(folder, info, rows)
     study_rows: list[dict[str, Any]] = []
     if (study_dir / RESULTS_FILE).exists():
         study_rows = list(read_rows(study_dir / RESULTS_FILE))
     return Confirmation(study_dir, meta, info, rows, study_rows)
 
 
-def _typed(row: dict[str, str]) -> dict[str, Any]:
+def _check_runs(folder: Path, info: dict[str, Any], rows: Sequence[dict[str, Any]]) -> None:
+    """`DataFormatError` unless ``results.csv`` holds one row per run ``confirm.json`` names (once it is finished;
+    at most one before): a file that lost rows (cut at a row's end, edited) is never read as fewer seeds, nor one
+    with extra or doubled rows as more."""
+    path, info_file = folder / RESULTS_FILE, folder / CONFIRM_FILE
+    try:
+        seeds = [int(s) for s in info["seeds"]]
+        trials = [str(c["source_trial"]) for c in info["candidates"]]
+        for c in info["candidates"]:
+            int(c["rank"]), float(c["valid"]), dict(c["params"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise DataFormatError(f"{info_file}: seeds and candidates (rank, source_trial, valid, params) must be "
+                              f"lists of the types mgtune writes ({type(exc).__name__}: {exc})") from None
+    wanted = {(t, s, a) for t in trials for s in seeds for a in ARMS}
+    seen: set[tuple[Any, ...]] = set()
+    for number, r in enumerate(rows, start=1):
+        key = (r.get("source_trial"), r.get("seed"), r.get("arm"))
+        if key not in wanted:
+            raise DataFormatError(f"{path}: data row {number} is run {key}, which {info_file.name} does not name")
+        if key in seen:
+            raise DataFormatError(f"{path}: data row {number} repeats run {key}")
+        seen.add(key)
+    missing = sorted(wanted - seen, key=str)
+    if missing and info.get("finished"):  # an interrupted confirmation lacks the runs it did not reach
+        raise DataFormatError(f"{path}: {len(missing)} of {len(wanted)} runs missing (first: {missing[0]}); the "
+                              "file is damaged: rerun mgtune confirm with --resume, which rewrites it")
+
+
+def _typed(path: Path, number: int, row: dict[str, str]) -> dict[str, Any]:
+    try:
+        return _cells(row)
+    except (ValueError, OverflowError) as exc:
+        raise DataFormatError(f"{path}: data row {number}: {exc}") from None
+
+
+def _cells(row: dict[str, str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, text in row.items():
         if key in _INTS:

@@ -139,6 +139,8 @@ def read_results(path: Path, needed: Sequence[str]) -> pd.DataFrame:
     completed = frame["status"] == "completed"
     if frame.loc[finished, "trial_dir"].isna().any():
         raise DataFormatError(f"{path}: a finished trial has an empty trial_dir")
+    for number, name in enumerate(frame["trial_dir"], start=1):
+        check_trial_dir(path, name, number)
     # Failed trials may leave counters and metrics empty; finished ones may not.
     frame["epochs_run"] = numeric_column(path, frame, "epochs_run", finished).fillna(0)
     frame["seconds"] = numeric_column(path, frame, "seconds").fillna(0.0)  # informative only: may be empty
@@ -147,6 +149,21 @@ def read_results(path: Path, needed: Sequence[str]) -> pd.DataFrame:
         frame[col] = numeric_column(path, frame, col, completed if col.startswith("test_") else finished)
     check_complete(path)  # a writer always ends the last row; a file cut inside it may still parse
     return frame
+
+
+def check_trial_dir(path: Path, name: object, row: int) -> None:
+    """`DataFormatError` unless ``name`` (a ``trial_dir`` cell of ``path``) is one folder beside ``path``.
+
+    Every reader follows the cell (to a trial's weights, parameters, progress); one that is absolute,
+    climbs out with ``..`` or is a link would make a report or a recommendation out of another folder's files.
+    """
+    if not isinstance(name, str) or not name:
+        return  # empty: a failed trial's; a finished one's is refused above
+    if name in (".", "..") or "/" in name or "\\" in name or "\0" in name:
+        raise DataFormatError(f"{path}: data row {row}: trial_dir must be a folder inside the study folder, "
+                              f"got {name!r}")
+    if (path.parent / name).is_symlink():
+        raise DataFormatError(f"{path}: data row {row}: trial_dir {name!r} is a symbolic link; not followed")
 
 
 def read_progress(trial_dir: Path, metric: str) -> pd.DataFrame:

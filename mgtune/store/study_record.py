@@ -21,7 +21,7 @@ from mgtune.files import write_json
 from mgtune.store.budget import Budget
 from mgtune.store.json_files import read_json
 from mgtune.store.layout import STUDY_FILE
-from mgtune.store.metrics import CUTOFFS
+from mgtune.store.metrics import CUTOFFS, metric_names
 
 __all__ = ["StudyRecord"]
 
@@ -100,6 +100,9 @@ class StudyRecord:
             elif kind is float or kind == (float, type(None)):
                 value = None if value is None else float(value)
             values[key] = value
+        known = metric_names(tuple(values.get("topk", CUTOFFS)))
+        if values["metric"] not in known:  # every reader builds column names from it: refused once, here
+            raise DataFormatError(f"{path}: key 'metric' must be one of {', '.join(known)}, got {values['metric']!r}")
         extra = {k: v for k, v in info.items() if k not in _KEYS and k not in ("extra", "present")}
         return cls(**values, extra=extra, present=frozenset(k for k in info if k in _KEYS))
 

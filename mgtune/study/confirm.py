@@ -57,7 +57,7 @@ from mgtune.store.confirmation import (
 )
 from mgtune.store.json_files import read_json
 from mgtune.study.search_space import SearchSpace, recorded_space
-from mgtune.study.session import MAX_FAILURES, make_trainable, resources, start_ray
+from mgtune.study.session import MAX_FAILURES, make_trainable, resources, sigterm_as_sigint, start_ray
 from mgtune.study.session import log as _log
 from mgtune.study.settings import ConfirmSettings
 from mgtune.study.trainable import TrialSetup, study_data, train_trial, trial_dirname
@@ -198,7 +198,8 @@ def _run_ray(s: ConfirmSettings, meta: StudyRecord, space: SearchSpace, confirm_
         setup = dataclasses.replace(TrialSetup.from_record(meta, space, confirm_dir), cpus_per_trial=s.cpus_per_trial,
                                     gpus_per_trial=gpus)
         trainable = make_trainable(setup, data, run_confirm_trial)
-        with contextlib.redirect_stdout(sys.stderr):  # stdout carries only the CLI's result
+        # stdout carries only the CLI's result; SIGTERM stops the runs as Ctrl-C does (the resume line, exit 130)
+        with contextlib.redirect_stdout(sys.stderr), sigterm_as_sigint():
             if s.resume and tune.Tuner.can_restore(str(confirm_dir)):
                 log(f"resuming the interrupted runs in {confirm_dir}")
                 tune.Tuner.restore(str(confirm_dir), trainable=trainable, resume_unfinished=True,

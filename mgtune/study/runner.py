@@ -20,6 +20,7 @@ from typing import Any
 
 from mgtune import __version__
 from mgtune.errors import ConfigError
+from mgtune.files import claim_folder
 from mgtune.models import get_model
 from mgtune.models.model_files import module_path
 from mgtune.store import (
@@ -111,7 +112,7 @@ def run_study(s: StudySettings, log: Callable[[str], None] | None = None) -> Stu
 
     # stdout carries only the CLI's result: whatever Ray prints (worker logs it forwards, a raylet's
     # dying words) goes to stderr, from start to shutdown
-    with contextlib.redirect_stdout(sys.stderr), sigterm_as_sigint():
+    with contextlib.redirect_stdout(sys.stderr), sigterm_as_sigint(), contextlib.ExitStack() as held:
         cpus, gpus, want = ((meta.cpus_per_trial, meta.gpus_per_trial, meta.max_concurrent_trials) if s.resume
                             else (s.cpus_per_trial, s.gpus_per_trial, s.concurrency))
         ray_started = time.perf_counter()
@@ -121,7 +122,8 @@ def run_study(s: StudySettings, log: Callable[[str], None] | None = None) -> Stu
             gpus, concurrency = resources(cpus, gpus, want, meta.trials, log)
             meta = meta.replace(gpus_per_trial=gpus, max_concurrent_trials=concurrency,
                                 ray_address=ray.get_runtime_context().gcs_address)
-            study_dir.mkdir(parents=True, exist_ok=True)  # only now: a setting refused above leaves no folder
+            # only now: a setting refused above leaves no folder; held to the end: one run per folder
+            held.enter_context(claim_folder(study_dir, None if s.resume else STUDY_FILE, "study"))
             meta.write(study_dir)
             from mgtune.study._ray_parts import BudgetStopper, NoTrialFits, ProgressLines
 

@@ -25,6 +25,7 @@ which also reads what the suite shows of its studies.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import signal
 import sqlite3
@@ -37,13 +38,16 @@ from pathlib import Path
 from typing import Any
 
 from mgtune.errors import ConfigError
+from mgtune.files import LOCK_FILE, claim_folder
 from mgtune.models import get_model
 from mgtune.models.model_files import module_path
+from mgtune.processes import die_with_parent
 from mgtune.store import (
     CARD_DIR,
     FINISHED,
     LOG_DIR,
     STUDY_FILE,
+    SUITE_FILE,
     SuiteRecord,
     SuiteStudy,
     is_suite,
@@ -53,7 +57,7 @@ from mgtune.store import (
 from mgtune.store.optuna_db import trial_progress
 from mgtune.store.suite import last_line, study_name, study_rows, summary_lines, trial_error
 from mgtune.study.session import log as _log
-from mgtune.study.session import resources, start_ray
+from mgtune.study.session import resources, sigterm_as_sigint, start_ray
 from mgtune.study.settings import StudySettings
 from mgtune.training import TrainConfig, load_data
 
@@ -136,24 +140,26 @@ def plan_studies(models: Sequence[str], mg: str) -> list[SuiteStudy]:
 def run_suite(s: SuiteSettings, log: Callable[[str], None] | None = None) -> SuiteOutcome:
     """Run (or with ``resume`` continue) the suite ``storage/name``; `ConfigError` for bad settings."""
     log = log or _log
-    suite_dir, record = _load(s) if s.study.resume else _new(s)
-    import ray
+    with contextlib.ExitStack() as held:  # the suite folder, claimed (`claim_folder`) for the whole run
+        suite_dir, record = _load(s, held) if s.study.resume else _new(s, held)
+        import ray
 
-    start_ray(s.study.address, log, s.study.trial_niceness)
-    try:
-        address = _child_address(s.study.address, ray.get_runtime_context().gcs_address)
-        run = _SuiteRun(s, suite_dir, record, address, log)
-        run.run()
-        record, interrupted = run.record, run.interrupted
-    finally:
-        ray.shutdown()  # only disconnects from an attached cluster; stops the suite's own runtime
-    if not interrupted:
-        record = record.replace(finished=now())
-        record.write(suite_dir)
-    else:
-        log(f"suite interrupted; continue it with: mgtune run --resume --name {suite_dir.name} "
-            f"--storage {suite_dir.parent}")
-    return SuiteOutcome(suite_dir, record, interrupted, summary_lines(suite_dir, record))
+        start_ray(s.study.address, log, s.study.trial_niceness)
+        try:
+            with sigterm_as_sigint():  # after ray.init, whose own handler exits at once
+                address = _child_address(s.study.address, ray.get_runtime_context().gcs_address)
+                run = _SuiteRun(s, suite_dir, record, address, log)
+                run.run()
+            record, interrupted = run.record, run.interrupted
+        finally:
+            ray.shutdown()  # only disconnects from an attached cluster; stops the suite's own runtime
+        if not interrupted:
+            record = record.replace(finished=now())
+            record.write(suite_dir)
+        else:
+            log(f"suite interrupted; continue it with: mgtune run --resume --name {suite_dir.name} "
+                f"--storage {suite_dir.parent}")
+        return SuiteOutcome(suite_dir, record, interrupted, summary_lines(suite_dir, record))
 
 
 def _child_address(given: str | None, gcs_address: str) -> str:
@@ -164,7 +170,7 @@ def _child_address(given: str | None, gcs_address: str) -> str:
 
 
 # ---------------------------------------------------------------- the suite folder
-def _new(s: SuiteSettings) -> tuple[Path, SuiteRecord]:
+def _new(s: SuiteSettings, held: contextlib.ExitStack) -> tuple[Path, SuiteRecord]:
     st = s.study
     assert st.dataset is not None  # StudySettings requires it unless resuming
     data_dir = str(Path(st.data_dir).expanduser().resolve())
@@ -172,13 +178,13 @@ def _new(s: SuiteSettings) -> tuple[Path, SuiteRecord]:
     suite_dir = run_folder(st.storage, name, "suite")
     # a bad dataset fails here, once, not in every study (this also writes the demo data once)
     load_data(TrainConfig(model=s.models[0], dataset=st.dataset, data_dir=data_dir))
-    if suite_dir.exists() and any(suite_dir.iterdir()):
+    if suite_dir.exists() and any(p.name != LOCK_FILE for p in suite_dir.iterdir()):
         raise ConfigError(f"{suite_dir}: exists; continue the suite with --resume or pick another --name")
     settings = {k: getattr(st, k) for k in _SHARED} | {"data_dir": data_dir, "mg": s.mg}
     if st.model_module:  # every study imports it (absolute: the studies may run elsewhere)
         settings["model_module"] = module_path(st.model_module)
     record = SuiteRecord(st.dataset, tuple(plan_studies(s.models, s.mg)), settings, s.confirm, now())
-    suite_dir.mkdir(parents=True, exist_ok=True)
+    held.enter_context(claim_folder(suite_dir, SUITE_FILE, "suite"))
     record.write(suite_dir)
     return suite_dir, record
 
@@ -188,11 +194,12 @@ _SHARED = ("trials", "max_epochs", "grace_epochs", "reduction_factor", "metric",
            "time_budget_s")  # the study options kept in suite.json; a budget is each study's own
 
 
-def _load(s: SuiteSettings) -> tuple[Path, SuiteRecord]:
+def _load(s: SuiteSettings, held: contextlib.ExitStack) -> tuple[Path, SuiteRecord]:
     if not s.study.name:
         raise ConfigError("--resume needs --name NAME (the suite folder under --storage)")
     suite_dir = run_folder(s.study.storage, s.study.name, "suite")
     record = SuiteRecord.read(suite_dir)
+    held.enter_context(claim_folder(suite_dir, what="suite"))
     if s.confirm is not None:  # a confirmation may be asked for on resume
         record = record.replace(confirm=s.confirm)
     # every study not finished runs again: one with a study record resumes (mgtune run --resume)
@@ -323,9 +330,10 @@ def _start(study: SuiteStudy, args: list[str], log_file: Path, confirm: bool = F
     log_file.parent.mkdir(parents=True, exist_ok=True)
     with log_file.open("ab") as fh:
         # its own session: a Ctrl-C reaches the suite, which passes it on once (a second one would make
-        # Ray abandon the study's state)
+        # Ray abandon the study's state); it ends (SIGTERM, as Ctrl-C) when the suite dies, even by kill -9
         proc = subprocess.Popen([sys.executable, "-m", "mgtune.cli", *args], stdin=subprocess.DEVNULL,
-                                stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
+                                stdout=fh, stderr=subprocess.STDOUT, start_new_session=True,
+                                preexec_fn=functools.partial(die_with_parent, os.getpid()))
     return _Child(study, proc, log_file, confirm)
 
 
