@@ -9,6 +9,7 @@ reads no study, so the report layer can read a suite cheaply.
 from __future__ import annotations
 
 import dataclasses
+import signal
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,10 +19,10 @@ from mgtune.files import write_json
 from mgtune.store.csv_files import read_rows
 from mgtune.store.json_files import read_json
 from mgtune.store.layout import ERROR_FILE, RESULTS_FILE, STUDY_FILE, SUITE_FILE
-from mgtune.store.results import select_best
+from mgtune.store.results import FINISHED, select_best
 
 __all__ = ["SUITE_STATES", "SuiteStudy", "SuiteRecord", "is_suite", "study_name", "study_rows", "trial_error",
-           "last_line", "best_valid", "summary_lines"]
+           "last_line", "best_valid", "summary_lines", "study_state"]
 
 SUITE_STATES = ("pending", "running", "finished", "failed", "interrupted")  # a study's state in the suite
 
@@ -146,3 +147,15 @@ def summary_lines(suite_dir: Path, record: SuiteRecord) -> list[str]:
         lines.append(f"  {st.name:<20} {st.state}{conf}{extra}" + (f"  best valid {best:.4f}" if best is not None
                                                                     else ""))
     return lines
+
+
+def study_state(returncode: int, log_file: Path, study_dir: Path) -> tuple[str, str | None]:
+    """A suite's study whose process ended with ``returncode``: interrupted, failed (and why) or finished."""
+    if returncode in (130, -signal.SIGINT):
+        return "interrupted", None
+    if returncode != 0:
+        return "failed", last_line(log_file)
+    rows = study_rows(study_dir)
+    if not any(r.get("status") in FINISHED for r in rows):
+        return "failed", f"all {len(rows)} trials failed: {trial_error(study_dir, rows)}"
+    return "finished", None

@@ -317,6 +317,3 @@ def _record(result: Any, study_dir: Path, budget_stopped: tuple[str, ...]) -> Tr
         params = read_json(trial_dir / PARAMS_FILE)
     return TrialRecord(trial_id, os.path.relpath(trial_dir, study_dir), params, progress, result.error,
                        trial_id in budget_stopped)
-
-
-# ---------------------------------------------------------------- small helpers

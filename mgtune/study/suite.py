@@ -44,7 +44,6 @@ from mgtune.models.model_files import module_path
 from mgtune.processes import die_with_parent
 from mgtune.store import (
     CARD_DIR,
-    FINISHED,
     LOG_DIR,
     STUDY_FILE,
     SUITE_FILE,
@@ -55,7 +54,7 @@ from mgtune.store import (
     run_folder,
 )
 from mgtune.store.optuna_db import trial_progress
-from mgtune.store.suite import last_line, study_name, study_rows, summary_lines, trial_error
+from mgtune.store.suite import last_line, study_name, study_state, summary_lines
 from mgtune.study.session import log as _log
 from mgtune.study.session import resources, sigterm_as_sigint, start_ray
 from mgtune.study.settings import StudySettings
@@ -317,7 +316,7 @@ class _SuiteRun:
                 self.log(f"{name:<20} {why}")
             self.record.write(self.suite_dir)
             return []
-        state, reason = _study_state(child, self.suite_dir / name)
+        state, reason = study_state(child.proc.returncode, child.log_file, self.suite_dir / name)
         self.record = self.record.with_study(name, state=state, reason=reason)
         self.record.write(self.suite_dir)
         _show_progress(child, self.suite_dir, self.conf["metric"], self.conf, self.log, end=state)
@@ -368,18 +367,6 @@ def _wait_all(children: list[_Child], poll: float, tick: Callable[[_Child], None
                     os.killpg(c.proc.pid, signal.SIGKILL)
                 c.proc.wait()
             on_end(c, True)
-
-
-def _study_state(child: _Child, study_dir: Path) -> tuple[str, str | None]:
-    rc = child.proc.returncode
-    if rc == 130 or rc == -signal.SIGINT:
-        return "interrupted", None
-    if rc != 0:
-        return "failed", last_line(child.log_file)
-    rows = study_rows(study_dir)
-    if not any(r.get("status") in FINISHED for r in rows):
-        return "failed", f"all {len(rows)} trials failed: {trial_error(study_dir, rows)}"
-    return "finished", None
 
 
 # ---------------------------------------------------------------- progress
