@@ -1,7 +1,8 @@
 """Does MG help on real data? The MG-vs-no-MG table on MovieLens-100k, made with mgtune's own commands.
 
 Usage:
-    python benchmarks/real_ml100k.py run --work DIR [--seeds 3] [--study-trials 6]
+    python benchmarks/real_ml100k.py run --work DIR [--seeds 3] [--study-trials 6] [--suites fast,slow] \
+        [--studies freedom,vbpr]
     python benchmarks/real_ml100k.py table --work DIR --json benchmarks/real_ml100k_cpu.json \\
         --markdown benchmarks/real_ml100k_cpu.md --load "what else ran"
 
@@ -76,7 +77,7 @@ def grid_space(model: str) -> str:
             f"start:\n  - {{flip_ratio: {FLIP_RATIO}}}\n")
 
 
-def run(work: Path, seeds: int, study_trials: int, parts: str = "all") -> int:
+def run(work: Path, seeds: int, study_trials: int, suites: list[str], studies: list[str]) -> int:
     work = work.resolve()
     data_dir, log = work / "datasets", work / "commands.log"
     (work / "grid" / "search_spaces").mkdir(parents=True, exist_ok=True)
@@ -85,13 +86,14 @@ def run(work: Path, seeds: int, study_trials: int, parts: str = "all") -> int:
     if not (data_dir / DATASET / f"{DATASET}.inter").is_file():
         _mgtune(["data", "prepare", "--recbole", str(raw), "--data-dir", str(data_dir)], work, log)
     rc = 0
-    for suite, (cap, models) in SUITES.items() if parts in ("all", "grid") else ():
+    for suite in suites:
+        cap, models = SUITES[suite]
         for model in models:
             write_text(work / "grid" / "search_spaces" / f"{model}.yaml", grid_space(model))
         rc |= _mgtune(["run", "--model", ",".join(models), "--mg", "on", "--dataset", DATASET, "--data-dir",
                        str(data_dir), "--trials", "1", "--max-epochs", str(cap), "--grace-epochs", str(cap),
                        "--confirm", str(seeds), "--storage", str(work / "runs"), "--name", suite], work / "grid", log)
-    for model in STUDY_MODELS if parts in ("all", "studies") else ():
+    for model in studies:
         rc |= _mgtune(["run", "--model", model, "--dataset", DATASET, "--data-dir", str(data_dir), "--trials",
                        str(study_trials), "--max-epochs", str(STUDY_EPOCHS), "--grace-epochs", "10", "--confirm",
                        str(seeds), "--storage", str(work / "runs"), "--name", f"study-{model}"], work / "study", log)
@@ -273,7 +275,8 @@ def main() -> int:
     r.add_argument("--work", type=Path, required=True)
     r.add_argument("--seeds", type=int, default=SEEDS)
     r.add_argument("--study-trials", type=int, default=6)
-    r.add_argument("--parts", choices=("all", "grid", "studies"), default="all")
+    r.add_argument("--suites", default=",".join(SUITES), help="which suites to run (comma-separated)")
+    r.add_argument("--studies", default=",".join(STUDY_MODELS), help="which pay-off studies to run ('' for none)")
     t = sub.add_parser("table")
     t.add_argument("--work", type=Path, required=True)
     t.add_argument("--json", type=Path)
@@ -281,7 +284,10 @@ def main() -> int:
     t.add_argument("--load", default="not recorded", help="what else ran on the machine meanwhile")
     args = p.parse_args()
     if args.cmd == "run":
-        return run(args.work, args.seeds, args.study_trials, args.parts)
+        suites, studies = [x for x in args.suites.split(",") if x], [x for x in args.studies.split(",") if x]
+        if unknown := sorted(set(suites) - set(SUITES)) + sorted(set(studies) - set(STUDY_MODELS)):
+            p.error(f"unknown suite or study: {', '.join(unknown)}")
+        return run(args.work, args.seeds, args.study_trials, suites, studies)
     doc = collect(args.work)
     if args.json:
         write_json(args.json, doc)
