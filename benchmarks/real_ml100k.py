@@ -1,8 +1,8 @@
 """Does MG help on real data? The MG-vs-no-MG table on MovieLens-100k, made with mgtune's own commands.
 
 Usage:
-    python benchmarks/real_ml100k.py run --work DIR [--seeds 3] [--study-trials 6] [--suites fast,slow] \
-        [--studies freedom,vbpr]
+    python benchmarks/real_ml100k.py run --work DIR [--seeds 3] [--study-trials 6] [--suites fast,slow] \\
+        [--studies freedom,vbpr] [--models vbpr,freedom,...]
     python benchmarks/real_ml100k.py table --work DIR --json benchmarks/real_ml100k_cpu.json \\
         --markdown benchmarks/real_ml100k_cpu.md --load "what else ran"
 
@@ -77,7 +77,8 @@ def grid_space(model: str) -> str:
             f"start:\n  - {{flip_ratio: {FLIP_RATIO}}}\n")
 
 
-def run(work: Path, seeds: int, study_trials: int, suites: list[str], studies: list[str]) -> int:
+def run(work: Path, seeds: int, study_trials: int, suites: list[str], studies: list[str],
+        only: set[str] | None = None) -> int:
     work = work.resolve()
     data_dir, log = work / "datasets", work / "commands.log"
     (work / "grid" / "search_spaces").mkdir(parents=True, exist_ok=True)
@@ -87,7 +88,9 @@ def run(work: Path, seeds: int, study_trials: int, suites: list[str], studies: l
         _mgtune(["data", "prepare", "--recbole", str(raw), "--data-dir", str(data_dir)], work, log)
     rc = 0
     for suite in suites:
-        cap, models = SUITES[suite]
+        cap, models = SUITES[suite][0], tuple(m for m in SUITES[suite][1] if only is None or m in only)
+        if not models:
+            continue
         for model in models:
             write_text(work / "grid" / "search_spaces" / f"{model}.yaml", grid_space(model))
         rc |= _mgtune(["run", "--model", ",".join(models), "--mg", "on", "--dataset", DATASET, "--data-dir",
@@ -277,6 +280,7 @@ def main() -> int:
     r.add_argument("--study-trials", type=int, default=6)
     r.add_argument("--suites", default=",".join(SUITES), help="which suites to run (comma-separated)")
     r.add_argument("--studies", default=",".join(STUDY_MODELS), help="which pay-off studies to run ('' for none)")
+    r.add_argument("--models", help="only these of the suites' models (comma-separated)")
     t = sub.add_parser("table")
     t.add_argument("--work", type=Path, required=True)
     t.add_argument("--json", type=Path)
@@ -287,7 +291,8 @@ def main() -> int:
         suites, studies = [x for x in args.suites.split(",") if x], [x for x in args.studies.split(",") if x]
         if unknown := sorted(set(suites) - set(SUITES)) + sorted(set(studies) - set(STUDY_MODELS)):
             p.error(f"unknown suite or study: {', '.join(unknown)}")
-        return run(args.work, args.seeds, args.study_trials, suites, studies)
+        only = set(args.models.split(",")) if args.models else None
+        return run(args.work, args.seeds, args.study_trials, suites, studies, only)
     doc = collect(args.work)
     if args.json:
         write_json(args.json, doc)
