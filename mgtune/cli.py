@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from mgtune.errors import MgtuneError
-from mgtune.files import json_text, sigterm_as_interrupt
+from mgtune.files import disk_refusal, json_text, refusal_text, sigterm_as_interrupt
 from mgtune.options import options_of
 
 __all__ = ["main", "build_parser"]
@@ -294,6 +294,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("mgtune: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # a write no `storage_errors` wraps (a library's own files): still one line
+        if (refused := disk_refusal(exc)) is None:
+            raise
+        print(f"mgtune: error: {refused.filename or 'mgtune ' + args.command}: cannot write: "
+              f"{refusal_text(refused)}; the files written before are kept", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -38,8 +38,9 @@ from mgtune.checks import finite_or_none
 from mgtune.errors import ConfigError, StorageError
 
 __all__ = ["atomic_open", "write_text", "write_json", "json_text", "replace_dir", "check_replaceable",
-           "remove_stale_temps", "sigterm_as_interrupt", "storage_errors", "claim_folder", "LOCK_FILE",
-           "STALE_AFTER_S"]
+           "remove_stale_temps", "sigterm_as_interrupt", "storage_errors", "disk_refusal",
+           "refusal_text", "refused_by_the_disk", "check_room", "free_bytes", "min_free_bytes", "stops_on_a_full_disk",
+           "claim_folder", "LOCK_FILE", "STALE_AFTER_S", "ROOM_PROBE_BYTES", "MIN_FREE_ENV", "MIN_FREE_MB"]
 
 _UMASK = os.umask(0o022)  # read the process umask (the only way is to set it) and put it back
 os.umask(_UMASK)
@@ -60,14 +61,114 @@ def storage_errors(target: Path, kept: str = "nothing was replaced", create: boo
     become a `StorageError` naming it; ``kept`` says what is left as it was."""
     try:
         yield
-    except OSError as exc:
-        code = exc.errno or 0
-        denied = create and code in _DENIED
-        if code not in _REFUSALS and not denied:
+    except Exception as exc:
+        found = disk_refusal(exc)
+        denied = create and isinstance(exc, OSError) and exc.errno in _DENIED
+        if found is None and not denied:
             raise
-        why = "permission denied" if denied else _REFUSALS[code]
-        where = f", writing {exc.filename}" if exc.filename and str(exc.filename) != str(target) else ""
-        raise StorageError(f"{target}: cannot write: {why} ({errno.errorcode[code]}{where}); {kept}") from None
+        cause = found if found is not None else exc
+        assert isinstance(cause, OSError) and cause.errno is not None
+        why = f"permission denied ({errno.errorcode[cause.errno]})" if found is None else refusal_text(cause)
+        where = f", writing {cause.filename}" if cause.filename and str(cause.filename) != str(target) else ""
+        raise StorageError(f"{target}: cannot write: {why}{where}; {kept}") from None
+
+
+def refusal_text(exc: OSError) -> str:
+    """"the disk is full (ENOSPC)": the disk's refusal ``exc`` (one of `_REFUSALS`) in words."""
+    return f"{_REFUSALS.get(exc.errno or 0, exc.strerror)} ({errno.errorcode.get(exc.errno or 0, exc.errno)})"
+
+
+def disk_refusal(exc: BaseException) -> OSError | None:
+    """The disk's refusal (`_REFUSALS`) behind ``exc``, or None.
+
+    Looked for along the exception's chain too: libraries rewrap it (``torch.save`` raises a
+    ``RuntimeError`` "unexpected pos" while handling the ``OSError`` ENOSPC of its zip writer).
+    """
+    seen: set[int] = set()
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        if isinstance(cur, OSError) and cur.errno in _REFUSALS:
+            return cur
+        seen.add(id(cur))
+        cur = cur.__cause__ or cur.__context__
+    return None
+
+
+def refused_by_the_disk(error: BaseException) -> bool:
+    """Whether an error a trial raised (as Ray hands it back: rewrapped, or only its text kept) was the
+    disk's refusal, a `StorageError` or one of `_REFUSALS`."""
+    if isinstance(error, StorageError) or disk_refusal(error) is not None:
+        return True
+    text = str(error)
+    return f"{StorageError.__name__}: " in text or any(f"[Errno {code}]" in text for code in _REFUSALS)
+
+
+ROOM_PROBE_BYTES = 64 * 1024
+"""What `check_room` writes: more than any state file Ray or mgtune writes between two checks."""
+MIN_FREE_ENV = "MGTUNE_MIN_FREE_MB"
+MIN_FREE_MB = 256.0
+"""What a study or a confirmation keeps free on its storage by default: Ray rewrites its experiment state in
+place, so the run is stopped (as by Ctrl-C) while that still fits, rather than by a full disk mid-write."""
+
+
+def min_free_bytes() -> int:
+    """The free space a run keeps on its storage: ``$MGTUNE_MIN_FREE_MB`` megabytes, else `MIN_FREE_MB`."""
+    raw = os.environ.get(MIN_FREE_ENV, "").strip()
+    try:
+        mb = float(raw) if raw else MIN_FREE_MB
+    except ValueError:
+        mb = float("nan")
+    if not mb >= 0 or mb == float("inf"):
+        raise ConfigError(f"{MIN_FREE_ENV}={raw!r}: expected a number of megabytes >= 0")
+    return int(mb * 2**20)
+
+
+def free_bytes(folder: Path) -> int:
+    """Free space for this user on the disk holding ``folder`` (or its nearest existing parent)."""
+    st = os.statvfs(_existing(folder))
+    return st.f_bavail * st.f_frsize
+
+
+def _existing(folder: Path) -> Path:
+    """``folder``, or its nearest parent that exists: where a folder about to be made will be."""
+    while not folder.is_dir() and folder != folder.parent:
+        folder = folder.parent
+    return folder
+
+
+def check_room(folder: Path, then: str, keep_free: bool = True) -> None:
+    """A `StorageError` when the disk holding ``folder`` refuses a write of `ROOM_PROBE_BYTES` now, or (with
+    ``keep_free``) has less free than `min_free_bytes`.
+
+    A probe, not only ``statvfs``: it sees a quota (EDQUOT) and a read-only mount as well as a full disk.
+    ``then`` says what the user can do about it ("the study stopped: ... continue it with ...").
+    """
+    where = _existing(folder)
+    try:
+        with tempfile.TemporaryFile(dir=where) as fh:
+            fh.write(b"\0" * ROOM_PROBE_BYTES)
+            fh.flush()
+    except OSError as exc:
+        if exc.errno not in _REFUSALS:
+            raise
+        raise StorageError(f"{folder}: cannot write: {refusal_text(exc)}; {then}") from None
+    need = min_free_bytes() if keep_free else 0
+    if (free := free_bytes(where)) < need:
+        raise StorageError(f"{folder}: the disk is nearly full: {free / 2**20:.1f} MB free, below the "
+                           f"{need / 2**20:g} MB a run keeps free ({MIN_FREE_ENV}); {then}")
+
+
+@contextmanager
+def stops_on_a_full_disk(folder: Path, then: str) -> Iterator[None]:
+    """Within: a long run whose library writes its own files under ``folder`` (Ray Tune's trial and
+    experiment state). A full disk surfaces there as whatever exception the library raises next
+    (``EOFError`` reading a cut-short file back), so the disk is asked directly when such an error
+    ends the block: a refusal is a `StorageError` (``then`` says what to do), never a traceback."""
+    try:
+        yield
+    except Exception:
+        check_room(folder, then, keep_free=False)
+        raise
 
 
 @contextmanager
@@ -302,7 +403,7 @@ def claim_folder(folder: Path, fresh: str | None = None, what: str = "run") -> I
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip() or "another process"
+            holder = _holder(fd)
             raise ConfigError(f"{folder}: in use by another mgtune {what} ({holder}); wait for it to end or "
                               "pick another --name") from None
         if fresh is not None and (folder / fresh).exists():
@@ -314,3 +415,14 @@ def claim_folder(folder: Path, fresh: str | None = None, what: str = "run") -> I
         yield
     finally:
         os.close(fd)  # releases the lock
+
+
+def _holder(fd: int) -> str:
+    """Who holds the lock on ``fd``, as it wrote there ("pid N on HOST"); the holder writes it just after
+    taking the lock, so a run refused at that instant waits a moment for it."""
+    for _ in range(20):
+        text = os.pread(fd, 200, 0).decode("utf-8", "replace").strip()
+        if text:
+            return text
+        time.sleep(0.05)
+    return "another process"

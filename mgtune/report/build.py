@@ -10,6 +10,7 @@ from pathlib import Path
 
 from mgtune.checks import check_writable_dir
 from mgtune.errors import ConfigError
+from mgtune.files import storage_errors
 from mgtune.options import option
 from mgtune.report.confirmed import find_confirmed
 from mgtune.report.html import render_html
@@ -131,12 +132,13 @@ def _replace_all(pages: dict[Path, str]) -> None:
     staged: list[tuple[Path, Path]] = []
     try:
         for target, text in pages.items():
-            target.parent.mkdir(parents=True, exist_ok=True)
-            fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-            staged.append((Path(name), target))
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(text)
-            os.chmod(name, 0o644)  # mkstemp makes 0600; reports are meant to be shared
+            with storage_errors(target, "every report page is as it was", create=True):
+                target.parent.mkdir(parents=True, exist_ok=True)
+                fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+                staged.append((Path(name), target))
+                with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                    fh.write(text)
+                os.chmod(name, 0o644)  # mkstemp makes 0600; reports are meant to be shared
     except BaseException:
         for tmp, _ in staged:
             tmp.unlink(missing_ok=True)

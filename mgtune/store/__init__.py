@@ -12,7 +12,7 @@ them, under the names defined in `layout`.
 
 from mgtune.store.budget import Budget, Spent, format_duration, parse_duration, read_spent
 from mgtune.store.fields import finite_number, now
-from mgtune.store.folders import check_trusted, run_folder
+from mgtune.store.folders import check_ray_state, check_trusted, run_folder, whole_pickle
 from mgtune.store.layout import (
     BUDGET_FILE,
     CARD_DIR,
@@ -52,8 +52,9 @@ __all__ = [
     "STUDY_FILE", "RESULTS_FILE", "OPTUNA_FILE", "OPTUNA_STUDY", "BUDGET_FILE", "REPORT_DIR", "PARAMS_FILE",
     "PROGRESS_FILE", "ERROR_FILE", "FAILED_FILE", "STATE_FILE", "CONFIRM_DIR", "CONFIRM_FILE", "RUN_FILE",
     "WEIGHTS_FILE", "ROBUST_DIR", "ROBUST_FILE", "ROBUST_WEIGHTS_DIR", "CURVES_FILE", "ROBUST_PAGE", "SUITE_FILE",
-    "LOG_DIR", "CARD_DIR", "METRICS_FILE", "CHECKPOINT_FILE", "TRIAL_PREFIX", "trial_folder", "trial_id_of",
-    "Budget", "Spent", "format_duration", "parse_duration", "read_spent", "finite_number", "now", "check_trusted",
-    "run_folder", "CUTOFFS", "METRICS", "metric_names", "FINISHED", "STATUSES", "TrialRecord", "read_results",
-    "select_best", "write_results", "StudyRecord", "SuiteRecord", "SuiteStudy", "is_suite",
+    "LOG_DIR", "CARD_DIR", "METRICS_FILE", "CHECKPOINT_FILE", "TRIAL_PREFIX", "trial_folder", "trial_id_of", "Budget",
+    "Spent", "format_duration", "parse_duration", "read_spent", "finite_number", "now", "check_trusted",
+    "check_ray_state", "whole_pickle", "run_folder", "CUTOFFS", "METRICS", "metric_names", "FINISHED", "STATUSES",
+    "TrialRecord", "read_results", "select_best", "write_results", "StudyRecord", "SuiteRecord", "SuiteStudy",
+    "is_suite",
 ]

@@ -2,20 +2,26 @@
 
 `run_folder` is the one rule for a study's or a suite's folder: ``<storage>/<name>`` with ``name``
 one folder name, ``storage`` a folder this user can write, checked before anything starts.
-`check_trusted` guards ``--resume``, which lets Ray unpickle files from the folder. `study_folders` reads a
-folder given as "a study, or a folder of studies".
+`check_trusted` guards ``--resume``, which lets Ray unpickle files from the folder, and `check_ray_state`
+refuses Ray's saved state when a full disk or a crash cut it short. `study_folders` reads a folder given
+as "a study, or a folder of studies".
 """
 
 from __future__ import annotations
 
+import json
 import os
+import pickletools
 import stat
 from pathlib import Path
 
 from mgtune.errors import ConfigError
 from mgtune.store.layout import STUDY_FILE
 
-__all__ = ["run_folder", "check_trusted", "study_folders"]
+__all__ = ["run_folder", "check_trusted", "check_ray_state", "whole_pickle", "study_folders"]
+
+# Ray Tune's own files in an experiment folder: it restores from the newest (greatest) name of each pattern
+_RAY_STATE = (("experiment_state-*.json", "json"), ("tuner.pkl", "pickle"), ("searcher-state-*.pkl", "pickle"))
 
 
 def run_folder(storage: str, name: str, what: str = "study") -> Path:
@@ -73,6 +79,45 @@ def check_trusted(folder: Path) -> None:
             raise ConfigError(f"{path}: refusing to resume: writable by group or others "
                               f"(mode {stat.filemode(st.st_mode)}); Ray would unpickle files from this folder "
                               f"(if you trust it: chmod -R go-w {folder})")
+
+
+def check_ray_state(folder: Path, then: str) -> None:
+    """`ConfigError` when Ray's saved state in ``folder`` is damaged (cut short, or not what Ray writes).
+
+    Checked before Ray starts, and without unpickling anything (`whole_pickle`). Ray itself, given a
+    damaged ``experiment_state-*.json``, starts over as if no trial had run, so a resumed study would
+    rewrite its results without them. ``then`` says what the user can do instead.
+    """
+    for pattern, kind in _RAY_STATE:
+        found = sorted(folder.glob(pattern))
+        if not found:
+            continue
+        newest = found[-1]
+        try:
+            data = newest.read_bytes()
+        except OSError as exc:
+            raise ConfigError(f"{newest}: Ray's saved state cannot be read ({exc.strerror}); {then}") from None
+        if kind == "pickle":
+            whole = whole_pickle(data)
+        else:
+            try:
+                doc = json.loads(data)
+            except ValueError:  # JSON's errors, and bytes that are not UTF-8
+                doc = None
+            whole = isinstance(doc, dict) and isinstance(doc.get("trial_data"), list)
+        if not whole:
+            raise ConfigError(f"{newest}: Ray's saved state is damaged (cut short, or not what Ray writes); {then}")
+
+
+def whole_pickle(data: bytes) -> bool:
+    """Whether ``data`` is one complete pickle, read opcode by opcode (nothing is unpickled or run)."""
+    last = None
+    try:
+        for op, _, _ in pickletools.genops(data):
+            last = op.name
+    except Exception:  # genops' errors on a cut-short or foreign stream (ValueError, struct errors, ...)
+        return False
+    return last == "STOP"
 
 
 def _private_group(gid: int, uid: int) -> bool:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,9 @@ from ray.tune.search import Searcher
 from ray.tune.search.optuna import OptunaSearch
 from ray.tune.stopper import Stopper
 
-from mgtune.store import TRIAL_PREFIX, Budget, Spent, finite_number, read_spent, trial_id_of
+from mgtune.errors import ConfigError
+from mgtune.files import free_bytes, min_free_bytes
+from mgtune.store import TRIAL_PREFIX, Budget, Spent, finite_number, read_spent, trial_id_of, whole_pickle
 from mgtune.store.results import FINAL, score_key
 from mgtune.store.suite import last_line
 from mgtune.study.session import log as _log
@@ -314,3 +317,52 @@ class ProgressLines(Callback):
 
 def _fmt(v: Any) -> str:
     return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
+class RoomGuard(Callback):
+    """Interrupts a run, as Ctrl-C does, once its storage has less free than `min_free_bytes`.
+
+    Ray rewrites its experiment state (and trials their checkpoints) in place: a disk that fills up
+    mid-write leaves them cut short, and such a study can no longer be resumed. Stopped while there is
+    still room, Ray saves its state whole, every unfinished trial stays resumable, and the driver
+    turns the stop into one line (`mgtune.files.check_room`). Checked at every step of Tune's loop, on the
+    driver.
+    """
+
+    def __init__(self, folder: str) -> None:
+        self.folder = folder
+        self._fired = False
+
+    def __setstate__(self, state: dict[str, Any]) -> None:  # --resume: a new session, a new check
+        self.__dict__.update(state, _fired=False)
+
+    def on_step_begin(self, iteration: int, trials: list[Any], **info: Any) -> None:
+        if self._fired:
+            return
+        free, need = free_bytes(Path(self.folder)), min_free_bytes()  # a statvfs: microseconds
+        if free < need:
+            _log(f"{self.folder}: {free / 2**20:.1f} MB free, below the {need / 2**20:g} MB a run keeps free: "
+                 "stopping the trials while Ray can still save its state")
+            self._fired = True  # once: the interrupt ends the run
+            os.kill(os.getpid(), signal.SIGINT)
+
+
+def restore_tuner(folder: Path, trainable: Any, then: str, **options: Any) -> Any:
+    """``tune.Tuner.restore(folder)``; ``then`` says what is left to do when Ray cannot read its state.
+
+    `check_ray_state` has refused a cut-short state before Ray started; what Ray still cannot unpickle
+    is one line here. A trial's ``error.pkl`` that a full disk cut short is removed first: Ray would
+    fail on it after the whole resumed run, and reads the same error's ``error.txt`` instead.
+    """
+    from ray import tune
+
+    for pickled in folder.glob(f"{TRIAL_PREFIX}*/error.pkl"):
+        if not whole_pickle(pickled.read_bytes()):
+            _log(f"{pickled}: cut short (a full disk?); removed, Ray reads the trial's error.txt instead")
+            pickled.unlink()
+    try:
+        return tune.Tuner.restore(str(folder), trainable=trainable, **options)
+    except Exception as exc:  # unpickling Ray's state: any error of a damaged file
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise ConfigError(f"{folder}: Ray's saved state cannot be read ({type(exc).__name__}"
+                          f"{': ' + first if first else ''}); {then}") from None

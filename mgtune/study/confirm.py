@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import shlex
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -28,7 +29,7 @@ from typing import Any
 
 from mgtune.data import Dataset
 from mgtune.errors import ConfigError, DataFormatError
-from mgtune.files import write_json
+from mgtune.files import check_room, stops_on_a_full_disk, write_json
 from mgtune.store import (
     CONFIRM_DIR,
     CONFIRM_FILE,
@@ -36,6 +37,7 @@ from mgtune.store import (
     RUN_FILE,
     WEIGHTS_FILE,
     StudyRecord,
+    check_ray_state,
     check_trusted,
     now,
     trial_folder,
@@ -144,15 +146,16 @@ def run_confirm(s: ConfirmSettings, log: Callable[[str], None] | None = None) ->
     pending = pending_runs(confirm_dir, wanted, meta)
     if pending and s.resume and confirm_dir.is_dir():
         check_trusted(confirm_dir)  # before Ray unpickles its saved state from it
+        check_ray_state(confirm_dir, _NOT_RESUMED)
     if pending:
+        check_room(confirm_dir, "nothing was started")
         data = study_data(meta)  # a bad dataset fails here, once
         interrupted = _run_ray(s, meta, space, confirm_dir, info, pending, data, wanted, log)
     rows = collect_rows(confirm_dir, wanted, meta, space.names)
     confirm_dir.mkdir(parents=True, exist_ok=True)
     write_confirm_results(confirm_dir / RESULTS_FILE, rows, space.names, meta.topk)
     if interrupted:
-        log(f"confirmation interrupted; continue it with: mgtune confirm {study_dir} --seeds {s.seeds} "
-            f"--top {s.top} --resume")
+        log(f"confirmation interrupted; continue it with: {_resume_command(s, study_dir)}")
         return ConfirmOutcome(study_dir, False)
     info.setdefault("gpus_per_trial", old.get("gpus_per_trial"))  # set by _run_ray when something ran
     write_json(info_file, {**info, "finished": now()})
@@ -169,6 +172,14 @@ def run_confirm(s: ConfirmSettings, log: Callable[[str], None] | None = None) ->
             f"MG - no MG = {test.mean:+.4f}, 95% CI [{test.ci_low:+.4f}, {test.ci_high:+.4f}], "
             f"p = {test.p_value:.3g} over {test.n} seeds: {test.verdict}")
     return outcome
+
+
+_NOT_RESUMED = "run it again without --resume: its finished runs are kept and the others start again"
+
+
+def _resume_command(s: ConfirmSettings, study_dir: Path) -> str:
+    address = f" --address {shlex.quote(s.address)}" if s.address else ""
+    return f"mgtune confirm {shlex.quote(str(study_dir))} --seeds {s.seeds} --top {s.top}{address} --resume"
 
 
 def _train_configs(meta: StudyRecord, space: SearchSpace, confirm_dir: Path,
@@ -189,6 +200,8 @@ def _run_ray(s: ConfirmSettings, meta: StudyRecord, space: SearchSpace, confirm_
     import ray
     from ray import tune
 
+    from mgtune.study._ray_parts import restore_tuner
+
     start_ray(s.address, log, trials=(s.cpus_per_trial, len(pending)))
     try:
         gpus, concurrency = resources(s.cpus_per_trial, s.gpus_per_trial, None, len(pending), log)
@@ -199,12 +212,16 @@ def _run_ray(s: ConfirmSettings, meta: StudyRecord, space: SearchSpace, confirm_
                                     gpus_per_trial=gpus)
         trainable = make_trainable(setup, data, run_confirm_trial)
         # stdout carries only the CLI's result; SIGTERM stops the runs as Ctrl-C does (the resume line, exit 130)
-        with contextlib.redirect_stdout(sys.stderr), sigterm_as_sigint():
+        # not --resume: Ray's state may be cut short by the full disk; a new run keeps every finished run
+        again = _resume_command(s, confirm_dir.parent).removesuffix(" --resume")
+        full = f"the confirmation stopped: make room, then run it again (its finished runs are kept): {again}"
+        with contextlib.redirect_stdout(sys.stderr), sigterm_as_sigint(), stops_on_a_full_disk(confirm_dir, full):
             if s.resume and tune.Tuner.can_restore(str(confirm_dir)):
                 log(f"resuming the interrupted runs in {confirm_dir}")
-                tune.Tuner.restore(str(confirm_dir), trainable=trainable, resume_unfinished=True,
-                                   resume_errored=False, restart_errored=False).fit()
+                restore_tuner(confirm_dir, trainable, _NOT_RESUMED, resume_unfinished=True, resume_errored=False,
+                              restart_errored=False).fit()
                 if unrecorded_runs(confirm_dir, wanted, meta):
+                    check_room(confirm_dir, full)  # stopped by `RoomGuard`?
                     return True
                 pending = pending_runs(confirm_dir, wanted, meta)
             if not pending:
@@ -213,7 +230,10 @@ def _run_ray(s: ConfirmSettings, meta: StudyRecord, space: SearchSpace, confirm_
                 f"{len(pending)} run(s) (seeds {info['seeds']}, MG and no MG), {concurrency} at a time, "
                 f"{s.cpus_per_trial:g} CPU + {gpus:g} GPU each, up to {meta.max_epochs} epochs")
             _tuner(pending, info, trainable, confirm_dir, concurrency, meta).fit()
-            return bool(unrecorded_runs(confirm_dir, pending, meta))
+            if unrecorded_runs(confirm_dir, pending, meta):
+                check_room(confirm_dir, full)
+                return True
+            return False
     finally:
         ray.shutdown()  # only disconnects from an attached cluster; stops a local one
 
@@ -223,7 +243,7 @@ def _tuner(pending: list[RunKey], info: dict[str, Any], trainable: Any, confirm_
     from ray import tune
     from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 
-    from mgtune.study._ray_parts import ProgressLines
+    from mgtune.study._ray_parts import ProgressLines, RoomGuard
 
     params = {c["source_trial"]: c["params"] for c in info["candidates"]}
     runs = [{"source_trial": k.source_trial, "seed": k.seed, "arm": k.arm, "params": params[k.source_trial]}
@@ -237,7 +257,8 @@ def _tuner(pending: list[RunKey], info: dict[str, Any], trainable: Any, confirm_
         ),
         run_config=tune.RunConfig(
             name=confirm_dir.name, storage_path=str(confirm_dir.parent), verbose=0,
-            callbacks=[JsonLoggerCallback(), CSVLoggerCallback(), ProgressLines(meta.metric, len(runs))],
+            callbacks=[JsonLoggerCallback(), CSVLoggerCallback(), ProgressLines(meta.metric, len(runs)),
+                       RoomGuard(str(confirm_dir))],
             checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
             # a run whose node is lost is retried from its checkpoint; a failed run is recorded, the others go on
             failure_config=tune.FailureConfig(max_failures=MAX_FAILURES),

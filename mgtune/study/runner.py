@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from mgtune import __version__
-from mgtune.errors import ConfigError
-from mgtune.files import claim_folder
+from mgtune.errors import ConfigError, StorageError
+from mgtune.files import check_room, claim_folder, refused_by_the_disk, stops_on_a_full_disk
 from mgtune.models import get_model
 from mgtune.models.model_files import module_path
 from mgtune.store import (
@@ -34,6 +34,7 @@ from mgtune.store import (
     Spent,
     StudyRecord,
     TrialRecord,
+    check_ray_state,
     check_trusted,
     format_duration,
     now,
@@ -115,6 +116,9 @@ def run_study(s: StudySettings, log: Callable[[str], None] | None = None) -> Stu
     with contextlib.redirect_stdout(sys.stderr), sigterm_as_sigint(), contextlib.ExitStack() as held:
         cpus, gpus, want = ((meta.cpus_per_trial, meta.gpus_per_trial, meta.max_concurrent_trials) if s.resume
                             else (s.cpus_per_trial, s.gpus_per_trial, s.concurrency))
+        resume_line = _resume_command(s, study_dir)
+        full = f"the study stopped: make room, then continue it with: {resume_line}"
+        check_room(study_dir, "nothing was started")
         ray_started = time.perf_counter()
         start_ray(s.address, log, s.trial_niceness, (cpus, min(meta.trials, want or meta.trials)))
         ray_seconds = time.perf_counter() - ray_started
@@ -124,8 +128,9 @@ def run_study(s: StudySettings, log: Callable[[str], None] | None = None) -> Stu
                                 ray_address=ray.get_runtime_context().gcs_address)
             # only now: a setting refused above leaves no folder; held to the end: one run per folder
             held.enter_context(claim_folder(study_dir, None if s.resume else STUDY_FILE, "study"))
+            held.enter_context(stops_on_a_full_disk(study_dir, full))
             meta.write(study_dir)
-            from mgtune.study._ray_parts import BudgetStopper, NoTrialFits, ProgressLines
+            from mgtune.study._ray_parts import BudgetStopper, NoTrialFits, ProgressLines, RoomGuard, restore_tuner
 
             setup = TrialSetup.from_record(meta, space, study_dir)
             trainable = make_trainable(setup, data)
@@ -142,21 +147,28 @@ def run_study(s: StudySettings, log: Callable[[str], None] | None = None) -> Stu
                 log(f"resuming study {study_dir}")
                 # resume_errored: a trial that lost its node more often than FailureConfig retries continues
                 # from its checkpoint; one that failed by itself fails again at once (see make_trainable)
-                tuner = tune.Tuner.restore(str(study_dir), trainable=trainable, resume_unfinished=True,
-                                           resume_errored=True, restart_errored=False)
+                tuner = restore_tuner(study_dir, trainable, "the study cannot be resumed; its trials and results "
+                                      "are kept (a new --name searches on)", resume_unfinished=True,
+                                      resume_errored=True, restart_errored=False)
             else:
                 log(f"study {study_dir}: {meta.trials} trials of {meta.model} on {meta.dataset} "
                     f"({'MG' if meta.mg else 'no MG'}), {concurrency} at a time, {setup.cpus_per_trial:g} CPU "
                     f"+ {gpus:g} GPU each; searching {', '.join(space.names) or 'nothing'}")
                 if budget:
                     log(f"budget: {budget.describe(read_spent(study_dir)).removeprefix('budget ')}")
-                tuner = _new_tuner(meta, space, trainable, study_dir, concurrency, [progress, no_fit], stopper)
-            grid = _fit(tuner, _resume_command(s, study_dir))
+                tuner = _new_tuner(meta, space, trainable, study_dir, concurrency,
+                                   [progress, no_fit, RoomGuard(str(study_dir))], stopper)
+            grid = _fit(tuner, resume_line)
         finally:
             ray_stopping = time.perf_counter()
             ray.shutdown()  # only disconnects from an attached cluster; stops a local one
             ray_seconds += time.perf_counter() - ray_stopping
 
+    refused = [trial_id_of(Path(grid[i].path).name) for i in range(len(grid))
+               if grid[i].error is not None and refused_by_the_disk(grid[i].error)]
+    if refused:  # not the trials' fault, nor a lost node: they continue from their checkpoints
+        raise StorageError(f"{study_dir}: cannot write: the disk refused the files of trial(s) {', '.join(refused)} "
+                           f"(full, over quota or read-only); {full}")
     # Ray's trial statuses after a Ctrl-C do not say which trials were cut short; the Optuna study does:
     # every trial that ended was told to it (COMPLETE, PRUNED or FAIL); one that was interrupted, or that
     # lost its node on every try, is still RUNNING
@@ -164,6 +176,8 @@ def run_study(s: StudySettings, log: Callable[[str], None] | None = None) -> Stu
     ended_by = meta.budget().ended_by(spent)
     ended = ended_trials(study_dir)
     finished = ended_by is not None or ended >= meta.trials
+    if not finished:  # stopped by `RoomGuard`, or by Ctrl-C on a disk as full
+        check_room(study_dir, full)
     lost = [] if finished else _lost_trials(grid, study_dir)
     if lost and ended + len(lost) >= meta.trials:  # nothing else was left: the lost trials stopped the study
         one = len(lost) == 1
@@ -226,6 +240,8 @@ def _load_study(s: StudySettings) -> tuple[Path, StudyRecord, SearchSpace]:
     if not meta_file.is_file():
         raise ConfigError(f"{meta_file}: not found; nothing to resume")
     check_trusted(study_dir)  # before Ray unpickles anything in it
+    check_ray_state(study_dir, "the study cannot be resumed; its trials and results are kept (a new --name "
+                               "searches on)")
     meta = StudyRecord.read_file(meta_file).require(*RESUME_KEYS, path=meta_file)
     for key, given in (("model", s.model), ("dataset", s.dataset)):
         if given and given.lower() != str(getattr(meta, key)).lower():

@@ -22,7 +22,7 @@ from typing import Any
 
 from mgtune.data import Dataset
 from mgtune.errors import ConfigError, DivergedError
-from mgtune.files import write_text
+from mgtune.files import disk_refusal, write_text
 from mgtune.processes import local_cpus, trial_niceness
 from mgtune.store import FAILED_FILE, trial_folder
 from mgtune.study.trainable import TrialSetup, run_trial
@@ -259,8 +259,9 @@ def _fails_once(fn: Callable[..., Any]) -> Callable[..., Any]:
         try:
             fn(config, setup=setup, data=data)
         except Exception as exc:
-            failed.parent.mkdir(parents=True, exist_ok=True)
-            write_text(failed, f"{type(exc).__name__}\n{exc}")
+            if disk_refusal(exc) is None:  # a full disk is not the trial's fault: a resume continues it
+                failed.parent.mkdir(parents=True, exist_ok=True)
+                write_text(failed, f"{type(exc).__name__}\n{exc}")
             raise
 
     return trial

@@ -1,4 +1,5 @@
-"""Helpers of the data layer's fault tests: a small disk, a guard against hangs, one error line, a folder's state."""
+"""Helpers of the data layer's fault tests: a guard against hangs, one error line, a folder's state (small
+disks are in `disk_faults`)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pytest
 
 import mgtune
 
@@ -37,36 +37,6 @@ def write_log(path: Path, n_users: int = 40) -> pd.DataFrame:
 
 def item_ids() -> list[str]:
     return [f"item{i:02d}" for i in range(N_ITEMS)]
-
-
-@contextmanager
-def small_disk(folder: Path, size: str = "2m", read_only: bool = False) -> Iterator[Path]:
-    """``folder`` as a fresh tmpfs of ``size`` (root only; skips with the reason where mount is refused)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    options = f"size={size}" + (",ro" if read_only else "")
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)], capture_output=True,
-                          text=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs at {folder}: {done.stderr.strip() or done.returncode}")
-    try:
-        yield folder
-    finally:
-        subprocess.run(["umount", "-l", str(folder)], check=False)
-
-
-@contextmanager
-def read_only_bind(source: Path, folder: Path) -> Iterator[Path]:
-    """``source`` bound read-only at ``folder`` (root only; skips with the reason where mount is refused)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    for argv in (["mount", "--bind", str(source), str(folder)], ["mount", "-o", "remount,bind,ro", str(folder)]):
-        done = subprocess.run(argv, capture_output=True, text=True)
-        if done.returncode != 0:
-            subprocess.run(["umount", "-l", str(folder)], check=False, capture_output=True)
-            pytest.skip(f"cannot bind {source} read-only at {folder}: {done.stderr.strip() or done.returncode}")
-    try:
-        yield folder
-    finally:
-        subprocess.run(["umount", "-l", str(folder)], check=False)
 
 
 @contextmanager

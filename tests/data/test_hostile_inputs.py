@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from data_faults import item_ids, no_hang, one_error, read_only_bind, state, write_log
+from data_faults import item_ids, no_hang, one_error, state, write_log
+from disk_faults import read_only_bind
 
 from mgtune.cli import main
 

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from data_faults import cli_env, item_ids, no_hang, one_error, run_cli, small_disk, state, write_log
+from data_faults import cli_env, item_ids, no_hang, one_error, run_cli, state, write_log
+from disk_faults import small_disk
 
 from mgtune.cli import main
 from mgtune.data import load_dataset
