@@ -4,7 +4,7 @@ Usage:
     python benchmarks/real_ml100k.py run --work DIR [--seeds 3] [--study-trials 6] [--suites fast,slow] \\
         [--studies freedom,vbpr] [--models vbpr,freedom,...]
     python benchmarks/real_ml100k.py table --work DIR --json benchmarks/real_ml100k_cpu.json \\
-        --markdown benchmarks/real_ml100k_cpu.md --load "what else ran"
+        --markdown benchmarks/real_ml100k_cpu.md --load "what else ran" [--earlier OLD.json]
 
 ``run`` (hours on a 2-core CPU) does, in the folder DIR:
 
@@ -193,6 +193,23 @@ def collect(work: Path) -> dict[str, Any]:
             "popularity": _popularity(work / "datasets"), "payoff": payoff}
 
 
+def merge_earlier(doc: dict[str, Any], earlier: dict[str, Any]) -> dict[str, Any]:
+    """``doc`` with the confirmed rows of an ``earlier`` table (its JSON) for the models and pay-offs ``doc``
+    lacks: their runs went with an earlier machine. Each such row says so (``from_earlier``); models in
+    `SUITES` order."""
+    models = dict(doc["models"])
+    for model, row in earlier.get("models", {}).items():
+        if "arms" in row and "arms" not in models.get(model, {}):
+            models[model] = row | {"from_earlier": True}
+    order = [m for _, ms in SUITES.values() for m in ms]
+    doc["models"] = {m: models[m] for m in sorted(models, key=lambda m: order.index(m) if m in order else 99)}
+    for model, payoff in earlier.get("payoff", {}).items():
+        doc["payoff"].setdefault(model, payoff | {"from_earlier": True})
+    for name, suite in earlier.get("suites", {}).items():
+        doc["suites"].setdefault(name, suite)
+    return doc
+
+
 def _f(x: float | None, digits: int = 4) -> str:
     return "—" if x is None or not math.isfinite(x) else f"{x:.{digits}f}"
 
@@ -224,18 +241,20 @@ def markdown(doc: dict[str, Any], load: str) -> str:
             rows.append(f"| {model.upper()} | {m['state']} ({m.get('reason', 'not confirmed')}) |" + " |" * len(SHOWN))
             continue
         ratio = m["configuration"].get("flip_ratio")
+        name = model.upper() + (" †" if m.get("from_earlier") else "")
         for arm, label in (("nomg", "no MG"), ("mg", f"MG (ratio {ratio:g})")):
-            rows.append(f"| {model.upper()} | {label} | " + " | ".join(_pm(m["arms"][arm][k]) for k in SHOWN) + " |")
-        rows.append(f"| {model.upper()} | MG − no MG [95% CI] | "
+            rows.append(f"| {name} | {label} | " + " | ".join(_pm(m["arms"][arm][k]) for k in SHOWN) + " |")
+        rows.append(f"| {name} | MG − no MG [95% CI] | "
                     + " | ".join(_ci(m["difference"][k]) for k in SHOWN) + " |")
         d = m["difference"]["recall@20"]
-        verdicts.append(f"- **{model.upper()}**: {d['verdict']} on test recall@20 ({_ci(d)}, "
+        verdicts.append(f"- **{name}**: {d['verdict']} on test recall@20 ({_ci(d)}, "
                         f"p = {_f(d['p_value'], 3)}); on ndcg@20: {m['difference']['ndcg@20']['verdict']}.")
     payoff = []
     for model, p in doc["payoff"].items():
         for arm, label in (("mg", "MG"), ("nomg", "no MG")):
             g = p["gain"][arm]["recall@20"]
-            payoff.append(f"| {model.upper()} | {label} | {_pm(g['study'])} | {_pm(g['defaults'])} | {_ci(g)} | "
+            name = model.upper() + (" †" if p.get("from_earlier") else "")
+            payoff.append(f"| {name} | {label} | {_pm(g['study'])} | {_pm(g['defaults'])} | {_ci(g)} | "
                           f"{g['verdict'].replace('MG ', 'study ')} |")
     c = doc["counts"]
     parts = [
@@ -254,7 +273,9 @@ def markdown(doc: dict[str, Any], load: str) -> str:
         "each run stopped "
         "at are in the JSON.",
         f"**Load.** {load}",
-        "## Test metrics", "\n".join(rows),
+        "## Test metrics", "\n".join(rows)
+        + ("\n\n† carried over from an earlier run of the same command (`table --earlier`): its runs went with that "
+           "machine." if any(m.get("from_earlier") for m in doc["models"].values()) else ""),
         "## Verdicts (test recall@20)", "\n".join(verdicts) or "none confirmed yet",
     ]
     if payoff:
@@ -286,6 +307,7 @@ def main() -> int:
     t.add_argument("--json", type=Path)
     t.add_argument("--markdown", type=Path)
     t.add_argument("--load", default="not recorded", help="what else ran on the machine meanwhile")
+    t.add_argument("--earlier", type=Path, help="an earlier table's JSON: its rows fill in the models not run here")
     args = p.parse_args()
     if args.cmd == "run":
         suites, studies = [x for x in args.suites.split(",") if x], [x for x in args.studies.split(",") if x]
@@ -294,6 +316,8 @@ def main() -> int:
         only = set(args.models.split(",")) if args.models else None
         return run(args.work, args.seeds, args.study_trials, suites, studies, only)
     doc = collect(args.work)
+    if args.earlier:
+        doc = merge_earlier(doc, json.loads(args.earlier.read_text()))
     if args.json:
         write_json(args.json, doc)
     text = markdown(doc, args.load)
