@@ -394,11 +394,14 @@ def claim_folder(folder: Path, fresh: str | None = None, what: str = "run") -> I
     an exclusive ``flock`` on `LOCK_FILE` cannot: the kernel gives it to one of them, and drops it when
     its process ends, however (``kill -9`` included), so a stale lock never blocks a resume. With
     ``fresh`` (a new run), that file must not exist once the lock is held: a run that ended in between
-    wrote it.
+    wrote it. A folder this claim created and that holds nothing but the lock when it ends (the run was
+    refused before writing anything) is removed, so the claim can come before any other check.
     """
+    created = not folder.exists()
     with storage_errors(folder, create=True):
         folder.mkdir(parents=True, exist_ok=True)
         fd = os.open(folder / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    held = False
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -409,11 +412,17 @@ def claim_folder(folder: Path, fresh: str | None = None, what: str = "run") -> I
         if fresh is not None and (folder / fresh).exists():
             raise ConfigError(f"{folder}: a {what} of this name exists; continue it with --resume or pick "
                               "another --name")
+        held = True
         with suppress(OSError):  # who holds it, for the message above; the lock itself is what counts
             os.ftruncate(fd, 0)
             os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()}".encode(), 0)
         yield
     finally:
+        if held and created:
+            with suppress(OSError):
+                if [p.name for p in folder.iterdir()] == [LOCK_FILE]:
+                    (folder / LOCK_FILE).unlink()
+                    folder.rmdir()
         os.close(fd)  # releases the lock
 
 

@@ -119,6 +119,8 @@ def run_study(s: StudySettings, log: Callable[[str], None] | None = None) -> Stu
         resume_line = _resume_command(s, study_dir)
         full = f"the study stopped: make room, then continue it with: {resume_line}"
         check_room(study_dir, "nothing was started")
+        # held to the end: one run per folder; taken before Ray starts, so a second run is refused at once
+        held.enter_context(claim_folder(study_dir, None if s.resume else STUDY_FILE, "study"))
         ray_started = time.perf_counter()
         start_ray(s.address, log, s.trial_niceness, (cpus, min(meta.trials, want or meta.trials)))
         ray_seconds = time.perf_counter() - ray_started
@@ -126,8 +128,6 @@ def run_study(s: StudySettings, log: Callable[[str], None] | None = None) -> Stu
             gpus, concurrency = resources(cpus, gpus, want, meta.trials, log)
             meta = meta.replace(gpus_per_trial=gpus, max_concurrent_trials=concurrency,
                                 ray_address=ray.get_runtime_context().gcs_address)
-            # only now: a setting refused above leaves no folder; held to the end: one run per folder
-            held.enter_context(claim_folder(study_dir, None if s.resume else STUDY_FILE, "study"))
             held.enter_context(stops_on_a_full_disk(study_dir, full))
             meta.write(study_dir)
             from mgtune.study._ray_parts import BudgetStopper, NoTrialFits, ProgressLines, RoomGuard, restore_tuner

@@ -4,6 +4,7 @@ One study on the default private runtime: SIGTERM stops it like Ctrl-C (exit 130
 nothing on stdout). Then the leftovers of a ``kill -9`` of the driver are added (an Optuna trial left
 ``RUNNING`` and a trial folder holding only TensorBoard events, both unknown to Ray's saved state), and
 ``--resume`` marks the trial failed, removes the folder and finishes the study, printing only JSON.
+And two runs started at once on one name: one is refused before its Ray starts, the other stopped by SIGTERM.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import csv
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -72,3 +74,36 @@ def test_sigterm_then_resume_after_a_hard_kill(tiny_dir: Path, tmp_path: Path) -
     assert not orphan.exists()
     rows = list(csv.DictReader((folder / "results.csv").open()))
     assert len(rows) == 2 and {r["status"] for r in rows} == {"completed"}, rows
+
+
+def test_two_runs_started_at_once_on_one_name_one_is_refused_before_ray(tiny_dir: Path, tmp_path: Path) -> None:
+    """Both check the name at the same moment; the folder's lock lets one through, and the other exits 2 at once
+    naming it (before, both ran into one folder and results.csv lacked one run's trials)."""
+    argv = _cmd("--model", "vbpr", "--dataset", "tiny", "--data-dir", str(tiny_dir), "--trials", "2",
+                "--max-epochs", "300", "--grace-epochs", "300", "--storage", str(tmp_path), "--name", "same")
+    env = {**os.environ, "RAY_ADDRESS": ""}
+    procs = [subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+             for _ in range(2)]
+    try:
+        deadline = time.monotonic() + 120
+        while all(p.poll() is None for p in procs):
+            assert time.monotonic() < deadline, "neither run was refused"
+            time.sleep(0.1)
+        loser = next(p for p in procs if p.poll() is not None)
+        winner = next(p for p in procs if p is not loser)
+        _, err = loser.communicate()
+        assert loser.returncode == 2 and err.strip().splitlines() == [
+            f"mgtune: error: {tmp_path / 'same'}: in use by another mgtune study (pid {winner.pid} on "
+            f"{socket.gethostname()}); wait for it to end or pick another --name"], err
+        assert "Ray" not in err and winner.poll() is None  # refused before its Ray started; the other runs on
+        while not list((tmp_path / "same").glob("trial_*/progress.csv")):
+            assert winner.poll() is None and time.monotonic() < deadline + 120
+            time.sleep(0.2)
+        winner.send_signal(signal.SIGTERM)
+        _, err = winner.communicate(timeout=120)
+        assert winner.returncode == 130, err[-3000:]
+        assert f"continue it with: mgtune run --resume --name same --storage {tmp_path}" in err
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
