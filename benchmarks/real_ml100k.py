@@ -168,17 +168,23 @@ def collect(work: Path) -> dict[str, Any]:
     suites: dict[str, Any] = {}
     for suite, (cap, _) in SUITES.items():
         suite_dir = work / "runs" / suite
-        if not (suite_dir / "suite.json").is_file():
+        if (suite_dir / "suite.json").is_file():
+            record = SuiteRecord.read(suite_dir)
+            suites[suite] = {"settings": record.settings, "created": record.created, "finished": record.finished,
+                             "max_epochs": cap}
+            studies = [(st.model, suite_dir / st.name, st.state, st.reason) for st in record.studies]
+        elif (suite_dir / "study.json").is_file():  # `run --models M`: one model is a study, not a suite
+            meta = StudyRecord.read(suite_dir)
+            suites[suite] = {"settings": None, "created": meta.created, "finished": meta.finished, "max_epochs": cap}
+            studies = [(meta.model, suite_dir, "finished" if meta.finished else "unfinished", None)]
+        else:
             continue
-        record = SuiteRecord.read(suite_dir)
-        suites[suite] = {"settings": record.settings, "created": record.created, "finished": record.finished,
-                         "max_epochs": cap}
-        for st in record.studies:
-            found = _confirmed(suite_dir / st.name)
-            models[st.model] = {"state": st.state, "max_epochs": cap, **({"reason": st.reason} if st.reason else {})}
+        for model, study_dir, state, reason in studies:
+            found = _confirmed(study_dir)
+            models[model] = {"state": state, "max_epochs": cap, **({"reason": reason} if reason else {})}
             if found is not None:
-                defaults[st.model] = found[1]
-                models[st.model] |= _model_row(found[1])
+                defaults[model] = found[1]
+                models[model] |= _model_row(found[1])
     payoff = {}
     for model in STUDY_MODELS:
         found = _confirmed(work / "runs" / f"study-{model}")
