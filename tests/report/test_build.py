@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from report_fixtures import mg_trials, write_study
 
-from mgtune.errors import ConfigError, DataFormatError
+from mgtune.errors import ConfigError, DataFormatError, StorageError
 from mgtune.report import build_report
 
 
@@ -78,7 +78,8 @@ def test_existing_report_untouched_when_writing_fails(old_report: Path, toy_pair
         return real_mkstemp(*args, **kwargs)
 
     monkeypatch.setattr(tempfile, "mkstemp", failing_mkstemp)
-    with pytest.raises(OSError, match="No space left"):
+    with pytest.raises(StorageError, match=r"toy\.html: cannot write: the disk is full \(ENOSPC\); every report "
+                                           r"page is as it was"):
         build_report(list(toy_pair), old_report)
     assert _snapshot(old_report) == before  # old files intact, staged temp files removed
 
