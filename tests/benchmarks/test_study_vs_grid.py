@@ -19,8 +19,7 @@ def test_grid_then_a_budgeted_study(tiny_dir: Path, tmp_path: Path) -> None:
     run = subprocess.run(
         [sys.executable, str(SCRIPT), "--model", "vbpr", "--dataset", "tiny", "--data-dir", str(tiny_dir),
          "--budgets", "0.3", "--seeds", "0", "--max-epochs", "2", "--storage", str(tmp_path / "runs"),
-         "--json", str(out), "--markdown", str(tmp_path / "vbpr.md"), "--plot", str(tmp_path / "plot.png"),
-         "--train-reference", "2"],
+         "--json", str(out), "--markdown", str(tmp_path / "vbpr.md"), "--plot", str(tmp_path / "plot.png")],
         capture_output=True, text=True, timeout=600, env={**os.environ, "RAY_ADDRESS": ""})
     assert run.returncode == 0, run.stderr[-3000:]
     summary = json.loads(out.read_text())
@@ -30,10 +29,8 @@ def test_grid_then_a_budgeted_study(tiny_dir: Path, tmp_path: Path) -> None:
     (study,) = summary["studies"]
     assert study["ended_by"] == "epochs" and 13 <= study["spent_epochs"] <= 14  # 30% of 42, one may overshoot
     assert study["fraction"] == pytest.approx(study["best_valid"] / grid["best_valid"])
-    ref = summary["train_reference"]  # 2 configurations as a study and as `mgtune train` processes
-    assert ref["configs"] == 2 and ref["study"]["epochs"] == ref["train"]["epochs"] == 4
-    assert ref["ratio"] == pytest.approx(ref["study_s_per_epoch"] / ref["train_s_per_epoch"]) and ref["ratio"] > 0
-    assert 0 < ref["study"]["ray_s"] < ref["study"]["wall_s"] and 0 < ref["ratio_without_ray"] < ref["ratio"]
+    # --train-reference (a further study and `mgtune train` processes) is left out here to keep CI in its
+    # time; the choice of its configurations is tested below
     assert "spread" in (tmp_path / "vbpr.md").read_text() and (tmp_path / "plot.png").stat().st_size > 0
 
 
