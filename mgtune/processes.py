@@ -10,22 +10,31 @@ Orphans. A suite runs each study as its own ``mgtune run`` process, in its own s
 Ctrl-C reaches the suite, which passes it on once). A ``kill -9`` of the suite gives it no chance to
 stop them, and they would run on for minutes against a Ray runtime that died with it. On Linux the
 kernel can send a child a signal when its parent dies (``prctl(PR_SET_PDEATHSIG)``); elsewhere
-nothing changes.
+nothing changes. The signal is SIGTERM, which a study takes as Ctrl-C; but when the suite started the
+Ray runtime, that runtime dies with it, and a study stopping as Ctrl-C does would wait a minute for
+it (Ray's reconnect timeout) to save nothing, and its main thread may sit that minute in a Ray call
+that no signal handler interrupts. So a suite tells its studies (`SUITE_ENV`) whose death ends their
+runtime and how to continue the suite, and a thread of each study (`watch_suite`) ends it at once
+when that happens.
 """
 
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import json
 import math
 import os
 import signal
 import sys
+import threading
+import time
 
 from mgtune.checks import check_int
 from mgtune.errors import ConfigError
 
-__all__ = ["TRIAL_NICENESS_ENV", "MAX_NICENESS", "trial_niceness", "local_cpus", "die_with_parent"]
+__all__ = ["TRIAL_NICENESS_ENV", "MAX_NICENESS", "SUITE_ENV", "trial_niceness", "local_cpus", "die_with_parent",
+           "suite_env", "orphaned", "exit_if_orphaned", "watch_suite"]
 
 TRIAL_NICENESS_ENV = "MGTUNE_TRIAL_NICENESS"
 """The niceness of a local runtime's trial workers when ``--trial-niceness`` is not given."""
@@ -77,3 +86,47 @@ def die_with_parent(parent: int | None = None) -> None:
     libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
     if parent is not None and os.getppid() != parent:
         os._exit(1)
+
+
+SUITE_ENV = "MGTUNE_SUITE"
+"""Set by a suite that started its own Ray runtime for the studies it runs: its pid and its resume command."""
+
+
+def suite_env(resume: str) -> dict[str, str]:
+    """The environment a suite that owns its Ray runtime gives each study it starts."""
+    return {SUITE_ENV: json.dumps({"pid": os.getpid(), "resume": resume})}
+
+
+def orphaned() -> str | None:
+    """Why this study cannot save anything more, when the suite that started it (and owned its Ray runtime)
+    has died: the one line to show; None otherwise (not a suite's study, or the suite is alive)."""
+    try:
+        suite = json.loads(os.environ[SUITE_ENV])
+        pid, resume = int(suite["pid"]), str(suite["resume"])
+    except (KeyError, ValueError, TypeError):
+        return None
+    if os.getppid() == pid:
+        return None
+    return (f"the suite that started this study (pid {pid}) died, and its Ray runtime with it; the study's "
+            f"state is as Ray last saved it: continue the suite with: {resume}")
+
+
+def exit_if_orphaned() -> None:
+    """End this process (exit 130, the line on stderr) if its suite has died (`orphaned`)."""
+    why = orphaned()
+    if why:
+        print(f"mgtune: error: {why}", file=sys.stderr, flush=True)
+        os._exit(130)
+
+
+def watch_suite(poll_seconds: float = 0.5) -> None:
+    """In a suite's study: a daemon thread that calls `exit_if_orphaned` every ``poll_seconds``."""
+    if SUITE_ENV not in os.environ:
+        return
+
+    def watch() -> None:
+        while True:
+            exit_if_orphaned()
+            time.sleep(poll_seconds)
+
+    threading.Thread(target=watch, name="mgtune-suite-watch", daemon=True).start()

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shlex
 import statistics
 import sys
 import time
@@ -54,6 +53,7 @@ from mgtune.study.session import (
     lost_its_node,
     make_trainable,
     resources,
+    resume_command,
     sigterm_as_sigint,
     start_ray,
 )
@@ -116,7 +116,7 @@ def run_study(s: StudySettings, log: Callable[[str], None] | None = None) -> Stu
     with contextlib.redirect_stdout(sys.stderr), sigterm_as_sigint(), contextlib.ExitStack() as held:
         cpus, gpus, want = ((meta.cpus_per_trial, meta.gpus_per_trial, meta.max_concurrent_trials) if s.resume
                             else (s.cpus_per_trial, s.gpus_per_trial, s.concurrency))
-        resume_line = _resume_command(s, study_dir)
+        resume_line = resume_command(study_dir, s.address)
         full = f"the study stopped: make room, then continue it with: {resume_line}"
         check_room(study_dir, "nothing was started")
         # held to the end: one run per folder; taken before Ray starts, so a second run is refused at once
@@ -183,9 +183,9 @@ def run_study(s: StudySettings, log: Callable[[str], None] | None = None) -> Stu
         one = len(lost) == 1
         raise ConfigError(f"{'trial' if one else 'trials'} {', '.join(lost)} lost {'its' if one else 'their'} Ray "
                           f"node (or worker process) on each of {MAX_FAILURES + 1} tries; the study stopped: "
-                          f"continue it from the last checkpoints with: {_resume_command(s, study_dir)}")
+                          f"continue it from the last checkpoints with: {resume_command(study_dir, s.address)}")
     if not finished:
-        log(f"study interrupted; continue it with: {_resume_command(s, study_dir)}")
+        log(f"study interrupted; continue it with: {resume_command(study_dir, s.address)}")
         return StudyOutcome(study_dir, False)
     records = [_record(grid[i], study_dir, spent.stopped) for i in range(len(grid))]  # a ResultGrid indexes
     rows = write_results(study_dir / RESULTS_FILE, records, space.names, meta.topk)
@@ -252,13 +252,6 @@ def _load_study(s: StudySettings) -> tuple[Path, StudyRecord, SearchSpace]:
             raise ConfigError(f"{meta_file}: the study's budget is {meta.budget().describe(Spent()) or 'none'}; "
                               f"{flag} cannot change it on --resume (start a new study to spend more)")
     return study_dir, meta, recorded_space(meta, study_dir)
-
-
-def _resume_command(s: StudySettings, study_dir: Path) -> str:
-    """The command that continues the study (on the cluster it was attached to, if ``--address`` named one)."""
-    address = f" --address {shlex.quote(s.address)}" if s.address else ""
-    return (f"mgtune run --resume --name {shlex.quote(study_dir.name)} --storage {shlex.quote(str(study_dir.parent))}"
-            f"{address}")
 
 
 def _lost_trials(grid: Any, study_dir: Path) -> list[str]:

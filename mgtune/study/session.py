@@ -11,6 +11,7 @@ import contextlib
 import logging
 import math
 import os
+import shlex
 import signal
 import socket
 import sys
@@ -23,13 +24,13 @@ from typing import Any
 from mgtune.data import Dataset
 from mgtune.errors import ConfigError, DivergedError
 from mgtune.files import disk_refusal, write_text
-from mgtune.processes import local_cpus, trial_niceness
+from mgtune.processes import exit_if_orphaned, local_cpus, trial_niceness, watch_suite
 from mgtune.store import FAILED_FILE, trial_folder
 from mgtune.study.trainable import TrialSetup, run_trial
 
 __all__ = [
     "DEFAULT_GPU_FRACTION", "ATTACH_TIMEOUT_ENV", "MAX_FAILURES", "log",
-    "start_ray", "sigterm_as_sigint", "resources", "make_trainable", "lost_its_node",
+    "start_ray", "sigterm_as_sigint", "resume_command", "resources", "make_trainable", "lost_its_node",
 ]
 
 
@@ -68,6 +69,7 @@ def start_ray(address: str | None, log: Callable[[str], None], niceness: int | N
     import ray
 
     _ray_env()
+    watch_suite()  # a suite's study ends with the suite that owns its runtime
     address = address or os.environ.get("RAY_ADDRESS") or None
     if address:
         _attach(address)
@@ -163,12 +165,14 @@ def _wait_for_port(address: str) -> str:
 @contextlib.contextmanager
 def sigterm_as_sigint() -> Iterator[None]:
     """SIGTERM does what Ctrl-C does: Ray Tune stops the trials and saves its state, and the study says how
-    to resume. (``ray.init`` installs a handler that exits at once; this one is installed again after it.)"""
+    to resume. (``ray.init`` installs a handler that exits at once; this one is installed again after it.)
+    A study whose suite died with its runtime (`mgtune.processes.orphaned`) ends at once instead."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
 
     def handler(signum: int, frame: Any) -> None:
+        exit_if_orphaned()  # nothing left to save through: end now, not after Ray's minute of reconnecting
         on_int = signal.getsignal(signal.SIGINT)
         if callable(on_int):
             on_int(signal.SIGINT, frame)
@@ -185,6 +189,13 @@ def sigterm_as_sigint() -> Iterator[None]:
     finally:
         ray_utils.set_sigterm_handler = set_sigterm
         signal.signal(signal.SIGTERM, before)
+
+
+def resume_command(folder: Path, address: str | None) -> str:
+    """The command that continues the study or suite ``folder`` (on the cluster it was attached to, if any)."""
+    on = f" --address {shlex.quote(address)}" if address else ""
+    return (f"mgtune run --resume --name {shlex.quote(folder.name)} --storage {shlex.quote(str(folder.parent))}"
+            f"{on}")
 
 
 def resources(cpus_per_trial: float, gpus_per_trial: float | None, concurrency: int | None, n_trials: int,

@@ -41,7 +41,7 @@ from mgtune.errors import ConfigError
 from mgtune.files import LOCK_FILE, claim_folder
 from mgtune.models import get_model
 from mgtune.models.model_files import module_path
-from mgtune.processes import die_with_parent
+from mgtune.processes import die_with_parent, suite_env
 from mgtune.store import (
     CARD_DIR,
     LOG_DIR,
@@ -56,7 +56,7 @@ from mgtune.store import (
 from mgtune.store.optuna_db import trial_progress
 from mgtune.store.suite import last_line, study_name, study_state, summary_lines
 from mgtune.study.session import log as _log
-from mgtune.study.session import resources, sigterm_as_sigint, start_ray
+from mgtune.study.session import resources, resume_command, sigterm_as_sigint, start_ray
 from mgtune.study.settings import StudySettings
 from mgtune.training import TrainConfig, load_data
 
@@ -146,8 +146,12 @@ def run_suite(s: SuiteSettings, log: Callable[[str], None] | None = None) -> Sui
         start_ray(s.study.address, log, s.study.trial_niceness)
         try:
             with sigterm_as_sigint():  # after ray.init, whose own handler exits at once
-                address = _child_address(s.study.address, ray.get_runtime_context().gcs_address)
-                run = _SuiteRun(s, suite_dir, record, address, log)
+                given = s.study.address or os.environ.get("RAY_ADDRESS") or None
+                address = _child_address(given, ray.get_runtime_context().gcs_address)
+                resume = resume_command(suite_dir, given)
+                # a runtime of the suite's own dies with it: its studies are told so (`mgtune.processes`)
+                env = {} if given else suite_env(resume)
+                run = _SuiteRun(s, suite_dir, record, address, log, env)
                 run.run()
             record, interrupted = run.record, run.interrupted
         finally:
@@ -156,15 +160,13 @@ def run_suite(s: SuiteSettings, log: Callable[[str], None] | None = None) -> Sui
             record = record.replace(finished=now())
             record.write(suite_dir)
         else:
-            log(f"suite interrupted; continue it with: mgtune run --resume --name {suite_dir.name} "
-                f"--storage {suite_dir.parent}")
+            log(f"suite interrupted; continue it with: {resume}")
         return SuiteOutcome(suite_dir, record, interrupted, summary_lines(suite_dir, record))
 
 
 def _child_address(given: str | None, gcs_address: str) -> str:
     """Where the studies attach: the address the suite was given, else its own runtime, on the loopback
     interface it was started on (`mgtune.study.session.start_ray`)."""
-    given = given or os.environ.get("RAY_ADDRESS") or None
     return given if given else f"127.0.0.1:{gcs_address.rpartition(':')[2]}"
 
 
@@ -238,8 +240,9 @@ class _SuiteRun:
     """
 
     def __init__(self, s: SuiteSettings, suite_dir: Path, record: SuiteRecord, address: str,
-                 log: Callable[[str], None]) -> None:
+                 log: Callable[[str], None], env: dict[str, str]) -> None:
         self.s, self.suite_dir, self.record, self.address, self.log = s, suite_dir, record, address, log
+        self.env = env  # added to each study's environment
         self.conf = record.settings
         self.interrupted = False
 
@@ -279,7 +282,7 @@ class _SuiteRun:
             if not st.mg:
                 args.append("--no-mg")
         self.record = self.record.with_study(st.name, state="running")
-        return _start(st, args, self.suite_dir / LOG_DIR / f"{st.name}.log")
+        return _start(st, args, self.suite_dir / LOG_DIR / f"{st.name}.log", self.env)
 
     def _to_confirm(self, st: SuiteStudy) -> bool:
         return bool(self.record.confirm) and st.state == "finished" and st.mg and not st.confirmed
@@ -295,7 +298,7 @@ class _SuiteRun:
             args += ["--gpus-per-trial", str(self.conf["gpus_per_trial"])]
         if self.s.study.resume:
             args.append("--resume")
-        return _start(st, args, self.suite_dir / LOG_DIR / f"{st.name}-confirm.log", confirm=True)
+        return _start(st, args, self.suite_dir / LOG_DIR / f"{st.name}-confirm.log", self.env, confirm=True)
 
     def _tick(self, child: _Child) -> None:
         if not child.confirm:
@@ -325,13 +328,13 @@ class _SuiteRun:
         return [self._confirm(study)] if start else []
 
 
-def _start(study: SuiteStudy, args: list[str], log_file: Path, confirm: bool = False) -> _Child:
+def _start(study: SuiteStudy, args: list[str], log_file: Path, env: dict[str, str], confirm: bool = False) -> _Child:
     log_file.parent.mkdir(parents=True, exist_ok=True)
     with log_file.open("ab") as fh:
         # its own session: a Ctrl-C reaches the suite, which passes it on once (a second one would make
         # Ray abandon the study's state); it ends (SIGTERM, as Ctrl-C) when the suite dies, even by kill -9
         proc = subprocess.Popen([sys.executable, "-m", "mgtune.cli", *args], stdin=subprocess.DEVNULL,
-                                stdout=fh, stderr=subprocess.STDOUT, start_new_session=True,
+                                stdout=fh, stderr=subprocess.STDOUT, start_new_session=True, env={**os.environ, **env},
                                 preexec_fn=functools.partial(die_with_parent, os.getpid()))
     return _Child(study, proc, log_file, confirm)
 

@@ -197,3 +197,42 @@ def test_resume_of_an_interrupted_suite_reruns_no_finished_trial(tiny_dir: Path,
     for study in ("freedom", "freedom-nomg"):
         rows = list(csv.DictReader((folder / study / "results.csv").open()))
         assert len(rows) == 6 and {r["status"] for r in rows} == {"completed"}
+
+
+@pytest.mark.ray
+def test_kill_9_of_the_suite_ends_its_studies_at_once_and_resume_finishes_them(tiny_dir: Path,
+                                                                               tmp_path: Path) -> None:
+    """A suite's studies die with it (issue 23), even by ``kill -9``, which gives the suite no chance to stop
+    them: each study ends within seconds (not after Ray's minute of reconnecting to the runtime that died
+    with the suite), its log's last line says how to continue the suite, and ``--resume`` finishes every trial."""
+    import psutil
+
+    err_file = tmp_path / "first.err"
+    with err_file.open("w") as err:
+        first = subprocess.Popen(
+            [sys.executable, "-m", "mgtune.cli", "run", "--model", "freedom", "--mg", "both", "--dataset", "tiny",
+             "--data-dir", str(tiny_dir), "--trials", "2", "--max-epochs", str(EPOCHS), "--grace-epochs",
+             str(EPOCHS), "--checkpoint-every", "1", "--storage", "runs", "--name", "k"],
+            stdout=subprocess.DEVNULL, stderr=err, cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    folder = tmp_path / "runs" / "k"
+    deadline = time.monotonic() + 300
+    while len(list(folder.glob("*/trial_*/progress.csv"))) < 2:  # both studies are training
+        assert first.poll() is None, err_file.read_text()[-3000:]
+        assert time.monotonic() < deadline, err_file.read_text()[-3000:]
+        time.sleep(0.2)
+    studies = [p for p in psutil.Process(first.pid).children() if "mgtune.cli" in " ".join(p.cmdline())]
+    assert len(studies) == 2
+    first.kill()
+    first.wait()
+    _, alive = psutil.wait_procs(studies, timeout=20)
+    assert not alive, [p.cmdline() for p in alive]
+    resume = f"mgtune run --resume --name k --storage {folder.parent}"
+    for name in ("freedom", "freedom-nomg"):
+        last = (folder / "logs" / f"{name}.log").read_text().strip().splitlines()[-1]
+        assert last.startswith("mgtune: error: the suite that started this study") and last.endswith(resume), last
+
+    second = _cli("run", "--resume", "--storage", "runs", "--name", "k", cwd=tmp_path)
+    assert second.returncode == 0, second.stderr[-3000:]
+    for name in ("freedom", "freedom-nomg"):
+        rows = list(csv.DictReader((folder / name / "results.csv").open()))
+        assert len(rows) == 2 and {r["status"] for r in rows} == {"completed"}, rows
