@@ -2,7 +2,8 @@
 
 Most tests lay out a study folder and its ``confirm/`` runs by hand (as Ray writes them), so that
 the confirmation finds every run done and starts no Ray. The tests marked ``ray`` run a real tiny
-study with ``--confirm 3`` and then rerun one deleted run.
+study with ``--confirm 3``, then rerun one deleted run, then stop a longer confirmation with SIGTERM
+and resume it.
 """
 
 from __future__ import annotations
@@ -10,8 +11,10 @@ from __future__ import annotations
 import csv
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -388,3 +391,41 @@ def test_rerun_trains_only_the_missing_run_and_gets_the_same_numbers(
     assert again["trial_dir"] != gone["trial_dir"] and (again["seed"], again["arm"]) == ("1", "nomg")
     assert {n: again[f"test_{n}"] for n in NAMES} == {n: gone[f"test_{n}"] for n in NAMES}  # same seed, same numbers
     assert (work / "cards" / "freedom-tiny-card.md").is_file()
+
+
+@pytest.mark.ray
+def test_sigterm_stops_confirm_with_the_resume_line_and_resume_finishes_it(
+        confirmed: tuple[subprocess.CompletedProcess[str], Path]) -> None:
+    """SIGTERM (a scheduler ending the job) stops `mgtune confirm` as Ctrl-C does: exit 130, the resume line,
+    nothing on stdout; the finished runs are kept and ``--resume`` completes the rest."""
+    _, work = confirmed
+    study = work / "runs" / "s"
+    before = {p.name for p in (study / "confirm").glob("trial_*")}
+    err = work / "sigterm.err"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2]), "RAY_ADDRESS": ""}
+    with err.open("w") as fh:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "mgtune.cli", "confirm", str(study), "--seeds", "5"], cwd=work, env=env,
+            stdout=subprocess.PIPE, stderr=fh, text=True,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # as from a shell, not pytest's
+    try:
+        deadline = time.monotonic() + 300
+        while not {p.name for p in (study / "confirm").glob("trial_*")} - before:
+            assert proc.poll() is None, err.read_text()[-3000:]
+            assert time.monotonic() < deadline, err.read_text()[-3000:]
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    text = err.read_text()
+    assert proc.returncode == 130, text[-3000:]
+    assert f"continue it with: mgtune confirm {study} --seeds 5 --top 1 --resume" in text.splitlines()[-1]
+    assert out == "" and "Traceback" not in text
+    proc2 = _cli("confirm", str(study), "--seeds", "5", "--resume", cwd=work)
+    assert proc2.returncode == 0, proc2.stderr[-3000:]
+    with (study / "confirm" / "results.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert [(r["seed"], r["arm"]) for r in rows] == [(str(s), a) for s in range(5) for a in ARMS]
+    assert {r["status"] for r in rows} == {"completed"}
