@@ -14,13 +14,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 from scipy import stats
+from signals import signal_when
 
 from mgtune.cli import main
 from mgtune.data import AMAZON_DATASETS, Dataset
@@ -408,17 +408,8 @@ def test_sigterm_stops_confirm_with_the_resume_line_and_resume_finishes_it(
             [sys.executable, "-m", "mgtune.cli", "confirm", str(study), "--seeds", "5"], cwd=work, env=env,
             stdout=subprocess.PIPE, stderr=fh, text=True,
             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # as from a shell, not pytest's
-    try:
-        deadline = time.monotonic() + 300
-        while not {p.name for p in (study / "confirm").glob("trial_*")} - before:
-            assert proc.poll() is None, err.read_text()[-3000:]
-            assert time.monotonic() < deadline, err.read_text()[-3000:]
-            time.sleep(0.1)
-        proc.send_signal(signal.SIGTERM)
-        out, _ = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    out = signal_when(proc, lambda: bool({p.name for p in (study / "confirm").glob("trial_*")} - before), err,
+                      timeout=300)
     text = err.read_text()
     assert proc.returncode == 130, text[-3000:]
     assert f"continue it with: mgtune confirm {study} --seeds 5 --top 1 --resume" in text.splitlines()[-1]

@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 import pytest
+from signals import signal_when
 
 pytestmark = pytest.mark.ray
 
@@ -40,17 +41,7 @@ def test_sigterm_then_resume_after_a_hard_kill(tiny_dir: Path, tmp_path: Path) -
                  "--storage", str(tmp_path), "--name", "s"),
             stdout=subprocess.PIPE, stderr=fh, text=True, env=env)
     folder = tmp_path / "s"
-    try:
-        deadline = time.monotonic() + 180
-        while not list(folder.glob("trial_*/checkpoint_*")):
-            assert first.poll() is None, err.read_text()[-3000:]
-            assert time.monotonic() < deadline, err.read_text()[-3000:]
-            time.sleep(0.2)
-        first.send_signal(signal.SIGTERM)
-        out, _ = first.communicate(timeout=120)
-    finally:
-        if first.poll() is None:
-            first.kill()
+    out = signal_when(first, lambda: bool(list(folder.glob("trial_*/checkpoint_*"))), err, timeout=180)
     text = err.read_text()
     assert first.returncode == 130, text[-3000:]
     assert f"continue it with: mgtune run --resume --name s --storage {tmp_path}" in text
