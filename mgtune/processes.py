@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import json
 import math
 import os
@@ -97,16 +98,23 @@ def suite_env(resume: str) -> dict[str, str]:
     return {SUITE_ENV: json.dumps({"pid": os.getpid(), "resume": resume})}
 
 
+@functools.cache
+def _suite() -> tuple[int, str] | None:
+    """The pid and resume command of the suite that started this process (`SUITE_ENV`); None if none did."""
+    try:
+        suite = json.loads(os.environ[SUITE_ENV])
+        return int(suite["pid"]), str(suite["resume"])
+    except (KeyError, ValueError, TypeError):
+        return None
+
+
 def orphaned() -> str | None:
     """Why this study cannot save anything more, when the suite that started it (and owned its Ray runtime)
     has died: the one line to show; None otherwise (not a suite's study, or the suite is alive)."""
-    try:
-        suite = json.loads(os.environ[SUITE_ENV])
-        pid, resume = int(suite["pid"]), str(suite["resume"])
-    except (KeyError, ValueError, TypeError):
+    suite = _suite()
+    if suite is None or os.getppid() == suite[0]:
         return None
-    if os.getppid() == pid:
-        return None
+    pid, resume = suite
     return (f"the suite that started this study (pid {pid}) died, and its Ray runtime with it; the study's "
             f"state is as Ray last saved it: continue the suite with: {resume}")
 
@@ -121,7 +129,7 @@ def exit_if_orphaned() -> None:
 
 def watch_suite(poll_seconds: float = 0.5) -> None:
     """In a suite's study: a daemon thread that calls `exit_if_orphaned` every ``poll_seconds``."""
-    if SUITE_ENV not in os.environ:
+    if _suite() is None:
         return
 
     def watch() -> None:

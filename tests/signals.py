@@ -8,18 +8,24 @@ import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 
-def signal_when(proc: subprocess.Popen[str], ready: Callable[[], bool], err: Path, timeout: float,
+def wait_until(proc: subprocess.Popen[Any], ready: Callable[[], bool], err: Path, timeout: float) -> None:
+    """Return once ``ready()`` holds; ``proc`` ending first, or ``timeout`` seconds passing, fails the test with
+    the end of ``err`` (its stderr)."""
+    deadline = time.monotonic() + timeout
+    while not ready():
+        assert proc.poll() is None, err.read_text()[-3000:]
+        assert time.monotonic() < deadline, err.read_text()[-3000:]
+        time.sleep(0.1)
+
+
+def signal_when(proc: subprocess.Popen[Any], ready: Callable[[], bool], err: Path, timeout: float,
                 signum: int = signal.SIGTERM) -> str:
-    """Send ``signum`` to ``proc`` once ``ready()`` holds; its stdout after it ended. ``proc`` ending first, or
-    ``ready`` not holding within ``timeout`` seconds, fails the test with the end of ``err`` (its stderr)."""
+    """Send ``signum`` to ``proc`` once ``ready()`` holds (`wait_until`); its stdout after it ended."""
     try:
-        deadline = time.monotonic() + timeout
-        while not ready():
-            assert proc.poll() is None, err.read_text()[-3000:]
-            assert time.monotonic() < deadline, err.read_text()[-3000:]
-            time.sleep(0.1)
+        wait_until(proc, ready, err, timeout)
         proc.send_signal(signum)
         out, _ = proc.communicate(timeout=120)
         return out

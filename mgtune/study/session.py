@@ -30,7 +30,8 @@ from mgtune.study.trainable import TrialSetup, run_trial
 
 __all__ = [
     "DEFAULT_GPU_FRACTION", "ATTACH_TIMEOUT_ENV", "MAX_FAILURES", "log",
-    "start_ray", "sigterm_as_sigint", "resume_command", "resources", "make_trainable", "lost_its_node",
+    "cluster_address", "start_ray", "sigterm_as_sigint", "resume_command", "resources", "make_trainable",
+    "lost_its_node",
 ]
 
 
@@ -59,6 +60,11 @@ def _ray_env() -> None:
     ray_constants.RAY_DISABLE_FAILURE_SIGNAL_HANDLER = True
 
 
+def cluster_address(address: str | None) -> str | None:
+    """The cluster a command attaches to: ``--address``, else $RAY_ADDRESS; None for a runtime of its own."""
+    return address or os.environ.get("RAY_ADDRESS") or None
+
+
 def start_ray(address: str | None, log: Callable[[str], None], niceness: int | None = None,
               trials: tuple[float, int] | None = None) -> None:
     """Attach to ``address`` (else $RAY_ADDRESS), or start a local runtime; `ray.shutdown` ends either.
@@ -70,7 +76,7 @@ def start_ray(address: str | None, log: Callable[[str], None], niceness: int | N
 
     _ray_env()
     watch_suite()  # a suite's study ends with the suite that owns its runtime
-    address = address or os.environ.get("RAY_ADDRESS") or None
+    address = cluster_address(address)
     if address:
         _attach(address)
         log(f"attached to the Ray cluster at {address}")

@@ -55,8 +55,8 @@ from mgtune.store import (
 )
 from mgtune.store.optuna_db import trial_progress
 from mgtune.store.suite import last_line, study_name, study_state, summary_lines
+from mgtune.study.session import cluster_address, resources, resume_command, sigterm_as_sigint, start_ray
 from mgtune.study.session import log as _log
-from mgtune.study.session import resources, resume_command, sigterm_as_sigint, start_ray
 from mgtune.study.settings import StudySettings
 from mgtune.training import TrainConfig, load_data
 
@@ -146,7 +146,7 @@ def run_suite(s: SuiteSettings, log: Callable[[str], None] | None = None) -> Sui
         start_ray(s.study.address, log, s.study.trial_niceness)
         try:
             with sigterm_as_sigint():  # after ray.init, whose own handler exits at once
-                given = s.study.address or os.environ.get("RAY_ADDRESS") or None
+                given = cluster_address(s.study.address)
                 address = _child_address(given, ray.get_runtime_context().gcs_address)
                 resume = resume_command(suite_dir, given)
                 # a runtime of the suite's own dies with it: its studies are told so (`mgtune.processes`)
