@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 from mgtune.errors import MgtuneError
 from mgtune.files import disk_refusal, json_text, refusal_text, sigterm_as_interrupt
 from mgtune.options import options_of
+from mgtune.processes import on_sigterm
 
 __all__ = ["main", "build_parser"]
 
@@ -286,7 +287,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     func: Callable[[argparse.Namespace], int] = args.func
     try:
-        with sigterm_as_interrupt():  # every long command: SIGTERM (a scheduler, kill) ends it as Ctrl-C does
+        # every long command: SIGTERM (a scheduler, kill) ends it as Ctrl-C does; a suite's study, as its suite's end
+        with sigterm_as_interrupt(first=on_sigterm):
             return func(args)
     except MgtuneError as exc:
         print(f"mgtune: error: {exc}", file=sys.stderr)

@@ -361,8 +361,9 @@ def remove_stale_temps(parent: Path) -> list[str]:
 
 
 @contextmanager
-def sigterm_as_interrupt() -> Iterator[None]:
-    """Within: SIGTERM (``kill``, a scheduler ending a job) raises KeyboardInterrupt, as Ctrl-C does.
+def sigterm_as_interrupt(first: Callable[[], None] | None = None) -> Iterator[None]:
+    """Within: SIGTERM (``kill``, a scheduler ending a job) raises KeyboardInterrupt, as Ctrl-C does,
+    after calling ``first`` (the CLI's `mgtune.processes.on_sigterm`).
 
     Python's default for SIGTERM ends the process at once, so `replace_dir` could not remove its
     temp folder; as an interrupt it does, and the command ends as an interrupted one (exit 130).
@@ -373,6 +374,8 @@ def sigterm_as_interrupt() -> Iterator[None]:
         return
 
     def interrupt(signum: int, frame: object) -> None:
+        if first is not None:
+            first()
         raise KeyboardInterrupt
 
     previous = signal.signal(signal.SIGTERM, interrupt)

@@ -15,7 +15,9 @@ Ray runtime, that runtime dies with it, and a study stopping as Ctrl-C does woul
 it (Ray's reconnect timeout) to save nothing, and its main thread may sit that minute in a Ray call
 that no signal handler interrupts. So a suite tells its studies (`SUITE_ENV`) whose death ends their
 runtime and how to continue the suite, and a thread of each study (`watch_suite`) ends it at once
-when that happens.
+when that happens. The kernel sends the parent-death signal when the suite's *thread* that started
+the study ends, which in a killed suite may come a few milliseconds before the suite itself is gone:
+so every SIGTERM handler of a study first gives the suite a moment to be gone (`on_sigterm`).
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from mgtune.checks import check_int
 from mgtune.errors import ConfigError
 
 __all__ = ["TRIAL_NICENESS_ENV", "MAX_NICENESS", "SUITE_ENV", "trial_niceness", "local_cpus", "die_with_parent",
-           "suite_env", "orphaned", "exit_if_orphaned", "watch_suite"]
+           "suite_env", "orphaned", "exit_if_orphaned", "on_sigterm", "watch_suite"]
 
 TRIAL_NICENESS_ENV = "MGTUNE_TRIAL_NICENESS"
 """The niceness of a local runtime's trial workers when ``--trial-niceness`` is not given."""
@@ -119,12 +121,29 @@ def orphaned() -> str | None:
             f"state is as Ray last saved it: continue the suite with: {resume}")
 
 
-def exit_if_orphaned() -> None:
-    """End this process (exit 130, the line on stderr) if its suite has died (`orphaned`)."""
-    why = orphaned()
-    if why:
-        print(f"mgtune: error: {why}", file=sys.stderr, flush=True)
-        os._exit(130)
+def exit_if_orphaned(wait: float = 0.0) -> None:
+    """End this process (exit 130, the line on stderr) if its suite has died (`orphaned`), or dies within
+    ``wait`` seconds."""
+    if _suite() is None:
+        return
+    deadline = time.monotonic() + wait
+    while (why := orphaned()) is None:
+        if time.monotonic() >= deadline:
+            return
+        time.sleep(0.02)
+    print(f"mgtune: error: {why}", file=sys.stderr, flush=True)
+    os._exit(130)
+
+
+SUITE_DEATH_SECONDS = 1.0
+"""How long a suite's study given SIGTERM waits for the suite to be gone before taking it as Ctrl-C."""
+
+
+def on_sigterm() -> None:
+    """The first step of every SIGTERM handler: in a suite's study a SIGTERM is, but for a rare ``kill``
+    from outside, the suite's death (the suite passes Ctrl-C on as SIGINT); end as `exit_if_orphaned` does
+    once it is gone, waiting `SUITE_DEATH_SECONDS` for the rest of a killed suite to follow its thread."""
+    exit_if_orphaned(wait=SUITE_DEATH_SECONDS)
 
 
 def watch_suite(poll_seconds: float = 0.5) -> None:

@@ -24,7 +24,7 @@ from typing import Any
 from mgtune.data import Dataset
 from mgtune.errors import ConfigError, DivergedError
 from mgtune.files import disk_refusal, write_text
-from mgtune.processes import exit_if_orphaned, local_cpus, trial_niceness, watch_suite
+from mgtune.processes import local_cpus, on_sigterm, trial_niceness, watch_suite
 from mgtune.store import FAILED_FILE, trial_folder
 from mgtune.study.trainable import TrialSetup, run_trial
 
@@ -178,7 +178,7 @@ def sigterm_as_sigint() -> Iterator[None]:
         return
 
     def handler(signum: int, frame: Any) -> None:
-        exit_if_orphaned()  # nothing left to save through: end now, not after Ray's minute of reconnecting
+        on_sigterm()  # a suite's study whose suite died: nothing left to save through, so it ends now
         on_int = signal.getsignal(signal.SIGINT)
         if callable(on_int):
             on_int(signal.SIGINT, frame)

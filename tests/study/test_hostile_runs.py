@@ -327,3 +327,55 @@ def test_a_child_dies_with_its_killed_parent(tmp_path: Path) -> None:
         time.sleep(0.1)
     os.kill(child, signal.SIGKILL)
     pytest.fail("the child outlived its parent")
+
+
+_SUITE_STUDY = """import sys, time
+from mgtune.files import sigterm_as_interrupt
+from mgtune.processes import on_sigterm
+try:
+    with sigterm_as_interrupt(first=on_sigterm):  # as the CLI's
+        print("ready", flush=True)
+        time.sleep(30)
+except KeyboardInterrupt:
+    print("taken as Ctrl-C", file=sys.stderr)
+"""
+
+_DYING_SUITE = """import functools, os, subprocess, sys, threading, time
+from mgtune.processes import die_with_parent, suite_env
+def start():  # a thread of the suite starts the study; the study's SIGTERM comes when that thread ends
+    c = subprocess.Popen([sys.executable, "-c", sys.argv[1]], stdout=subprocess.PIPE, text=True,
+                         stderr=open(sys.argv[2], "w"), env={**os.environ, **suite_env("mgtune run --resume k")},
+                         preexec_fn=functools.partial(die_with_parent, os.getpid()))
+    c.stdout.readline()
+    print(c.pid, flush=True)
+threading.Thread(target=start).start()
+time.sleep(0.3)  # the rest of the suite lives on a little after that thread
+os._exit(0)
+"""
+
+
+def test_a_study_told_of_its_suites_death_a_moment_early_still_ends_as_an_orphan(tmp_path: Path) -> None:
+    """The kernel's parent-death signal comes when the suite's *thread* that started the study ends, which in a
+    killed suite can be a moment before the suite is gone: the study waits for that, and ends with the line
+    naming the suite's resume command (exit 130), not as a Ctrl-C of its own."""
+    err = tmp_path / "study.err"
+    suite = subprocess.run([sys.executable, "-c", _DYING_SUITE, _SUITE_STUDY, str(err)], capture_output=True,
+                           text=True, env=_ENV, timeout=60)
+    assert suite.returncode == 0, suite.stderr
+    study = int(suite.stdout)
+    deadline = time.monotonic() + 10
+    while _running(study):
+        assert time.monotonic() < deadline, "the study outlived its suite"
+        time.sleep(0.05)
+    last = err.read_text().strip().splitlines()[-1]
+    assert last.startswith("mgtune: error: the suite that started this study") and \
+        last.endswith("continue the suite with: mgtune run --resume k"), err.read_text()
+
+
+def _running(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie awaiting init's reap has ended)."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rpartition(")")[2].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
